@@ -1,0 +1,85 @@
+"""Settings: one frozen object built at start from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Literal
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Sandbox mode signs and encrypts its own events with these, so the secure path is always exercised.
+SANDBOX_ENCRYPT_KEY = "hrbot-sandbox-encrypt-key"
+SANDBOX_VERIFICATION_TOKEN = "hrbot-sandbox-verification-token"
+SANDBOX_APP_ID = "cli_sandbox"
+SANDBOX_APP_SECRET = "sandbox-secret"
+
+
+class ConfigError(Exception):
+    """A bad or missing setting, phrased as one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, case_sensitive=False)
+
+    feishu_app_id: str = ""
+    feishu_app_secret: str = ""
+    feishu_verification_token: str = ""
+    feishu_encrypt_key: str = ""
+    feishu_base_url: str = "https://open.feishu.cn"
+
+    hrbot_host: str = "127.0.0.1"
+    hrbot_port: int = 8000
+    hrbot_database_url: str = "sqlite:///hrbot.db"
+    hrbot_timezone: str = "Asia/Shanghai"
+    hrbot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    hrbot_log_format: Literal["text", "json"] = "text"
+    # Background handling: at most this many events in flight; card actions answer within this many seconds.
+    hrbot_max_concurrency: int = 64
+    hrbot_action_timeout: float = 2.5
+    hrbot_dedup_retention_hours: int = 48
+    hrbot_sandbox_port: int = 0
+
+    @field_validator("hrbot_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("hrbot_log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("hrbot_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("hrbot_port", "hrbot_sandbox_port")
+    @classmethod
+    def _port_range(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("must be a port number between 0 and 65535")
+        return value
+
+    @property
+    def sandbox(self) -> bool:
+        return not (self.feishu_app_id and self.feishu_app_secret)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.hrbot_timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; raise ConfigError with one line naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise ConfigError(f"invalid setting {variable}: {first['msg']}") from None

@@ -1,0 +1,57 @@
+"""Masking of personal data for cards and logs (rules in CARDS.md)."""
+
+from __future__ import annotations
+
+import re
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{3})\d{11}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MAINLAND_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_id_number(value: str) -> str:
+    """110101199003071234 → 110***********1234; short values keep nothing but their last 4."""
+    value = value.strip()
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧阳**: compound surnames keep two characters."""
+    name = name.strip()
+    if not name:
+        return ""
+    keep = 2 if name[:2] in _COMPOUND_SURNAMES else 1
+    if len(name) <= keep:
+        return name[0] + "*" * (len(name) - 1)
+    return name[:keep] + "*" * (len(name) - keep)
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 → 138****5678."""
+    phone = phone.strip()
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_tail(value: str, keep: int = 4) -> str:
+    """Account numbers: last four only."""
+    value = value.strip()
+    if len(value) <= keep:
+        return "*" * len(value)
+    return "*" * (len(value) - keep) + value[-keep:]
+
+
+def mask_text(text: str) -> str:
+    """Mask ID numbers and phone numbers wherever they appear in free text (for logs)."""
+    text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
+    return _MAINLAND_PHONE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
+_COMPOUND_SURNAMES = frozenset(
+    "欧阳 太史 端木 上官 司马 东方 独孤 南宫 万俟 闻人 夏侯 诸葛 尉迟 公羊 赫连 澹台 皇甫 宗政 濮阳 公冶 太叔 申屠 公孙 "
+    "慕容 仲孙 钟离 长孙 宇文 司徒 鲜于 司空 闾丘 子车 亓官 司寇 巫马 公西 颛孙 壤驷 公良 漆雕 乐正 宰父 谷梁 拓跋 夹谷 "
+    "轩辕 令狐 段干 百里 呼延 东郭 南门 羊舌 微生 公户 公玉 公仪 梁丘 公仲 公上 公门 公山 公坚 左丘 公伯 西门 公祖 第五 "
+    "公乘 贯丘 公皙 南荣 东里 东宫 仲长 子书 子桑 即墨 达奚 褚师".split()
+)

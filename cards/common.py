@@ -1,0 +1,163 @@
+"""Shared card pieces (card JSON 2.0). Pure: data in, dicts out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+Card = dict[str, Any]
+Element = dict[str, Any]
+
+# Header template colours say the state (CARDS.md).
+INFO = "blue"
+WAITING = "orange"
+OK = "green"
+FAILED = "red"
+EXPIRED = "grey"
+
+ACTION_KEY = "action"
+
+
+def card(title: str, template: str, elements: Sequence[Element], *, subtitle: str | None = None) -> Card:
+    header: dict[str, Any] = {"title": {"tag": "plain_text", "content": title}, "template": template}
+    if subtitle:
+        header["subtitle"] = {"tag": "plain_text", "content": subtitle}
+    return {
+        "schema": "2.0",
+        # update_multi lets a patch reach every viewer of the card, not just the one who clicked.
+        "config": {"update_multi": True, "width_mode": "fill"},
+        "header": header,
+        "body": {"elements": list(elements)},
+    }
+
+
+def markdown(content: str) -> Element:
+    return {"tag": "markdown", "content": content}
+
+
+def plain(content: str) -> Element:
+    return {"tag": "div", "text": {"tag": "plain_text", "content": content}}
+
+
+def note(content: str) -> Element:
+    return {"tag": "markdown", "content": content, "text_size": "notation"}
+
+
+def divider() -> Element:
+    return {"tag": "hr"}
+
+
+def fields(pairs: Iterable[tuple[str, str]]) -> Element:
+    """Label/value lines, one per row, readable on a phone."""
+    return markdown("\n".join(f"**{label}**：{value}" for label, value in pairs))
+
+
+def footer(source: str, queried_at: datetime, *, ref: str | None = None) -> Element:
+    """数据来源 · 查询时间 (already in the bot's time zone) · short provider reference."""
+    parts = [f"数据来源：{source}", f"查询时间：{queried_at:%Y-%m-%d %H:%M}"]
+    if ref:
+        parts.append(f"编号：{short_ref(ref)}")
+    return note(" · ".join(parts))
+
+
+def short_ref(ref: str) -> str:
+    return ref if len(ref) <= 12 else f"…{ref[-8:]}"
+
+
+def button(text: str, value: dict[str, Any], *, kind: str = "default", name: str | None = None) -> Element:
+    element: Element = {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": text},
+        "type": kind,
+        "behaviors": [{"type": "callback", "value": value}],
+    }
+    if name:
+        element["name"] = name
+    return element
+
+
+def action_value(action: str, **payload: Any) -> dict[str, Any]:
+    return {ACTION_KEY: action, **payload}
+
+
+def button_row(*buttons: Element) -> Element:
+    """Buttons side by side, at most three per row."""
+    if len(buttons) > 3:
+        raise ValueError("at most three buttons per row")
+    return {
+        "tag": "column_set",
+        "flex_mode": "none",
+        "horizontal_spacing": "8px",
+        "columns": [{"tag": "column", "width": "auto", "elements": [b]} for b in buttons],
+    }
+
+
+def panel(title: str, elements: Sequence[Element], *, expanded: bool = False) -> Element:
+    return {
+        "tag": "collapsible_panel",
+        "expanded": expanded,
+        "header": {"title": {"tag": "markdown", "content": title}},
+        "elements": list(elements),
+    }
+
+
+def table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], *, page_size: int = 10) -> Element:
+    """columns: (key, display name) pairs; rows: dicts keyed by those keys."""
+    return {
+        "tag": "table",
+        "page_size": page_size,
+        "columns": [{"name": key, "display_name": label, "data_type": "text"} for key, label in columns],
+        "rows": list(rows),
+    }
+
+
+def text_input(
+    name: str, label: str, *, placeholder: str = "", required: bool = False, password: bool = False
+) -> Element:
+    element: Element = {
+        "tag": "input",
+        "name": name,
+        "label": {"tag": "plain_text", "content": label + (" *" if required else "")},
+        "placeholder": {"tag": "plain_text", "content": placeholder or f"请输入{label}"},
+        "required": required,
+    }
+    if password:
+        element["input_type"] = "password"
+    return element
+
+
+def select(
+    name: str, options: Sequence[tuple[str, str]], *, placeholder: str = "请选择", required: bool = False
+) -> Element:
+    """options: (shown text, value) pairs."""
+    return {
+        "tag": "select_static",
+        "name": name,
+        "placeholder": {"tag": "plain_text", "content": placeholder},
+        "required": required,
+        "options": [{"text": {"tag": "plain_text", "content": text}, "value": value} for text, value in options],
+    }
+
+
+def submit_button(text: str, value: dict[str, Any], *, name: str = "submit") -> Element:
+    element = button(text, value, kind="primary", name=name)
+    element["form_action_type"] = "submit"
+    return element
+
+
+def form(name: str, elements: Sequence[Element]) -> Element:
+    return {"tag": "form", "name": name, "elements": list(elements)}
+
+
+def image(image_key: str, alt: str) -> Element:
+    return {"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": alt}}
+
+
+def error_card(title: str, reason: str, next_step: str | None = None, *, extra: Sequence[Element] = ()) -> Card:
+    """Title says what failed, body says why in the user's words and what to do next."""
+    body = [markdown(reason)]
+    if next_step:
+        body.append(note(next_step))
+    body.extend(extra)
+    return card(title, FAILED, body)
