@@ -102,7 +102,9 @@ def panel(title: str, elements: Sequence[Element], *, expanded: bool = False) ->
     }
 
 
-def table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], *, page_size: int = 10) -> Element:
+def table(
+    columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], *, page_size: int = 10
+) -> Element:
     """columns: (key, display name) pairs; rows: dicts keyed by those keys."""
     return {
         "tag": "table",
@@ -136,7 +138,9 @@ def select(
         "name": name,
         "placeholder": {"tag": "plain_text", "content": placeholder},
         "required": required,
-        "options": [{"text": {"tag": "plain_text", "content": text}, "value": value} for text, value in options],
+        "options": [
+            {"text": {"tag": "plain_text", "content": text}, "value": value} for text, value in options
+        ],
     }
 
 
@@ -154,7 +158,9 @@ def image(image_key: str, alt: str) -> Element:
     return {"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": alt}}
 
 
-def error_card(title: str, reason: str, next_step: str | None = None, *, extra: Sequence[Element] = ()) -> Card:
+def error_card(
+    title: str, reason: str, next_step: str | None = None, *, extra: Sequence[Element] = ()
+) -> Card:
     """Title says what failed, body says why in the user's words and what to do next."""
     body = [markdown(reason)]
     if next_step:

@@ -1,0 +1,15 @@
+"""Feature handlers. Adding a feature means adding its router to `ROUTERS`; nothing else in the core changes."""
+
+from __future__ import annotations
+
+from bot.router import Dispatcher
+from handlers import help as help_
+
+ROUTERS = [help_.router]
+
+
+def build_dispatcher() -> Dispatcher:
+    dispatcher = Dispatcher()
+    dispatcher.include(*ROUTERS)
+    dispatcher.fallback = help_.show_help
+    return dispatcher

@@ -1,0 +1,168 @@
+"""Start and stop the bot: settings → sandbox (if no credentials) → store, clients, scheduler → HTTP ingress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bot import runtime
+from bot.clock import Clock
+from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigError, Settings
+from bot.feishu import FeishuClient, FeishuError
+from bot.ingress.events import EventPipeline
+from bot.ingress.webhook import Webhook
+from bot.runtime import Services
+from bot.sandbox.server import Sandbox
+from bot.scheduler import Scheduler
+from bot.store import Store
+from handlers import build_dispatcher
+
+log = logging.getLogger("hrbot")
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def _sandbox_secrets(settings: Settings) -> dict[str, Any]:
+    """The sandbox signs and encrypts like Feishu, with its own keys unless some are configured."""
+    return {
+        "feishu_encrypt_key": settings.feishu_encrypt_key or SANDBOX_ENCRYPT_KEY,
+        "feishu_verification_token": settings.feishu_verification_token or SANDBOX_VERIFICATION_TOKEN,
+    }
+
+
+def check_live_settings(settings: Settings, mode: str) -> None:
+    if mode == "webhook" and not settings.feishu_verification_token:
+        raise ConfigError("missing setting FEISHU_VERIFICATION_TOKEN: required to accept webhook events")
+
+
+class BotApp:
+    """One running bot. `start()` returns once it listens; `stop()` shuts down in order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        mode: str = "webhook",
+        clock: Clock | None = None,
+        sandbox_employees: int = 200,
+    ) -> None:
+        self.mode = mode
+        self.clock = clock or Clock()
+        self.sandbox: Sandbox | None = None
+        self.settings = settings
+        self.services: Services | None = None
+        self.pipeline: EventPipeline | None = None
+        self.url = ""
+        self._sandbox_employees = sandbox_employees
+        self._runner: web.AppRunner | None = None
+        self._longconn: Any = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.sandbox:
+            self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
+            await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
+            settings = settings.model_copy(
+                update={**self.sandbox.upstream_settings(), **_sandbox_secrets(settings)}
+            )
+            log.info(
+                "sandbox mode: no Feishu credentials, using the embedded emulators at %s", self.sandbox.url
+            )
+        else:
+            check_live_settings(settings, self.mode)
+            log.info("live mode: Feishu at %s, ingress %s", settings.feishu_base_url, self.mode)
+        self.settings = settings
+
+        store = Store(settings.hrbot_database_url, self.clock)
+        await store.create_all()
+        feishu = FeishuClient(
+            base_url=settings.feishu_base_url,
+            app_id=settings.feishu_app_id,
+            app_secret=settings.feishu_app_secret,
+            clock=self.clock,
+        )
+        services = Services(
+            settings=settings, clock=self.clock, store=store, feishu=feishu, dispatcher=build_dispatcher()
+        )
+        self.services = services
+        services.bot_open_id = await self._bot_open_id(feishu)
+        runtime.install(services)
+
+        services.scheduler = Scheduler(settings)
+        services.scheduler.start()
+        services.scheduler.every(
+            "maintenance.purge_processed_events", "bot.maintenance:purge_processed_events", timedelta(hours=1)
+        )
+        await services.dispatcher.run_startup(services)
+
+        self.pipeline = EventPipeline(services)
+        webhook = Webhook(
+            self.pipeline,
+            encrypt_key=settings.feishu_encrypt_key,
+            verification_token=settings.feishu_verification_token,
+        )
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post("/feishu/events", webhook.handle)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.hrbot_host, settings.hrbot_port)
+        await site.start()
+        self.url = f"http://{settings.hrbot_host}:{self._runner.addresses[0][1]}"
+        if self.sandbox is not None:
+            self.sandbox.deliver_to(
+                f"{self.url}/feishu/events",
+                encrypt_key=settings.feishu_encrypt_key,
+                verification_token=settings.feishu_verification_token,
+            )
+        if self.mode == "ws":
+            from bot.ingress.longconn import LongConnection
+
+            self._longconn = LongConnection(self.pipeline, settings, asyncio.get_running_loop())
+            self._longconn.start()
+        log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+
+    async def _bot_open_id(self, feishu: FeishuClient) -> str:
+        """Groups are answered only when the bot itself is @-mentioned, so it must know its open_id."""
+        for attempt in range(3):
+            try:
+                return str((await feishu.bot_info()).get("open_id", ""))
+            except (FeishuError, OSError) as exc:
+                log.warning("could not fetch the bot's info (attempt %d): %s", attempt + 1, exc)
+                await asyncio.sleep(0.5 * (attempt + 1))
+        log.error("bot info unavailable: group messages will be ignored until restart")
+        return ""
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "mode": "sandbox" if self.sandbox else "live",
+            "ingress": self.mode,
+            "in_flight": self.pipeline.in_flight if self.pipeline else 0,
+        }
+        if self.sandbox is not None:
+            body["sandbox_url"] = self.sandbox.url
+        return web.json_response(body)
+
+    async def stop(self) -> None:
+        if self.pipeline is not None:
+            await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
+        if self._longconn is not None:
+            self._longconn.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        services = self.services
+        if services is not None:
+            if services.scheduler is not None:
+                services.scheduler.shutdown()
+            for client in services.providers.values():
+                await client.aclose()
+            await services.feishu.aclose()
+            await services.store.dispose()
+        runtime.install(None)
+        if self.sandbox is not None:
+            await self.sandbox.stop()

@@ -1,0 +1,223 @@
+"""Feishu Open API client: one pooled httpx client, a cached tenant token, rate-limit backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from bot.clock import Clock
+from bot.providers.base import pooled_client
+
+log = logging.getLogger("hrbot.feishu")
+
+RATE_LIMITED_CODE = 99991400
+# Invalid or expired tenant token: refresh once and repeat the call.
+TOKEN_INVALID_CODES = frozenset({99991661, 99991663, 99991668})
+# Refresh this long before the token's stated expiry, so no call carries a token that dies in flight.
+TOKEN_REFRESH_MARGIN = 300.0
+MAX_CARD_BYTES = 30 * 1024
+
+
+class FeishuError(Exception):
+    def __init__(self, code: int, msg: str, http_status: int | None = None) -> None:
+        super().__init__(f"feishu error {code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.http_status = http_status
+
+
+class RateLimited(FeishuError):
+    """HTTP 429 or code 99991400: the call was not performed, so repeating it is safe."""
+
+
+class FeishuClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        app_id: str,
+        app_secret: str,
+        clock: Clock,
+        timeout: float = 10.0,
+        max_connections: int = 100,
+        rate_limit_attempts: int = 6,
+    ) -> None:
+        self._http = pooled_client(base_url, timeout=timeout, max_connections=max_connections)
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = asyncio.Lock()
+        self._rate_limit_attempts = rate_limit_attempts
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Token -----------------------------------------------------------------------------------------------------
+    async def tenant_token(self) -> str:
+        if self._token and self._clock.timestamp() < self._token_expires_at:
+            return self._token
+        async with self._token_lock:
+            # Whoever held the lock before us may have refreshed already: one request for many waiters.
+            if self._token and self._clock.timestamp() < self._token_expires_at:
+                return self._token
+            response = await self._http.post(
+                "/open-apis/auth/v3/tenant_access_token/internal",
+                json={"app_id": self._app_id, "app_secret": self._app_secret},
+            )
+            body = _json(response)
+            if body.get("code") != 0:
+                raise FeishuError(int(body.get("code", -1)), str(body.get("msg", "")), response.status_code)
+            self._token = str(body["tenant_access_token"])
+            lifetime = float(body.get("expire", 7200))
+            self._token_expires_at = self._clock.timestamp() + max(
+                lifetime - TOKEN_REFRESH_MARGIN, lifetime / 2
+            )
+            return self._token
+
+    def _forget_token(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+
+    # Calls -----------------------------------------------------------------------------------------------------
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        files: Any = None,
+        data: Any = None,
+    ) -> dict[str, Any]:
+        """One Open API call; returns its `data`. Rate limits back off and retry; a stale token is refreshed once."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RateLimited),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            stop=stop_after_attempt(self._rate_limit_attempts),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._call_with_fresh_token(method, path, params, json_body, files, data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_with_fresh_token(
+        self, method: str, path: str, params: Any, json_body: Any, files: Any, data: Any
+    ) -> dict[str, Any]:
+        for first_try in (True, False):
+            token = await self.tenant_token()
+            response = await self._http.request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                files=files,
+                data=data,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status_code == 429:
+                raise RateLimited(RATE_LIMITED_CODE, "rate limited", 429)
+            body = _json(response)
+            code = int(body.get("code", -1))
+            if code == 0:
+                return body.get("data") or {}
+            if code == RATE_LIMITED_CODE:
+                raise RateLimited(code, str(body.get("msg", "")), response.status_code)
+            if code in TOKEN_INVALID_CODES and first_try:
+                self._forget_token(token)
+                continue
+            log.warning("feishu %s %s failed: code=%s msg=%s", method, path, code, body.get("msg"))
+            raise FeishuError(code, str(body.get("msg", "")), response.status_code)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # Messages --------------------------------------------------------------------------------------------------
+    async def reply_card(self, message_id: str, card: dict[str, Any]) -> str:
+        data = await self.call(
+            "POST",
+            f"/open-apis/im/v1/messages/{message_id}/reply",
+            json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": str(uuid.uuid4())},
+        )
+        return str(data.get("message_id", ""))
+
+    async def send_card(self, receive_id: str, card: dict[str, Any], *, id_type: str = "chat_id") -> str:
+        # The uuid makes a repeated send (after a rate-limit retry) land once: Feishu dedups on it for an hour.
+        data = await self.call(
+            "POST",
+            "/open-apis/im/v1/messages",
+            params={"receive_id_type": id_type},
+            json_body={
+                "receive_id": receive_id,
+                "msg_type": "interactive",
+                "content": _card_content(card),
+                "uuid": str(uuid.uuid4()),
+            },
+        )
+        return str(data.get("message_id", ""))
+
+    async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
+        await self.call(
+            "PATCH", f"/open-apis/im/v1/messages/{message_id}", json_body={"content": _card_content(card)}
+        )
+
+    async def upload_image(self, image: bytes, filename: str = "image.png") -> str:
+        data = await self.call(
+            "POST",
+            "/open-apis/im/v1/images",
+            data={"image_type": "message"},
+            files={"image": (filename, image)},
+        )
+        return str(data["image_key"])
+
+    # Directory -------------------------------------------------------------------------------------------------
+    async def bot_info(self) -> dict[str, Any]:
+        token = await self.tenant_token()
+        response = await self._http.get(
+            "/open-apis/bot/v3/info", headers={"Authorization": f"Bearer {token}"}
+        )
+        body = _json(response)
+        if body.get("code") != 0:
+            raise FeishuError(int(body.get("code", -1)), str(body.get("msg", "")), response.status_code)
+        return dict(body.get("bot") or {})
+
+    async def users_by_open_ids(self, open_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """open_id → user (name, ...), 50 per request as the API allows."""
+        ids = list(dict.fromkeys(open_ids))
+        users: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 50):
+            batch = ids[start : start + 50]
+            data = await self.call(
+                "GET",
+                "/open-apis/contact/v3/users/batch",
+                params=[("user_id_type", "open_id"), *(("user_ids", i) for i in batch)],
+            )
+            for item in data.get("items", []):
+                users[str(item.get("open_id"))] = item
+        return users
+
+
+def _card_content(card: dict[str, Any]) -> str:
+    content = json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+    if len(content.encode()) > MAX_CARD_BYTES:
+        # A builder's bug, not the user's: cards must summarise long content themselves.
+        raise ValueError(f"card JSON is {len(content.encode())} bytes, over the {MAX_CARD_BYTES} limit")
+    return content
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise FeishuError(
+            -1, f"non-JSON answer (HTTP {response.status_code})", response.status_code
+        ) from None
+    if not isinstance(body, dict):
+        raise FeishuError(-1, "unexpected answer", response.status_code)
+    return body

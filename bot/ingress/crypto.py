@@ -1,0 +1,53 @@
+"""Feishu event encryption and request signatures (FEISHU.md): AES-256-CBC with key = SHA-256(encrypt_key)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+
+from Crypto.Cipher import AES
+from Crypto.Util.Padding import pad, unpad
+
+
+class DecryptError(ValueError):
+    """The body's `encrypt` field is not something this encrypt key produced."""
+
+
+def _key(encrypt_key: str) -> bytes:
+    return hashlib.sha256(encrypt_key.encode()).digest()
+
+
+def decrypt(ciphertext_b64: str, encrypt_key: str) -> str:
+    try:
+        raw = base64.b64decode(ciphertext_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecryptError("not base64") from exc
+    if len(raw) < 32 or len(raw) % AES.block_size:
+        raise DecryptError("bad length")
+    cipher = AES.new(_key(encrypt_key), AES.MODE_CBC, raw[: AES.block_size])
+    try:
+        return unpad(cipher.decrypt(raw[AES.block_size :]), AES.block_size).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecryptError("bad padding or text") from exc
+
+
+def encrypt(plaintext: str, encrypt_key: str) -> str:
+    """What Feishu does; used by the sandbox, `hrbot say` and tests."""
+    iv = os.urandom(AES.block_size)
+    cipher = AES.new(_key(encrypt_key), AES.MODE_CBC, iv)
+    return base64.b64encode(iv + cipher.encrypt(pad(plaintext.encode(), AES.block_size))).decode()
+
+
+def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
+    return hashlib.sha256(timestamp.encode() + nonce.encode() + encrypt_key.encode() + body).hexdigest()
+
+
+def signature_valid(timestamp: str, nonce: str, encrypt_key: str, body: bytes, given: str) -> bool:
+    return hmac.compare_digest(signature(timestamp, nonce, encrypt_key, body), given.lower())
+
+
+def tokens_match(expected: str, given: object) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())

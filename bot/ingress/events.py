@@ -1,0 +1,276 @@
+"""From a verified envelope to a handler: parse, drop redeliveries, answer at once, work in the background.
+
+Both ingress modes (webhook and long connection) hand their envelopes to the same `EventPipeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from bot.providers.base import ProviderError
+from bot.router import (
+    ActionContext,
+    ActionResponse,
+    IncomingAction,
+    IncomingMessage,
+    Mention,
+    MessageContext,
+    split_command,
+)
+from bot.runtime import Services
+from cards.common import error_card
+from cards.help import non_text_hint
+
+log = logging.getLogger("hrbot.events")
+
+MESSAGE_RECEIVED = "im.message.receive_v1"
+CARD_ACTION = "card.action.trigger"
+
+GENERIC_FAILURE = "处理时出错了，请稍后再试；如果一直失败，请联系管理员"
+
+
+class MalformedEvent(ValueError):
+    """The envelope is JSON but not a Feishu event we can read."""
+
+
+def _require(mapping: Any, *path: str) -> Any:
+    node = mapping
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise MalformedEvent(f"missing {'.'.join(path)}")
+        node = node[key]
+    return node
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedEvent("expected a string")
+    return value
+
+
+def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingMessage, bool]:
+    """The message, and whether it is addressed to the bot (p2p, or the bot is @-mentioned)."""
+    event = _require(envelope, "event")
+    message = _require(event, "message")
+    message_type = _text(_require(message, "message_type"))
+    chat_type = _text(_require(message, "chat_type"))
+    raw_mentions = message.get("mentions") or []
+    if not isinstance(raw_mentions, list):
+        raise MalformedEvent("mentions is not a list")
+    mentions = []
+    for item in raw_mentions:
+        if not isinstance(item, dict):
+            raise MalformedEvent("bad mention")
+        ids = item.get("id") if isinstance(item.get("id"), dict) else {}
+        mentions.append(
+            Mention(str(item.get("key", "")), str(ids.get("open_id", "")), str(item.get("name", "")))
+        )
+    text = ""
+    if message_type == "text":
+        try:
+            content = json.loads(_text(_require(message, "content")))
+        except json.JSONDecodeError as exc:
+            raise MalformedEvent("content is not JSON") from exc
+        text = str(content.get("text", "")) if isinstance(content, dict) else ""
+        for mention in mentions:
+            if mention.key:
+                text = text.replace(mention.key, " ")
+    addressed = chat_type == "p2p" or any(m.open_id == bot_open_id for m in mentions if bot_open_id)
+    sender_ids = _require(event, "sender", "sender_id")
+    incoming = IncomingMessage(
+        event_id=_text(_require(envelope, "header", "event_id")),
+        message_id=_text(_require(message, "message_id")),
+        chat_id=_text(_require(message, "chat_id")),
+        chat_type=chat_type,
+        sender_open_id=str(sender_ids.get("open_id", "")) if isinstance(sender_ids, dict) else "",
+        message_type=message_type,
+        text=" ".join(text.split()),
+        mentions=tuple(m for m in mentions if m.open_id != bot_open_id),
+    )
+    return incoming, addressed
+
+
+def parse_action(envelope: dict[str, Any]) -> IncomingAction:
+    event = _require(envelope, "event")
+    action = _require(event, "action")
+    if not isinstance(action, dict):
+        raise MalformedEvent("action is not an object")
+    value = action.get("value") or {}
+    form_value = action.get("form_value") or {}
+    context = event.get("context") or {}
+    if not isinstance(value, dict) or not isinstance(form_value, dict) or not isinstance(context, dict):
+        raise MalformedEvent("bad action payload")
+    operator = _require(event, "operator")
+    return IncomingAction(
+        event_id=_text(_require(envelope, "header", "event_id")),
+        operator_open_id=str(operator.get("open_id", "")) if isinstance(operator, dict) else "",
+        value=value,
+        form_value=form_value,
+        option=action.get("option") if isinstance(action.get("option"), str) else None,
+        input_value=action.get("input_value") if isinstance(action.get("input_value"), str) else None,
+        open_message_id=str(context.get("open_message_id", "")),
+        open_chat_id=str(context.get("open_chat_id", "")),
+        token=str(event.get("token", "")),
+    )
+
+
+class EventPipeline:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._slots = asyncio.Semaphore(services.settings.hrbot_max_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._accepting = True
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def handle(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Answer one verified envelope; the returned dict is the HTTP (or long-connection) answer body."""
+        started = time.perf_counter()
+        header = _require(envelope, "header")
+        event_type = _text(_require(header, "event_type"))
+        event_id = _text(_require(header, "event_id"))
+        if event_type == MESSAGE_RECEIVED:
+            message, addressed = parse_message(envelope, self.services.bot_open_id)
+            if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
+                _log_event(event_id, event_type, "", "duplicate", started)
+                return {}
+            if not addressed:
+                _log_event(event_id, event_type, "", "not-addressed", started)
+                return {}
+            self._spawn(self._run_message(message, started))
+            return {}
+        if event_type == CARD_ACTION:
+            action = parse_action(envelope)
+            if not await self.services.store.claim([f"event:{event_id}"]):
+                _log_event(event_id, event_type, action.action, "duplicate", started)
+                return {}
+            return await self._run_action(action, started)
+        _log_event(event_id, event_type, "", "ignored", started)
+        return {}
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let in-flight work finish (graceful shutdown); cancel what is left after `grace_seconds`."""
+        self._accepting = False
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+
+    # Messages --------------------------------------------------------------------------------------------------
+    async def _run_message(self, message: IncomingMessage, started: float) -> None:
+        async with self._slots:
+            word, args = split_command(message.text)
+            dispatcher = self.services.dispatcher
+            command = dispatcher.find_command(word) if word else None
+            outcome = "ok"
+            ctx = MessageContext(self.services, message, command.name if command else word, args)
+            try:
+                if message.message_type != "text":
+                    outcome = "non-text"
+                    await ctx.reply(non_text_hint())
+                elif command is not None:
+                    await command.handler(ctx)
+                elif dispatcher.fallback is not None:
+                    outcome = "unknown-command" if word else "empty"
+                    await dispatcher.fallback(ctx)
+            except ProviderError as exc:
+                outcome = f"provider-error:{exc.provider}:{exc.code}"
+                await self._reply_quietly(ctx, error_card("查询失败", exc.user_message))
+            except Exception:
+                outcome = "error"
+                log.exception("handler failed for command %s", ctx.command)
+                await self._reply_quietly(ctx, error_card("处理失败", GENERIC_FAILURE))
+            finally:
+                _log_event(
+                    message.event_id, MESSAGE_RECEIVED, command.name if command else "", outcome, started
+                )
+
+    @staticmethod
+    async def _reply_quietly(ctx: MessageContext, card: dict[str, Any]) -> None:
+        try:
+            await ctx.reply(card)
+        except Exception:
+            log.exception("could not send the error card")
+
+    # Card actions ----------------------------------------------------------------------------------------------
+    async def _run_action(self, action: IncomingAction, started: float) -> dict[str, Any]:
+        handler = self.services.dispatcher.find_action(action.action)
+        if handler is None:
+            _log_event(action.event_id, CARD_ACTION, action.action, "unknown-action", started)
+            return ActionResponse.toast("这个按钮已失效，请重新发起", "warning")
+        ctx = ActionContext(self.services, action)
+        task = asyncio.create_task(self._invoke(handler, ctx))
+        try:
+            # Feishu wants the answer within 3 s; slower handlers finish in the background and patch the card.
+            response = await asyncio.wait_for(
+                asyncio.shield(task), self.services.settings.hrbot_action_timeout
+            )
+        except TimeoutError:
+            self._spawn(self._finish_late(task, ctx))
+            _log_event(action.event_id, CARD_ACTION, action.action, "answered-before-done", started)
+            return ActionResponse.toast("正在处理，完成后会更新这张卡片", "info")
+        if ctx._late:
+            self._spawn(self._run_late(ctx))
+        _log_event(action.event_id, CARD_ACTION, action.action, "ok", started)
+        return dict(response or {})
+
+    async def _invoke(self, handler: Any, ctx: ActionContext) -> ActionResponse | None:
+        try:
+            return await handler(ctx)
+        except ProviderError as exc:
+            return ActionResponse.toast(exc.user_message, "error")
+        except Exception:
+            log.exception("card action %s failed", ctx.action.action)
+            return ActionResponse.toast(GENERIC_FAILURE, "error")
+
+    async def _finish_late(self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext) -> None:
+        response = await task
+        card = response.card if isinstance(response, ActionResponse) else None
+        if card is not None and ctx.action.open_message_id:
+            try:
+                await ctx.patch(card)
+            except Exception:
+                log.exception("could not patch the card after a slow action")
+        await self._run_late(ctx)
+
+    async def _run_late(self, ctx: ActionContext) -> None:
+        for work in ctx._late:
+            try:
+                await work
+            except Exception:
+                log.exception("work after card action %s failed", ctx.action.action)
+        ctx._late.clear()
+
+
+def _log_event(event_id: str, event_type: str, command: str, outcome: str, started: float) -> None:
+    log.info(
+        "event %s type=%s command=%s outcome=%s latency_ms=%.1f",
+        event_id,
+        event_type,
+        command or "-",
+        outcome,
+        (time.perf_counter() - started) * 1000,
+        extra={
+            "event_id": event_id,
+            "event_type": event_type,
+            "command": command,
+            "outcome": outcome,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )

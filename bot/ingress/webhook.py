@@ -1,0 +1,77 @@
+"""POST /feishu/events: decrypt, verify, answer. Failures get a bare status and a fixed text, never internals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from bot.ingress.crypto import DecryptError, decrypt, signature_valid, tokens_match
+from bot.ingress.events import EventPipeline, MalformedEvent
+
+log = logging.getLogger("hrbot.webhook")
+
+
+def _reject(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+class Webhook:
+    def __init__(self, pipeline: EventPipeline, *, encrypt_key: str, verification_token: str) -> None:
+        self.pipeline = pipeline
+        self.encrypt_key = encrypt_key
+        self.verification_token = verification_token
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self.pipeline.accepting:
+            return _reject(503, "shutting down")
+        raw = await request.read()
+        body = _json_object(raw)
+        if body is None:
+            return _reject(400, "malformed body")
+        if "encrypt" in body:
+            if not self.encrypt_key or not isinstance(body["encrypt"], str):
+                return _reject(400, "malformed body")
+            try:
+                body = _json_object(decrypt(body["encrypt"], self.encrypt_key).encode())
+            except DecryptError:
+                body = None
+            if body is None:
+                return _reject(400, "malformed body")
+
+        if body.get("type") == "url_verification":
+            # Feishu does not sign the URL check; the token alone proves it.
+            if not tokens_match(self.verification_token, body.get("token")):
+                return _reject(401, "unauthorized")
+            return web.json_response({"challenge": body.get("challenge", "")})
+
+        if self.encrypt_key and not self._signed(request, raw):
+            log.warning("rejected a request with a bad signature")
+            return _reject(401, "unauthorized")
+        header = body.get("header")
+        if not isinstance(header, dict):
+            return _reject(400, "malformed body")
+        if not tokens_match(self.verification_token, header.get("token")):
+            log.warning("rejected a request with a wrong verification token")
+            return _reject(401, "unauthorized")
+        try:
+            answer = await self.pipeline.handle(body)
+        except MalformedEvent:
+            return _reject(400, "malformed event")
+        return web.json_response(answer)
+
+    def _signed(self, request: web.Request, raw: bytes) -> bool:
+        timestamp = request.headers.get("X-Lark-Request-Timestamp", "")
+        nonce = request.headers.get("X-Lark-Request-Nonce", "")
+        given = request.headers.get("X-Lark-Signature", "")
+        return bool(given) and signature_valid(timestamp, nonce, self.encrypt_key, raw, given)
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,437 @@
+"""An emulator of the Feishu Open API and of Feishu's event delivery, for sandbox mode and tests.
+
+It issues tenant tokens (with expiry on the injected clock), stores the messages the bot sends, replies and patches,
+keeps uploaded images, answers contact look-ups from a synthetic directory, and delivers user messages and card clicks
+to the bot's callback URL encrypted and signed exactly as Feishu does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.ingress.crypto import encrypt, signature
+from bot.sandbox.directory import BOT_OPEN_ID, Directory
+
+TOKEN_LIFETIME = 7200
+MAX_CONTENT_BYTES = 30 * 1024
+
+# Extra Open API routes contributed by feature emulators (e.g. compensation): (method, path, handler).
+Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+@dataclass
+class SandboxMessage:
+    message_id: str
+    chat_id: str
+    sender: str  # open_id of the sender; the bot's for what the bot sent
+    msg_type: str
+    content: Any  # card JSON (dict) for interactive, {"text": ...} for text
+    created_at: float
+    reply_to: str | None = None
+    version: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ok(data: Any = None, **extra: Any) -> web.Response:
+    return web.json_response({"code": 0, "msg": "success", "data": data or {}, **extra})
+
+
+def _fail(code: int, msg: str, status: int = 400) -> web.Response:
+    return web.json_response({"code": code, "msg": msg}, status=status)
+
+
+class RateWindow:
+    """A sliding one-second window, as Feishu enforces per-API frequency limits."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._hits: deque[float] = deque()
+        self.rejected = 0
+
+    def admit(self) -> bool:
+        now = time.monotonic()
+        while self._hits and self._hits[0] <= now - 1.0:
+            self._hits.popleft()
+        if len(self._hits) >= self.per_second:
+            self.rejected += 1
+            return False
+        self._hits.append(now)
+        return True
+
+
+@dataclass
+class DeliveryTarget:
+    url: str
+    encrypt_key: str
+    verification_token: str
+    app_id: str
+
+
+@dataclass
+class FeishuEmulator:
+    clock: Clock
+    app_id: str
+    app_secret: str
+    directory: Directory = field(default_factory=Directory)
+    target: DeliveryTarget | None = None
+    tokens: dict[str, float] = field(default_factory=dict)
+    token_requests: int = 0
+    messages: dict[str, SandboxMessage] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    rate_windows: dict[str, RateWindow] = field(default_factory=dict)
+    extra_routes: list[Route] = field(default_factory=list)
+    _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    _idempotency: dict[str, str] = field(default_factory=dict)
+
+    # Observing -------------------------------------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
+
+    def _publish(self, kind: str, message: SandboxMessage) -> None:
+        for queue in list(self._subscribers):
+            if not queue.full():
+                queue.put_nowait({"kind": kind, "message": message.to_json()})
+
+    def bot_messages(self, chat_id: str | None = None) -> list[SandboxMessage]:
+        return [
+            m
+            for m in self.messages.values()
+            if m.sender == BOT_OPEN_ID and (chat_id is None or m.chat_id == chat_id)
+        ]
+
+    def replies_to(self, message_id: str) -> list[SandboxMessage]:
+        return [m for m in self.messages.values() if m.reply_to == message_id]
+
+    def _new_message(self, **fields: Any) -> SandboxMessage:
+        message = SandboxMessage(message_id=f"om_{next(self._seq):08d}{secrets.token_hex(4)}", **fields)
+        self.messages[message.message_id] = message
+        self._publish("new", message)
+        return message
+
+    # Delivering events to the bot ------------------------------------------------------------------------------
+    def _envelope(self, event_type: str, event: dict[str, Any]) -> dict[str, Any]:
+        assert self.target is not None, "no bot to deliver to"
+        return {
+            "schema": "2.0",
+            "header": {
+                "event_id": uuid.uuid4().hex,
+                "token": self.target.verification_token,
+                "create_time": str(int(self.clock.timestamp() * 1000)),
+                "event_type": event_type,
+                "tenant_key": "sandbox-tenant",
+                "app_id": self.target.app_id,
+            },
+            "event": event,
+        }
+
+    async def deliver(self, event_type: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST an event to the bot as Feishu does: encrypted, signed; returns (status, answer body)."""
+        assert self.target is not None, "no bot to deliver to"
+        envelope = self._envelope(event_type, event)
+        body = json.dumps(
+            {"encrypt": encrypt(json.dumps(envelope, ensure_ascii=False), self.target.encrypt_key)}
+        )
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Lark-Request-Timestamp": timestamp,
+            "X-Lark-Request-Nonce": nonce,
+            "X-Lark-Signature": signature(timestamp, nonce, self.target.encrypt_key, body.encode()),
+        }
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.post(self.target.url, content=body.encode(), headers=headers)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        return response.status_code, answer
+
+    async def user_says(self, text: str, *, user: str, chat_id: str) -> SandboxMessage:
+        """A person types `text` in a chat; in groups `@bot` (or a leading @hrbot) mentions the bot."""
+        chat = self.directory.chat(chat_id)
+        mentions = []
+        shown = text
+        if chat.chat_type == "group":
+            for marker in ("@hrbot", "@bot"):
+                if marker in shown:
+                    shown = shown.replace(marker, "@_user_1")
+            if "@_user_1" in shown:
+                mentions.append(
+                    {
+                        "key": "@_user_1",
+                        "id": {"open_id": BOT_OPEN_ID, "user_id": "", "union_id": ""},
+                        "name": "hrbot",
+                    }
+                )
+            for index, (marker, person) in enumerate(self.directory.mentioned_people(shown), start=2):
+                key = f"@_user_{index}"
+                shown = shown.replace(marker, key, 1)
+                mentions.append({"key": key, "id": {"open_id": person.open_id}, "name": person.name})
+        message = self._new_message(
+            chat_id=chat_id,
+            sender=user,
+            msg_type="text",
+            content={"text": text},
+            created_at=self.clock.timestamp(),
+        )
+        event = {
+            "sender": {"sender_id": {"open_id": user, "user_id": "", "union_id": ""}, "sender_type": "user"},
+            "message": {
+                "message_id": message.message_id,
+                "root_id": "",
+                "parent_id": "",
+                "create_time": str(int(message.created_at * 1000)),
+                "chat_id": chat_id,
+                "chat_type": chat.chat_type,
+                "message_type": "text",
+                "content": json.dumps({"text": shown}, ensure_ascii=False),
+                "mentions": mentions,
+            },
+        }
+        await self.deliver("im.message.receive_v1", event)
+        return message
+
+    async def user_clicks(
+        self,
+        message_id: str,
+        *,
+        user: str,
+        value: dict[str, Any],
+        form_value: dict[str, Any] | None = None,
+        option: str | None = None,
+        tag: str = "button",
+    ) -> dict[str, Any]:
+        """A person acts on a card; the bot's answer (toast and/or card) is applied like Feishu applies it."""
+        message = self.messages[message_id]
+        action: dict[str, Any] = {"value": value, "tag": tag}
+        if form_value is not None:
+            action["form_value"] = form_value
+            action["name"] = "submit"
+        if option is not None:
+            action["option"] = option
+        event = {
+            "operator": {"open_id": user, "user_id": "", "union_id": ""},
+            "token": f"c-{uuid.uuid4().hex}",
+            "action": action,
+            "host": "im_message",
+            "context": {"open_message_id": message_id, "open_chat_id": message.chat_id},
+        }
+        status, answer = await self.deliver("card.action.trigger", event)
+        card = (answer.get("card") or {}).get("data") if isinstance(answer, dict) else None
+        if status == 200 and isinstance(card, dict):
+            message.content = card
+            message.version += 1
+            self._publish("update", message)
+        return {"status": status, **(answer if isinstance(answer, dict) else {})}
+
+    # Open API --------------------------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count_calls], client_max_size=10 * 1024 * 1024)
+        app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
+        app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
+        app.router.add_post("/open-apis/im/v1/messages", self._send)
+        app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._reply)
+        app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
+        app.router.add_post("/open-apis/im/v1/images", self._upload_image)
+        app.router.add_get("/open-apis/contact/v3/users/batch", self._users_batch)
+        app.router.add_get("/open-apis/contact/v3/users/find_by_department", self._users_by_department)
+        app.router.add_get(
+            "/open-apis/contact/v3/departments/{department_id}/children", self._department_children
+        )
+        for method, path, handler in self.extra_routes:
+            app.router.add_route(method, path, handler)
+        return app
+
+    @web.middleware
+    async def _count_calls(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        route = (
+            request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
+        )
+        self.api_calls[route] = self.api_calls.get(route, 0) + 1
+        window = self.rate_windows.get(route)
+        if window is not None and not window.admit():
+            return _fail(99991400, "request trigger frequency limit", status=429)
+        if not route.endswith("tenant_access_token/internal") and not self._authorised(request):
+            return _fail(
+                99991663, "Invalid access token for authorization. Please make a request with token attached."
+            )
+        return await handler(request)
+
+    def limit(self, path: str, per_second: int) -> RateWindow:
+        window = RateWindow(per_second)
+        self.rate_windows[path] = window
+        return window
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        expires = self.tokens.get(token)
+        return expires is not None and expires > self.clock.timestamp()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        body = await request.json()
+        if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+            return web.json_response({"code": 10014, "msg": "app secret invalid"})
+        token = f"t-{secrets.token_hex(16)}"
+        self.tokens[token] = self.clock.timestamp() + TOKEN_LIFETIME
+        return web.json_response(
+            {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": TOKEN_LIFETIME}
+        )
+
+    async def _bot_info(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "code": 0,
+                "msg": "ok",
+                "bot": {"open_id": BOT_OPEN_ID, "app_name": "hrbot", "activate_status": 2},
+            }
+        )
+
+    async def _card_from(self, request: web.Request) -> tuple[dict[str, Any], Any] | web.Response:
+        try:
+            body = await request.json()
+            content = json.loads(body["content"])
+        except (ValueError, KeyError, TypeError):
+            return _fail(230001, "invalid message content")
+        if len(body["content"].encode()) > MAX_CONTENT_BYTES:
+            return _fail(230025, "message content too long")
+        return body, content
+
+    def _remembered(self, body: dict[str, Any]) -> str | None:
+        key = body.get("uuid")
+        return self._idempotency.get(key) if key else None
+
+    async def _send(self, request: web.Request) -> web.Response:
+        parsed = await self._card_from(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        body, content = parsed
+        if (known := self._remembered(body)) is not None:
+            return _ok({"message_id": known})
+        id_type = request.query.get("receive_id_type", "open_id")
+        receive_id = str(body.get("receive_id", ""))
+        try:
+            chat_id = receive_id if id_type == "chat_id" else self.directory.p2p_chat_of(receive_id)
+            self.directory.chat(chat_id)
+        except KeyError:
+            return _fail(230002, "the bot is not in the chat or the user is unknown")
+        message = self._new_message(
+            chat_id=chat_id,
+            sender=BOT_OPEN_ID,
+            msg_type=body.get("msg_type", "interactive"),
+            content=content,
+            created_at=self.clock.timestamp(),
+        )
+        if body.get("uuid"):
+            self._idempotency[body["uuid"]] = message.message_id
+        return _ok({"message_id": message.message_id, "chat_id": chat_id})
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        parent = self.messages.get(request.match_info["message_id"])
+        if parent is None:
+            return _fail(230011, "the message to reply to does not exist")
+        parsed = await self._card_from(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        body, content = parsed
+        if (known := self._remembered(body)) is not None:
+            return _ok({"message_id": known})
+        message = self._new_message(
+            chat_id=parent.chat_id,
+            sender=BOT_OPEN_ID,
+            msg_type=body.get("msg_type", "interactive"),
+            content=content,
+            created_at=self.clock.timestamp(),
+            reply_to=parent.message_id,
+        )
+        if body.get("uuid"):
+            self._idempotency[body["uuid"]] = message.message_id
+        return _ok({"message_id": message.message_id, "chat_id": parent.chat_id})
+
+    async def _patch(self, request: web.Request) -> web.Response:
+        message = self.messages.get(request.match_info["message_id"])
+        if message is None or message.sender != BOT_OPEN_ID or message.msg_type != "interactive":
+            return _fail(230011, "the message does not exist or is not the bot's card")
+        parsed = await self._card_from(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        _body, content = parsed
+        message.content = content
+        message.version += 1
+        self._publish("update", message)
+        return _ok()
+
+    async def _upload_image(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        image = form.get("image")
+        if form.get("image_type") != "message" or not hasattr(image, "file"):
+            return _fail(234001, "invalid image upload")
+        data = image.file.read()
+        if not data:
+            return _fail(234001, "empty image")
+        key = f"img_v3_{secrets.token_hex(8)}"
+        self.images[key] = data
+        return _ok({"image_key": key})
+
+    async def _users_batch(self, request: web.Request) -> web.Response:
+        ids = request.query.getall("user_ids", [])
+        if len(ids) > 50:
+            return _fail(40001, "at most 50 user_ids")
+        items = [self.directory.user_json(i) for i in ids if self.directory.has_user(i)]
+        return _ok({"items": items})
+
+    async def _users_by_department(self, request: web.Request) -> web.Response:
+        department_id = request.query.get("department_id", "0")
+        page_size = min(int(request.query.get("page_size", "50") or 50), 50)
+        offset = int(request.query.get("page_token") or 0)
+        members = self.directory.members_of(department_id)
+        page = members[offset : offset + page_size]
+        more = offset + page_size < len(members)
+        return _ok(
+            {
+                "items": [self.directory.user_json(u.open_id) for u in page],
+                "has_more": more,
+                "page_token": str(offset + page_size) if more else "",
+            }
+        )
+
+    async def _department_children(self, request: web.Request) -> web.Response:
+        department_id = request.match_info["department_id"]
+        page_size = min(int(request.query.get("page_size", "50") or 50), 50)
+        offset = int(request.query.get("page_token") or 0)
+        children = self.directory.children_of(department_id)
+        page = children[offset : offset + page_size]
+        more = offset + page_size < len(children)
+        return _ok(
+            {
+                "items": [
+                    {"department_id": d.department_id, "name": d.name, "parent_department_id": d.parent}
+                    for d in page
+                ],
+                "has_more": more,
+                "page_token": str(offset + page_size) if more else "",
+            }
+        )

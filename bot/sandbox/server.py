@@ -1,0 +1,98 @@
+"""Sandbox mode's upstreams in one loopback server: Feishu (and the providers' emulators), plus a small API to drive them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
+from bot.sandbox.directory import Directory
+from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
+
+log = logging.getLogger("hrbot.sandbox")
+
+
+class Sandbox:
+    def __init__(self, clock: Clock, *, employees: int = 200) -> None:
+        self.clock = clock
+        self.feishu = FeishuEmulator(clock, SANDBOX_APP_ID, SANDBOX_APP_SECRET, Directory(employees))
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    def upstream_settings(self) -> dict[str, Any]:
+        """Settings that point the bot's clients at this sandbox."""
+        return {
+            "feishu_base_url": f"{self.url}/feishu",
+            "feishu_app_id": SANDBOX_APP_ID,
+            "feishu_app_secret": SANDBOX_APP_SECRET,
+        }
+
+    def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
+        self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)
+
+    def app(self) -> web.Application:
+        root = web.Application()
+        root.add_subapp("/feishu/", self.feishu.app())
+        root.router.add_post("/sandbox/api/say", self._say)
+        root.router.add_post("/sandbox/api/click", self._click)
+        root.router.add_get("/sandbox/api/messages", self._messages)
+        root.router.add_get("/sandbox/api/images/{key}", self._image)
+        return root
+
+    async def start(self, host: str, port: int) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.url = f"http://{host}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # Driving API (used by `hrbot say`, the console and tests) --------------------------------------------------
+    async def _say(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            message = await self.feishu.user_says(
+                str(body["text"]), user=str(body["user"]), chat_id=str(body["chat_id"])
+            )
+        except KeyError as exc:
+            return web.json_response({"error": f"unknown {exc}"}, status=400)
+        return web.json_response(message.to_json())
+
+    async def _click(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("message_id") not in self.feishu.messages:
+            return web.json_response({"error": "unknown message"}, status=400)
+        answer = await self.feishu.user_clicks(
+            body["message_id"],
+            user=str(body["user"]),
+            value=body.get("value") or {},
+            form_value=body.get("form_value"),
+            option=body.get("option"),
+            tag=body.get("tag", "button"),
+        )
+        return web.json_response(answer)
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        chat_id = request.query.get("chat_id")
+        reply_to = request.query.get("reply_to")
+        messages = [
+            m.to_json()
+            for m in self.feishu.messages.values()
+            if (chat_id is None or m.chat_id == chat_id) and (reply_to is None or m.reply_to == reply_to)
+        ]
+        return web.json_response(messages)
+
+    async def _image(self, request: web.Request) -> web.Response:
+        data = self.feishu.images.get(request.match_info["key"])
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, content_type="image/png")
