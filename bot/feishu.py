@@ -101,7 +101,7 @@ class FeishuClient:
         """One Open API call; returns its `data`. Rate limits back off and retry; a stale token is refreshed once."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RateLimited),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             stop=stop_after_attempt(self._rate_limit_attempts),
             reraise=True,
         ):

@@ -124,6 +124,12 @@ class FeishuEmulator:
     def replies_to(self, message_id: str) -> list[SandboxMessage]:
         return [m for m in self.messages.values() if m.reply_to == message_id]
 
+    def record_user_message(self, message_id: str, *, chat_id: str, sender: str, text: str) -> None:
+        """A message typed outside the emulator (tests post events themselves), so replies to it resolve."""
+        message = SandboxMessage(message_id, chat_id, sender, "text", {"text": text}, self.clock.timestamp())
+        self.messages[message_id] = message
+        self._publish("new", message)
+
     def _new_message(self, **fields: Any) -> SandboxMessage:
         message = SandboxMessage(message_id=f"om_{next(self._seq):08d}{secrets.token_hex(4)}", **fields)
         self.messages[message.message_id] = message

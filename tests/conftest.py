@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import BotApp
+from bot.clock import Clock
+from bot.config import Settings
+from bot.sandbox.directory import EMPLOYEE, Directory
+from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
+from cards.text import card_text
+from tests import feishu_wire as wire
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Sandbox settings isolated from the developer's environment and .env."""
+    values: dict[str, Any] = {
+        "feishu_app_id": "",
+        "feishu_app_secret": "",
+        "feishu_encrypt_key": "",
+        "feishu_verification_token": "",
+        "hrbot_port": 0,
+        "hrbot_database_url": f"sqlite:///{tmp_path / 'hrbot.db'}",
+        "hrbot_log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+class RunningBot:
+    """A started bot plus the ways a test talks to it like Feishu and looks at what users see."""
+
+    def __init__(self, app: BotApp, http: httpx.AsyncClient) -> None:
+        self.app = app
+        self.http = http
+
+    @property
+    def feishu(self) -> FeishuEmulator:
+        assert self.app.sandbox is not None
+        return self.app.sandbox.feishu
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.app.url}/feishu/events"
+
+    async def post_raw(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.http.post(self.events_url, content=body, headers=headers or {})
+
+    async def post_event(self, event_type: str, event: dict[str, Any], **envelope_kw: Any) -> httpx.Response:
+        message = event.get("message")
+        if event_type == "im.message.receive_v1" and isinstance(message, dict) and "message_id" in message:
+            self.feishu.record_user_message(
+                message["message_id"],
+                chat_id=message.get("chat_id", ""),
+                sender="user",
+                text=message.get("content", ""),
+            )
+        body = wire.encrypt_body(wire.envelope(event_type, event, **envelope_kw))
+        return await self.post_raw(body, wire.sign(body))
+
+    async def say(self, text: str, *, user: str = EMPLOYEE, chat_id: str | None = None, **kw: Any) -> str:
+        """Post a signed, encrypted text message; returns its message_id."""
+        event = wire.message_event(text, user=user, chat_id=chat_id or Directory.p2p_chat_of(user), **kw)
+        response = await self.post_event("im.message.receive_v1", event)
+        assert response.status_code == 200, response.text
+        return event["message"]["message_id"]
+
+    async def click(self, message: SandboxMessage, *, user: str, value: dict[str, Any], **kw: Any) -> dict:
+        event = wire.action_event(
+            user=user, value=value, message_id=message.message_id, chat_id=message.chat_id, **kw
+        )
+        response = await self.post_event("card.action.trigger", event)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def replies(self, message_id: str, count: int = 1, within: float = 5.0) -> list[SandboxMessage]:
+        """Wait until the bot has sent `count` replies to a message."""
+        return await wait_for(lambda: self.feishu.replies_to(message_id), count, within)
+
+    async def reply_text(self, message_id: str, within: float = 5.0) -> str:
+        return card_text((await self.replies(message_id, 1, within))[0].content)
+
+
+async def wait_for(probe: Callable[[], list[Any]], count: int = 1, within: float = 5.0) -> list[Any]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = probe()
+        if len(found) >= count:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"expected {count}, found {len(found)}: {json.dumps([str(f) for f in found])[:500]}"
+            )
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, clock: Clock | None = None) -> AsyncIterator[RunningBot]:
+    app = BotApp(settings, clock=clock)
+    await app.start()
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        try:
+            yield RunningBot(app, http)
+        finally:
+            await app.stop()
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: Clock) -> AsyncIterator[RunningBot]:
+    async with running_bot(settings, clock) as running:
+        yield running

@@ -1,0 +1,97 @@
+"""The bot's Feishu client against the emulator: one token for many callers, rate limits, stale tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
+from bot.feishu import FeishuClient, FeishuError
+from bot.sandbox.directory import HR_GROUP
+from bot.sandbox.feishu import FeishuEmulator
+from cards.common import card, markdown
+
+CARD = card("测试", "blue", [markdown("你好")])
+
+
+@pytest.fixture
+async def emulator_and_client() -> AsyncIterator[tuple[FeishuEmulator, FeishuClient, Clock]]:
+    clock = Clock()
+    emulator = FeishuEmulator(clock, SANDBOX_APP_ID, SANDBOX_APP_SECRET)
+    runner = web.AppRunner(emulator.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = FeishuClient(
+        base_url=f"http://127.0.0.1:{port}", app_id=SANDBOX_APP_ID, app_secret=SANDBOX_APP_SECRET, clock=clock
+    )
+    try:
+        yield emulator, client, clock
+    finally:
+        await client.aclose()
+        await runner.cleanup()
+
+
+async def test_fifty_concurrent_sends_with_an_expired_token_fetch_one_token(emulator_and_client) -> None:
+    emulator, client, clock = emulator_and_client
+    await client.send_card(HR_GROUP, CARD)
+    assert emulator.token_requests == 1
+    clock.advance(timedelta(hours=3))  # past the 2 h token lifetime
+    ids = await asyncio.gather(*(client.send_card(HR_GROUP, CARD) for _ in range(50)))
+    assert emulator.token_requests == 2
+    assert len(set(ids)) == 50
+    assert len(emulator.bot_messages(HR_GROUP)) == 51
+
+
+async def test_token_is_refreshed_before_it_expires(emulator_and_client) -> None:
+    emulator, client, clock = emulator_and_client
+    await client.send_card(HR_GROUP, CARD)
+    clock.advance(timedelta(seconds=7200 - 120))  # within the refresh margin, still valid upstream
+    await client.send_card(HR_GROUP, CARD)
+    assert emulator.token_requests == 2
+
+
+async def test_a_revoked_token_is_replaced_once(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    await client.send_card(HR_GROUP, CARD)
+    emulator.tokens.clear()  # Feishu invalidated it early
+    await client.send_card(HR_GROUP, CARD)
+    assert emulator.token_requests == 2
+    assert len(emulator.bot_messages(HR_GROUP)) == 2
+
+
+async def test_rate_limited_sends_back_off_and_all_land_once(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    window = emulator.limit("/open-apis/im/v1/messages", per_second=5)
+    await asyncio.gather(*(client.send_card(HR_GROUP, CARD) for _ in range(12)))
+    assert window.rejected > 0
+    assert len(emulator.bot_messages(HR_GROUP)) == 12
+
+
+async def test_errors_carry_feishu_code(emulator_and_client) -> None:
+    _emulator, client, _clock = emulator_and_client
+    with pytest.raises(FeishuError) as raised:
+        await client.patch_card("om_missing", CARD)
+    assert raised.value.code == 230011
+
+
+async def test_oversized_card_is_refused_before_sending(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    huge = card("大", "blue", [markdown("字" * 20000)])
+    with pytest.raises(ValueError, match="limit"):
+        await client.send_card(HR_GROUP, huge)
+    assert emulator.bot_messages() == []
+
+
+async def test_users_by_open_ids_batches_fifty(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    ids = [p.open_id for p in emulator.directory.people[:120]]
+    users = await client.users_by_open_ids(ids)
+    assert len(users) == 120
+    assert emulator.api_calls["/open-apis/contact/v3/users/batch"] == 3

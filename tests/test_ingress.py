@@ -1,0 +1,198 @@
+"""The webhook as Feishu drives it: url checks, encryption, signatures, tokens, redelivery, routing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bot.app import BotApp
+from bot.providers.base import ProviderError
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
+from cards.common import card, markdown
+from cards.text import card_text
+from tests import feishu_wire as wire
+from tests.conftest import RunningBot, make_settings, running_bot
+
+
+async def test_url_verification_plain(bot: RunningBot) -> None:
+    body = json.dumps(
+        {"challenge": "ajls384kdjx98XX", "token": wire.TOKEN, "type": "url_verification"}
+    ).encode()
+    response = await bot.post_raw(body)
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "ajls384kdjx98XX"}
+
+
+async def test_url_verification_encrypted(bot: RunningBot) -> None:
+    body = wire.encrypt_body({"challenge": "c-123", "token": wire.TOKEN, "type": "url_verification"})
+    response = await bot.post_raw(body)
+    assert response.json() == {"challenge": "c-123"}
+
+
+async def test_url_verification_with_wrong_token_is_refused(bot: RunningBot) -> None:
+    body = wire.encrypt_body({"challenge": "c-123", "token": "guess", "type": "url_verification"})
+    response = await bot.post_raw(body)
+    assert response.status_code == 401
+    assert "c-123" not in response.text
+
+
+async def test_bad_signature_is_refused_and_causes_nothing(bot: RunningBot) -> None:
+    event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
+    body = wire.encrypt_body(wire.envelope("im.message.receive_v1", event))
+    headers = wire.sign(body, key="not-the-key")
+    response = await bot.post_raw(body, headers)
+    assert response.status_code == 401
+    unsigned = await bot.post_raw(body)
+    assert unsigned.status_code == 401
+    tampered = body.replace(b'"}', b'" }')
+    assert (await bot.post_raw(tampered, wire.sign(body))).status_code == 401
+    await asyncio.sleep(0.3)
+    assert bot.feishu.bot_messages() == []
+
+
+async def test_wrong_verification_token_is_refused(bot: RunningBot) -> None:
+    event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
+    response = await bot.post_event("im.message.receive_v1", event, token="wrong-token")
+    assert response.status_code == 401
+    await asyncio.sleep(0.3)
+    assert bot.feishu.bot_messages() == []
+
+
+async def test_malformed_bodies_get_400_without_internals(bot: RunningBot) -> None:
+    for body in (b"{not json", b"[1,2]", b'{"encrypt": "!!!notbase64"}', b'{"encrypt": 5}', "中文".encode()):
+        response = await bot.post_raw(body)
+        assert response.status_code == 400, body
+        assert "Traceback" not in response.text and "Error" not in response.text
+    no_header = wire.encrypt_body({"schema": "2.0", "event": {}})
+    assert (await bot.post_raw(no_header, wire.sign(no_header))).status_code == 400
+    broken = wire.envelope("im.message.receive_v1", {"message": {"chat_type": "p2p"}})
+    body = wire.encrypt_body(broken)
+    assert (await bot.post_raw(body, wire.sign(body))).status_code == 400
+
+
+async def test_redelivered_event_gets_one_reply(bot: RunningBot) -> None:
+    event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
+    for _ in range(3):
+        response = await bot.post_event("im.message.receive_v1", event, event_id="ev-same")
+        assert response.status_code == 200
+    # Feishu may also redeliver the same message under a new event_id.
+    await bot.post_event("im.message.receive_v1", event)
+    await bot.replies(event["message"]["message_id"])
+    await asyncio.sleep(0.3)
+    assert len(bot.feishu.replies_to(event["message"]["message_id"])) == 1
+
+
+async def test_help_in_private_chat(bot: RunningBot) -> None:
+    message_id = await bot.say("帮助")
+    text = await bot.reply_text(message_id)
+    assert "使用帮助" in text
+    assert "帮助" in text and "例：" in text
+
+
+async def test_group_message_without_mention_gets_no_reply(bot: RunningBot) -> None:
+    silent = await bot.say("帮助", user=HR, chat_id=HR_GROUP, chat_type="group")
+    other = wire.mention("@_user_1", "ou_someone_else", "王五")
+    also_silent = await bot.say(
+        "@_user_1 帮助", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=[other]
+    )
+    addressed = await bot.say(
+        "@_user_1 帮助",
+        user=HR,
+        chat_id=HR_GROUP,
+        chat_type="group",
+        mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
+    )
+    assert "使用帮助" in await bot.reply_text(addressed)
+    await asyncio.sleep(0.2)
+    assert bot.feishu.replies_to(silent) == [] and bot.feishu.replies_to(also_silent) == []
+
+
+async def test_unknown_command_and_non_text_get_help(bot: RunningBot) -> None:
+    unknown = await bot.say("吃饭了吗")
+    assert "没有「吃饭了吗」这个命令" in await bot.reply_text(unknown)
+    image = await bot.say("", message_type="image", content=json.dumps({"image_key": "img_x"}))
+    assert "只能理解文字消息" in await bot.reply_text(image)
+
+
+async def test_dedup_survives_restart(settings, clock) -> None:
+    event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
+    async with running_bot(settings, clock) as first:
+        await first.post_event("im.message.receive_v1", event, event_id="ev-restart")
+        await first.replies(event["message"]["message_id"])
+    async with running_bot(settings, clock) as second:
+        response = await second.post_event("im.message.receive_v1", event, event_id="ev-restart")
+        assert response.status_code == 200
+        await asyncio.sleep(0.3)
+        # A fresh emulator: any reply here would be the duplicate.
+        assert second.feishu.bot_messages() == []
+
+
+async def test_handler_failures_become_clear_cards(bot: RunningBot) -> None:
+    router = Router("test-failures")
+
+    @router.command("爆炸", summary="test")
+    async def explode(ctx: MessageContext) -> None:
+        raise RuntimeError("secret internal detail /srv/app.py line 3")
+
+    @router.command("缺钱", summary="test")
+    async def broke(ctx: MessageContext) -> None:
+        raise ProviderError("juhe", 10012, "今日查询次数已用完，请联系管理员")
+
+    bot.app.services.dispatcher.include(router)
+    crash = await bot.reply_text(await bot.say("爆炸"))
+    assert "处理失败" in crash and "secret" not in crash and "Traceback" not in crash
+    provider = await bot.reply_text(await bot.say("缺钱"))
+    assert "查询失败" in provider and "今日查询次数已用完" in provider
+
+
+async def test_card_actions_answer_in_time_and_patch_when_slow(tmp_path, clock) -> None:
+    async with running_bot(make_settings(tmp_path, hrbot_action_timeout=0.2), clock) as bot:
+        await _check_card_actions(bot)
+
+
+async def _check_card_actions(bot: RunningBot) -> None:
+    router = Router("test-actions")
+
+    @router.action("test.quick")
+    async def quick(ctx: ActionContext) -> ActionResponse:
+        return ActionResponse.toast("已完成", "success", card=card("完成", "green", [markdown("ok")]))
+
+    @router.action("test.slow")
+    async def slow(ctx: ActionContext) -> ActionResponse:
+        await asyncio.sleep(0.6)
+        return ActionResponse.replace(card("慢慢完成", "green", [markdown("patched later")]))
+
+    bot.app.services.dispatcher.include(router)
+    help_reply = (await bot.replies(await bot.say("帮助")))[0]
+
+    answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.quick"})
+    assert (
+        answer["toast"]["content"] == "已完成"
+        and answer["card"]["data"]["header"]["title"]["content"] == "完成"
+    )
+
+    answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.slow"})
+    assert "正在处理" in answer["toast"]["content"]
+    for _ in range(100):
+        if "patched later" in card_text(help_reply.content):
+            break
+        await asyncio.sleep(0.02)
+    assert "patched later" in card_text(help_reply.content)
+
+    stale = await bot.click(help_reply, user=EMPLOYEE, value={"action": "no.such.action"})
+    assert stale["toast"]["type"] == "warning"
+
+
+async def test_live_webhook_mode_requires_a_verification_token(tmp_path) -> None:
+    from bot.config import ConfigError
+
+    settings = make_settings(tmp_path, feishu_app_id="cli_x", feishu_app_secret="s")
+    app = BotApp(settings)
+    try:
+        await app.start()
+    except ConfigError as exc:
+        assert "FEISHU_VERIFICATION_TOKEN" in str(exc)
+    else:
+        await app.stop()
+        raise AssertionError("started without a verification token")
