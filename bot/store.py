@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +21,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.clock import Clock
@@ -101,6 +102,8 @@ class Store:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
+        self._claims: list[tuple[list[str], asyncio.Future[bool]]] = []
+        self._claim_writer: asyncio.Task[None] | None = None
 
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
@@ -111,14 +114,42 @@ class Store:
 
     # Dedup -----------------------------------------------------------------------------------------------------
     async def claim(self, keys: list[str]) -> bool:
-        """Record keys as processed; False when any was already there (a redelivery)."""
+        """Record keys as processed; False when any was already there (a redelivery).
+
+        Claims that arrive while a write is in flight are written together in the next one (group commit), so a
+        burst of events costs a few transactions, not one each, and an idle bot adds no delay.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._claims.append((keys, future))
+        if self._claim_writer is None or self._claim_writer.done():
+            self._claim_writer = asyncio.create_task(self._write_claims())
+        return await future
+
+    async def _write_claims(self) -> None:
+        while self._claims:
+            batch, self._claims = self._claims, []
+            try:
+                inserted = await self._insert_new_keys([key for keys, _ in batch for key in keys])
+            except Exception as exc:
+                for _keys, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for keys, future in batch:
+                # Within a batch the first claim of a key wins; later ones are redeliveries.
+                fresh = all(key in inserted for key in keys)
+                inserted.difference_update(keys)
+                if not future.done():
+                    future.set_result(fresh)
+
+    async def _insert_new_keys(self, keys: list[str]) -> set[str]:
         now = self.clock.now()
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(processed_events), [{"key": k, "created_at": now} for k in keys])
-        except IntegrityError:
-            return False
-        return True
+        unique = list(dict.fromkeys(keys))
+        statement = _dialect_insert(self.engine.dialect.name)(processed_events)
+        statement = statement.on_conflict_do_nothing(index_elements=["key"]).returning(processed_events.c.key)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement, [{"key": key, "created_at": now} for key in unique])
+            return {row.key for row in result}
 
     async def purge_processed(self, retention: timedelta) -> int:
         async with self.engine.begin() as conn:
@@ -178,6 +209,15 @@ class Store:
             query = query.where(audit_records.c.action == action)
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """INSERT with ON CONFLICT for the databases the bot supports."""
+    if dialect == "sqlite":
+        return sqlite.insert
+    if dialect == "postgresql":
+        return postgresql.insert
+    raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
 def _aware(value: datetime) -> datetime:
