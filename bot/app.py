@@ -48,7 +48,7 @@ class BotApp:
         *,
         mode: str = "webhook",
         clock: Clock | None = None,
-        sandbox_employees: int = 200,
+        sandbox_employees: int = 10_000,
     ) -> None:
         self.mode = mode
         self.clock = clock or Clock()
@@ -67,7 +67,11 @@ class BotApp:
             self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
             await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
             settings = settings.model_copy(
-                update={**self.sandbox.upstream_settings(), **_sandbox_secrets(settings)}
+                update={
+                    **self.sandbox.upstream_settings(),
+                    **_sandbox_secrets(settings),
+                    **self.sandbox.persona_settings(settings),
+                }
             )
             log.info(
                 "sandbox mode: no Feishu credentials, using the embedded emulators at %s", self.sandbox.url
@@ -160,7 +164,9 @@ class BotApp:
             if services.scheduler is not None:
                 services.scheduler.shutdown()
             for client in services.providers.values():
-                await client.aclose()
+                close = getattr(client, "aclose", None)
+                if close is not None:
+                    await close()
             await services.feishu.aclose()
             await services.store.dispose()
         runtime.install(None)

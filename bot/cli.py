@@ -36,7 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args.mode)
-    return asyncio.run(_say(settings, args.text, args.user, args.chat, args.wait))
+    try:
+        return asyncio.run(_say(settings, args.text, args.user, args.chat, args.wait))
+    except httpx.HTTPError:
+        print(
+            "hrbot: lost the connection to the sandbox bot; is `hrbot serve` still running?", file=sys.stderr
+        )
+        return 1
 
 
 def _serve(settings: Settings, mode: str) -> int:

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     hrbot_dedup_retention_hours: int = 48
     hrbot_sandbox_port: int = 0
 
+    # Social-insurance adjust records (Feishu compensation).
+    hrbot_hr_open_ids: str = ""
+    hrbot_digest_chat_ids: str = ""
+    hrbot_digest_cron: str = "0 9 * * 1-5"
+    hrbot_digest_department_ids: str = "0"
+
     @field_validator("hrbot_log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -66,6 +72,29 @@ class Settings(BaseSettings):
             raise ValueError("must be a port number between 0 and 65535")
         return value
 
+    @field_validator("hrbot_digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from bot.scheduler import crontab_trigger
+
+        try:
+            crontab_trigger(value, "UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression ({exc})") from exc
+        return value
+
+    @property
+    def hr_open_ids(self) -> frozenset[str]:
+        return frozenset(_items(self.hrbot_hr_open_ids))
+
+    @property
+    def digest_chat_ids(self) -> tuple[str, ...]:
+        return _items(self.hrbot_digest_chat_ids)
+
+    @property
+    def digest_department_ids(self) -> tuple[str, ...]:
+        return _items(self.hrbot_digest_department_ids) or ("0",)
+
     @property
     def sandbox(self) -> bool:
         return not (self.feishu_app_id and self.feishu_app_secret)
@@ -73,6 +102,11 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.hrbot_timezone)
+
+
+def _items(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple, blanks dropped."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def load_settings(**overrides: object) -> Settings:

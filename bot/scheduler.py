@@ -9,6 +9,7 @@ from typing import Any
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 
@@ -16,6 +17,52 @@ from bot.config import Settings
 from bot.store import sync_url
 
 log = logging.getLogger("hrbot.scheduler")
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_trigger(expression: str, timezone: Any) -> CronTrigger:
+    """A standard five-field crontab. APScheduler 3 reads day-of-week 0 as Monday; crontab means Sunday (0 or 7)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields, got {len(fields)}")
+    minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_weekday_names(day_of_week),
+        timezone=timezone,
+    )
+
+
+def _weekday_names(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            low, high = (_weekday_number(x) for x in span.split("-", 1))
+        else:
+            low = high = _weekday_number(span)
+        if high < low or step < 1:
+            raise ValueError(f"bad day-of-week range {part!r}")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def _weekday_number(token: str) -> int:
+    if token in _WEEKDAYS:
+        return _WEEKDAYS.index(token)
+    number = int(token)
+    if not 0 <= number <= 7:
+        raise ValueError(f"day of week {token!r} out of range")
+    return number
 
 
 class Scheduler:

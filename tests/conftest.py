@@ -113,7 +113,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, clock: Clock | None = None) -> AsyncIterator[RunningBot]:
-    app = BotApp(settings, clock=clock)
+    app = BotApp(settings, clock=clock, sandbox_employees=200)
     await app.start()
     async with httpx.AsyncClient(timeout=10.0) as http:
         try:

@@ -8,17 +8,24 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.sandbox.directory import Directory
+from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
+from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
+from bot.sandbox.compensation import CompensationEmulator
+from bot.sandbox.directory import HR, HR_GROUP, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 
 log = logging.getLogger("hrbot.sandbox")
+
+COMPENSATION_PER_SECOND = 10
 
 
 class Sandbox:
     def __init__(self, clock: Clock, *, employees: int = 200) -> None:
         self.clock = clock
         self.feishu = FeishuEmulator(clock, SANDBOX_APP_ID, SANDBOX_APP_SECRET, Directory(employees))
+        self.compensation = CompensationEmulator(self.feishu.directory, clock.now())
+        self.feishu.extra_routes.append(self.compensation.route())
+        self.feishu.limit(COMPENSATION_PATH, COMPENSATION_PER_SECOND)
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -29,6 +36,12 @@ class Sandbox:
             "feishu_app_id": SANDBOX_APP_ID,
             "feishu_app_secret": SANDBOX_APP_SECRET,
         }
+
+    @staticmethod
+    def persona_settings(settings: Settings) -> dict[str, Any]:
+        """Who is HR, who manages, where digests go: the sandbox's personas, unless configured."""
+        defaults = {"hrbot_hr_open_ids": HR, "hrbot_digest_chat_ids": HR_GROUP}
+        return {name: value for name, value in defaults.items() if not getattr(settings, name)}
 
     def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
         self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)

@@ -1,0 +1,53 @@
+"""The HR digest over 10,000 employees against the sandbox emulator (paginated contacts, 10 QPS compensation API).
+
+Prints wall time, requests made, the 10 QPS floor (requests / 10 s), their ratio, and rate-limit rejections.
+
+    python bench/digest.py [--employees 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from bot.app import BotApp
+from bot.config import Settings
+from handlers.adjust_records import collect_digest
+
+QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
+
+
+async def main(employees: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None, hrbot_port=0, hrbot_database_url=f"sqlite:///{Path(tmp) / 'bench.db'}"
+        )
+        bot = BotApp(settings, sandbox_employees=employees)
+        await bot.start()
+        try:
+            services = bot.services
+            feishu = bot.sandbox.feishu
+            began = time.perf_counter()
+            data = await collect_digest(services, set())
+            wall = time.perf_counter() - began
+            requests = services.providers["feishu-compensation"].requests
+            contact_calls = sum(n for path, n in feishu.api_calls.items() if "/contact/" in path)
+            rejected = feishu.rate_windows[QUERY_PATH].rejected
+        finally:
+            await bot.stop()
+    floor = requests / 10
+    print(
+        f"digest over {data.employees} employees: {len(data.lines)} record lines, {len(data.failed_parts)} failed parts"
+    )
+    print(f"wall time: {wall:.2f} s; compensation requests: {requests}; contact requests: {contact_calls}")
+    print(f"10 QPS floor: {floor:.2f} s; ratio wall / floor: {wall / floor:.3f} (goal <= 1.15)")
+    print(f"rate-limit rejections: {rejected} (goal 0)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--employees", type=int, default=10_000)
+    asyncio.run(main(parser.parse_args().employees))

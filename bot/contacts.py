@@ -1,0 +1,60 @@
+"""Walking the contact directory: departments recursively, members page by page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from bot.feishu import FeishuClient
+
+PAGE_SIZE = 50
+
+
+async def _pages(
+    feishu: FeishuClient, path: str, params: dict[str, Any]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    token = ""
+    while True:
+        data = await feishu.call("GET", path, params={**params, "page_size": PAGE_SIZE, "page_token": token})
+        yield list(data.get("items") or [])
+        token = str(data.get("page_token") or "")
+        if not data.get("has_more") or not token:
+            return
+
+
+async def department_tree(feishu: FeishuClient, roots: Iterable[str]) -> list[str]:
+    """The roots and every department below them, each once."""
+    seen: list[str] = []
+    pending = list(dict.fromkeys(roots))
+    while pending:
+        department = pending.pop()
+        if department in seen:
+            continue
+        seen.append(department)
+        async for page in _pages(
+            feishu,
+            f"/open-apis/contact/v3/departments/{department}/children",
+            {"department_id_type": "open_department_id"},
+        ):
+            pending.extend(str(d["department_id"]) for d in page if d.get("department_id"))
+    return seen
+
+
+async def members(feishu: FeishuClient, roots: Iterable[str]) -> AsyncIterator[dict[str, Any]]:
+    """Every user directly in each department of the tree under `roots`, each once."""
+    yielded: set[str] = set()
+    for department in await department_tree(feishu, roots):
+        async for page in _pages(
+            feishu,
+            "/open-apis/contact/v3/users/find_by_department",
+            {
+                "department_id": department,
+                "user_id_type": "open_id",
+                "department_id_type": "open_department_id",
+            },
+        ):
+            for user in page:
+                open_id = str(user.get("open_id") or "")
+                if open_id and open_id not in yielded:
+                    yielded.add(open_id)
+                    yield user

@@ -1,0 +1,145 @@
+"""The compensation adjust-record API (seed 004) over the sandbox directory, with its limits and error codes."""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.directory import EMPLOYEE, HR, Directory
+
+QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
+
+# The seed's own example record (response body example), given to the sandbox employee.
+SEED_EXAMPLE_DETAIL: dict[str, Any] = {
+    "description": {"zh_cn": "2024年社保基数调整", "en_us": "2024 Social Insurance Base Adjustment"},
+    "insurance_type": "social_insurance",
+    "insurance_status": "contribution",
+    "id": "null",
+    "tid": "null",
+    "plan_id": "7199837930276308524",
+    "plan_tid": "7199643907243361836",
+    "location_id": "7152398273176192556",
+    "company_id": "7096372135576618540",
+    "account_type": "associated_company",
+    "insurance_account": "ac123456",
+    "base_salary": "1000.10",
+    "insurance_details": [
+        {
+            "insurance_id": "7200725830765790764",
+            "company_deduction": "2000.20",
+            "company_setting": {
+                "lower_limit": "1000.00",
+                "upper_limit": "2000.00",
+                "payment_ratio": "8.00",
+                "payment_rounding_rule": "rounding",
+                "payment_decimals": 2,
+                "fixed_payment": "200.00",
+            },
+            "personal_deduction": "1000.20",
+            "personal_setting": {
+                "lower_limit": "1000.00",
+                "upper_limit": "2000.00",
+                "payment_ratio": "8.00",
+                "payment_rounding_rule": "round_down",
+                "payment_decimals": 2,
+                "fixed_payment": "200.00",
+            },
+            "payment_frequency": "monthly",
+            "payment_months": [1],
+        }
+    ],
+    "effective_date": "2024-01-01",
+}
+
+
+def _attrition_detail(insurance_type: str, month: str) -> dict[str, Any]:
+    # Attrition records carry no plan, location, base or items (seed: 当record_type为attrition时,不返回该数据).
+    return {
+        "description": {"zh_cn": "离职减员", "en_us": "Attrition"},
+        "insurance_type": insurance_type,
+        "insurance_status": "stopped_contribution",
+        "id": "",
+        "tid": "",
+        "effective_date": f"{month}-01",
+    }
+
+
+def _increase_detail(insurance_type: str, month: str, base: int) -> dict[str, Any]:
+    detail = copy.deepcopy(SEED_EXAMPLE_DETAIL)
+    ratio = "8.00" if insurance_type == "social_insurance" else "12.00"
+    detail["description"] = {"zh_cn": "入职增员", "en_us": "New hire"}
+    detail["insurance_type"] = insurance_type
+    detail["base_salary"] = f"{base}.00"
+    detail["effective_date"] = f"{month}-01"
+    item = detail["insurance_details"][0]
+    item["company_deduction"] = f"{base * float(ratio) / 100:.2f}"
+    item["personal_deduction"] = f"{base * 0.08:.2f}"
+    item["company_setting"]["payment_ratio"] = ratio
+    return detail
+
+
+class CompensationEmulator:
+    """Records for about one employee in twelve; the sandbox employee has the seed's example record."""
+
+    def __init__(self, directory: Directory, now: datetime, *, share: float = 1 / 12, seed: int = 4) -> None:
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.failing_users: set[str] = set()
+        self.fail_next = 0
+        rng = random.Random(seed)
+        months = [_shift(now, -1), _shift(now, 0), _shift(now, 1)]
+        for person in directory.people:
+            if person.open_id == EMPLOYEE:
+                self._add(person.open_id, "increase", [copy.deepcopy(SEED_EXAMPLE_DETAIL)])
+            elif person.open_id == HR:
+                self._add(person.open_id, "attrition", [_attrition_detail("social_insurance", months[1])])
+            elif person.open_id.startswith("ou_emp_") and rng.random() < share:
+                month = rng.choice(months)
+                if rng.random() < 0.7:
+                    base = rng.randrange(5000, 30000, 100)
+                    details = [
+                        _increase_detail(t, month, base) for t in ("social_insurance", "provident_fund")
+                    ]
+                    self._add(person.open_id, "increase", details)
+                else:
+                    self._add(person.open_id, "attrition", [_attrition_detail("social_insurance", month)])
+
+    def _add(self, open_id: str, record_type: str, details: list[dict[str, Any]]) -> None:
+        self.records.setdefault(open_id, {})[record_type] = {
+            "user_id": open_id,
+            "record_type": record_type,
+            "details": details,
+        }
+
+    def count(self, record_type: str) -> int:
+        return sum(1 for by_type in self.records.values() if record_type in by_type)
+
+    def route(self) -> tuple[str, str, Any]:
+        return ("POST", QUERY_PATH, self._query)
+
+    async def _query(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _invalid("body is not JSON")
+        ids = body.get("user_id_list")
+        record_type = body.get("record_type")
+        if not isinstance(ids, list) or len(ids) > 200 or record_type not in ("increase", "attrition"):
+            return _invalid("param is invalid")
+        if self.fail_next > 0 or self.failing_users.intersection(ids):
+            self.fail_next = max(0, self.fail_next - 1)
+            return web.json_response({"code": 2290001, "msg": "server error"}, status=500)
+        records = [self.records[i][record_type] for i in ids if record_type in self.records.get(i, {})]
+        return web.json_response({"code": 0, "msg": "success", "data": {"records": records}})
+
+
+def _invalid(msg: str) -> web.Response:
+    return web.json_response({"code": 2290002, "msg": msg}, status=400)
+
+
+def _shift(now: datetime, months: int) -> str:
+    index = now.year * 12 + now.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

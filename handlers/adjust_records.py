@@ -1,0 +1,195 @@
+"""增减员: a person's social-insurance adjust records on demand, and the scheduled HR digest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import runtime
+from bot.compensation import MAX_IDS, RECORD_TYPES, AdjustRecord, CompensationApi
+from bot.contacts import members
+from bot.providers.base import ProviderError
+from bot.router import MessageContext, Router
+from bot.runtime import Services
+from bot.scheduler import crontab_trigger
+from cards.adjust_records import (
+    DigestData,
+    DigestLine,
+    PersonRecords,
+    digest_card,
+    records_card,
+    refusal_card,
+)
+
+log = logging.getLogger("hrbot.adjust_records")
+
+router = Router("adjust_records")
+
+DIGEST_JOB_ID = "adjust_records.digest"
+PREVIOUS_KEYS = "adjust_records:previous-digest-keys"
+# Batches in flight at once; the pacer decides the actual request rate.
+MAX_BATCHES_IN_FLIGHT = 8
+
+
+def _api(services: Services) -> CompensationApi:
+    return services.providers["feishu-compensation"]
+
+
+@router.on_startup
+async def schedule_digest(services: Services) -> None:
+    services.providers.setdefault("feishu-compensation", CompensationApi(services.feishu))
+    trigger = crontab_trigger(services.settings.hrbot_digest_cron, services.settings.tz)
+    assert services.scheduler is not None
+    services.scheduler.add("handlers.adjust_records:run_scheduled_digest", trigger, job_id=DIGEST_JOB_ID)
+
+
+# On demand ---------------------------------------------------------------------------------------------------------
+@router.command(
+    "增减员", "社保增减员", summary="查询社保/公积金增减员记录（HR 可 @同事 查询）", example="增减员 @张三"
+)
+async def show_records(ctx: MessageContext) -> None:
+    subjects = [m.open_id for m in ctx.message.mentions if m.open_id]
+    if subjects and ctx.user not in ctx.services.settings.hr_open_ids:
+        await ctx.reply(refusal_card())
+        return
+    subjects = subjects or [ctx.user]
+    api = _api(ctx.services)
+    names = await _names(ctx.services, subjects)
+    by_user: dict[str, list[AdjustRecord]] = {open_id: [] for open_id in subjects}
+    for record_type in RECORD_TYPES:
+        for record in await api.adjust_records(subjects, record_type):
+            by_user.setdefault(record.user_id, []).append(record)
+    people = [
+        PersonRecords(open_id, names.get(open_id, "同事"), tuple(by_user[open_id])) for open_id in subjects
+    ]
+    # Full names only where no one else reads the card.
+    private = ctx.message.is_private
+    await ctx.reply(records_card(people, queried_at=_local_now(ctx.services), show_full_names=private))
+
+
+async def _names(services: Services, open_ids: list[str]) -> dict[str, str]:
+    users = await services.feishu.users_by_open_ids(open_ids)
+    return {open_id: str(user.get("name") or "") for open_id, user in users.items()}
+
+
+@router.command("增减员摘要", summary="立即生成增减员摘要（仅 HR）", example="增减员摘要")
+async def digest_now(ctx: MessageContext) -> None:
+    if ctx.user not in ctx.services.settings.hr_open_ids:
+        await ctx.reply(refusal_card())
+        return
+    data = await collect_digest(ctx.services, await _previous_keys(ctx.services))
+    await ctx.reply(digest_card(data, queried_at=_local_now(ctx.services)))
+
+
+# Digest ------------------------------------------------------------------------------------------------------------
+async def run_scheduled_digest() -> None:
+    """The cron job: one digest per schedule slot, even when a restart runs a slot's job again."""
+    services = runtime.current()
+    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, services.clock.now())
+    await post_digest(services, slot)
+
+
+async def post_digest(services: Services, slot: datetime) -> bool:
+    if not await services.store.claim([f"digest:{slot.isoformat()}"]):
+        log.info("digest for slot %s already posted", slot.isoformat())
+        return False
+    previous = await _previous_keys(services)
+    data = await collect_digest(services, previous)
+    card = digest_card(data, queried_at=_local_now(services), title_suffix=f" · {slot:%Y-%m-%d}")
+    for chat_id in services.settings.digest_chat_ids:
+        try:
+            await services.feishu.send_card(chat_id, card)
+        except Exception:
+            log.exception("could not post the digest to chat %s", chat_id)
+    if not data.failed_parts:
+        await services.store.cache_set(PREVIOUS_KEYS, [line.key for line in data.lines], timedelta(days=400))
+    return True
+
+
+def schedule_slot(cron: str, tz: Any, now: datetime) -> datetime:
+    """The latest fire time of `cron` at or before `now`: the slot a (possibly late) run belongs to."""
+    trigger = crontab_trigger(cron, tz)
+    slot = None
+    fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    while fire is not None and fire <= now:
+        slot = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return slot or now.astimezone(tz).replace(second=0, microsecond=0)
+
+
+async def _previous_keys(services: Services) -> set[str]:
+    return set(await services.store.cache_get(PREVIOUS_KEYS) or [])
+
+
+async def collect_digest(services: Services, previous: set[str]) -> DigestData:
+    """Employees of the configured departments → both record types in batches of 200, paced to 10 requests/s."""
+    api = _api(services)
+    data = DigestData()
+    names: dict[str, str] = {}
+    in_flight: set[asyncio.Task[None]] = set()
+    batch: list[str] = []
+    batch_number = 0
+
+    async def fetch(number: int, ids: list[str]) -> None:
+        for record_type in RECORD_TYPES:
+            try:
+                records = await api.adjust_records(ids, record_type)
+            except ProviderError as exc:
+                data.failed_parts.append(
+                    f"第 {number} 批（{len(ids)} 人）的{'增员' if record_type == 'increase' else '减员'}记录：{exc.user_message}"
+                )
+                continue
+            data.lines.extend(_lines(records, names, previous))
+
+    async def launch(ids: list[str]) -> None:
+        nonlocal batch_number
+        batch_number += 1
+        if len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
+            _done, _pending = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(fetch(batch_number, ids))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+
+    async for user in members(services.feishu, services.settings.digest_department_ids):
+        open_id = str(user["open_id"])
+        names[open_id] = str(user.get("name") or "")
+        data.employees += 1
+        batch.append(open_id)
+        if len(batch) == MAX_IDS:
+            await launch(batch)
+            batch = []
+    if batch:
+        await launch(batch)
+    if in_flight:
+        await asyncio.gather(*in_flight)
+    data.failed_parts.sort()
+    return data
+
+
+def _lines(records: list[AdjustRecord], names: dict[str, str], previous: set[str]) -> list[DigestLine]:
+    lines = []
+    for record in records:
+        by_month: dict[str, list[Any]] = {}
+        for detail in record.details:
+            by_month.setdefault(detail.effective_month, []).append(detail)
+        for month, details in by_month.items():
+            key = f"{record.user_id}:{record.record_type}:{month}"
+            base = next((d.base_salary for d in details if d.base_salary), "")
+            lines.append(
+                DigestLine(
+                    key=key,
+                    name=names.get(record.user_id, "同事"),
+                    record_type=record.record_type,
+                    insurance_types=tuple(dict.fromkeys(d.insurance_type for d in details)),
+                    month=month,
+                    base_salary=base,
+                    is_new=key not in previous,
+                )
+            )
+    return lines
+
+
+def _local_now(services: Services) -> datetime:
+    return services.clock.now().astimezone(services.settings.tz)

@@ -1,0 +1,170 @@
+"""增减员: own records, HR queries, refusals, and the scheduled digest (counts, two chats, once per slot)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
+from cards.text import card_text
+from handlers.adjust_records import DIGEST_JOB_ID, post_digest, schedule_slot
+from tests import feishu_wire as wire
+from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+
+BOT = wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")
+SLOT = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+
+
+async def test_own_records_show_the_seed_example(bot: RunningBot) -> None:
+    text = await bot.reply_text(await bot.say("增减员"))
+    assert "社保增减员记录 · 张小明" in text
+    assert "增员 · 社保" in text and "生效月份 2024-01" in text
+    assert "申报基数：1000.10 元" in text
+    assert "2000.20 元 | 8.00% | 1000.20 元 | 8.00% | 每月" in text
+    assert "****3456" in text and "ac123456" not in text
+
+
+async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -> None:
+    mentions = [
+        BOT,
+        wire.mention("@_user_2", EMPLOYEE, "张小明"),
+        wire.mention("@_user_3", MANAGER, "王建国"),
+    ]
+    message_id = await bot.say(
+        "@_user_1 增减员 @_user_2 @_user_3", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=mentions
+    )
+    text = await bot.reply_text(message_id)
+    assert "**张**** · 1 条记录" in text or "张*" in text
+    assert "王**" in text and "王建国" not in text and "张小明" not in text  # masked: others read this card
+    assert "1000.10 元" in text
+    assert "暂无社保或公积金增减员记录" in text  # the manager has none
+
+
+async def test_non_hr_cannot_query_others(bot: RunningBot) -> None:
+    mentions = [wire.mention("@_user_1", HR, "李思")]
+    text = await bot.reply_text(await bot.say("增减员 @_user_1", user=EMPLOYEE, mentions=mentions))
+    assert "只有 HR 可以查询" in text
+    summary = await bot.reply_text(await bot.say("增减员摘要", user=EMPLOYEE))
+    assert "只有 HR 可以查询" in summary
+
+
+async def test_digest_goes_to_two_chats_with_the_emulators_counts(tmp_path, clock) -> None:
+    settings = make_settings(tmp_path, hrbot_digest_chat_ids=f"{HR_GROUP},{MANAGER_GROUP}")
+    async with running_bot(settings, clock) as bot:
+        compensation = bot.app.sandbox.compensation
+        assert await post_digest(bot.app.services, SLOT)
+        increases, attritions = compensation.count("increase"), compensation.count("attrition")
+        assert increases > 5 and attritions > 1
+        for chat in (HR_GROUP, MANAGER_GROUP):
+            cards = bot.feishu.bot_messages(chat)
+            assert len(cards) == 1
+            text = card_text(cards[0].content)
+            assert f"增员 {increases} 人 · 减员 {attritions} 人" in text
+            assert f"覆盖员工 {len(bot.feishu.directory.people)} 人" in text
+            assert "社保增减员摘要 · 2026-11-23" in text
+        assert (
+            bot.feishu.rate_windows["/open-apis/compensation/v1/social_archive_adjust_record/query"].rejected
+            == 0
+        )
+
+        # The next slot marks nothing new: the baseline is the previous digest.
+        assert await post_digest(bot.app.services, SLOT + timedelta(days=1))
+        text = card_text(bot.feishu.bot_messages(HR_GROUP)[-1].content)
+        assert "其中新出现 0 条" in text and "🆕" not in text
+
+
+async def test_restart_in_the_same_slot_posts_one_digest(settings, clock) -> None:
+    async with running_bot(settings, clock) as first:
+        assert await post_digest(first.app.services, SLOT)
+        assert len(first.feishu.bot_messages(HR_GROUP)) == 1
+    async with running_bot(settings, clock) as second:
+        assert not await post_digest(second.app.services, SLOT)
+        assert second.feishu.bot_messages(HR_GROUP) == []
+
+
+async def test_the_cron_job_is_persisted_and_fires(settings, clock) -> None:
+    async with running_bot(settings, clock) as bot:
+        scheduler = bot.app.services.scheduler.scheduler
+        job = scheduler.get_job(DIGEST_JOB_ID)
+        assert job is not None and str(job.trigger).startswith("cron[")
+        job.modify(next_run_time=datetime.now(job.next_run_time.tzinfo))
+        scheduler.wakeup()
+        digests = await wait_for(lambda: bot.feishu.bot_messages(HR_GROUP), 1, within=10)
+        assert "社保增减员摘要" in card_text(digests[0].content)
+
+
+async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBot) -> None:
+    compensation = bot.app.sandbox.compensation
+    compensation.fail_next = 2
+    text = await bot.reply_text(await bot.say("增减员"))
+    assert "1000.10 元" in text
+
+    compensation.failing_users.add(EMPLOYEE)
+    digest = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    assert "未能获取" in digest and "第 1 批" in digest and "飞书薪酬服务暂时异常" in digest
+
+
+def test_schedule_slot_is_the_latest_fire_time() -> None:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    late = datetime(2026, 11, 23, 9, 7, tzinfo=tz)  # Monday, a restart ran the 09:00 job late
+    assert schedule_slot("0 9 * * 1-5", tz, late) == datetime(2026, 11, 23, 9, 0, tzinfo=tz)
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=tz)
+    assert schedule_slot("0 9 * * 1-5", tz, saturday) == datetime(2026, 11, 27, 9, 0, tzinfo=tz)
+
+
+async def test_pacer_holds_ten_per_second() -> None:
+    from bot.ratelimit import Pacer
+
+    pacer = Pacer(10)
+    loop = asyncio.get_running_loop()
+    starts = []
+
+    async def one() -> None:
+        await pacer.wait_turn()
+        starts.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(21)))
+    starts.sort()
+    assert all(later - earlier >= 0.1 for earlier, later in zip(starts, starts[10:], strict=False))
+
+
+def test_crontab_weekdays_follow_crontab_numbering() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.scheduler import crontab_trigger
+
+    tz = ZoneInfo("Asia/Shanghai")
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=tz)
+    weekdays = crontab_trigger("0 9 * * 1-5", tz)
+    assert weekdays.get_next_fire_time(None, friday_evening) == datetime(
+        2026, 11, 30, 9, 0, tzinfo=tz
+    )  # Monday
+    sundays = crontab_trigger("30 8 * * 0", tz)
+    assert sundays.get_next_fire_time(None, friday_evening) == datetime(2026, 11, 29, 8, 30, tzinfo=tz)
+    assert crontab_trigger("0 9 * * 7", tz).get_next_fire_time(None, friday_evening).weekday() == 6
+
+
+def test_a_long_digest_stays_under_the_card_limit() -> None:
+    import json
+
+    from cards.adjust_records import DigestData, DigestLine, digest_card
+
+    lines = [
+        DigestLine(
+            f"k{i}",
+            f"员工{i}",
+            "increase" if i % 3 else "attrition",
+            ("social_insurance",),
+            f"2026-{i % 12 + 1:02d}",
+            "12000.00",
+            i % 2 == 0,
+        )
+        for i in range(3000)
+    ]
+    card = digest_card(DigestData(lines=lines, employees=10000), queried_at=SLOT)
+    size = len(json.dumps(card, ensure_ascii=False).encode())
+    assert size <= 30 * 1024
+    text = card_text(card)
+    assert "增员 2000 人 · 减员 1000 人" in text and "人未显示" in text
