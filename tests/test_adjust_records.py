@@ -168,3 +168,10 @@ def test_a_long_digest_stays_under_the_card_limit() -> None:
     assert size <= 30 * 1024
     text = card_text(card)
     assert "增员 2000 人 · 减员 1000 人" in text and "人未显示" in text
+
+
+async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
+    compensation = bot.app.sandbox.compensation
+    compensation.fail_code, compensation.fail_next = 2290002, 1
+    text = await bot.reply_text(await bot.say("增减员"))
+    assert "查询失败" in text and "查询参数不合法" in text

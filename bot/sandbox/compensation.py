@@ -89,6 +89,7 @@ class CompensationEmulator:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
         self.failing_users: set[str] = set()
         self.fail_next = 0
+        self.fail_code = 2290001
         rng = random.Random(seed)
         months = [_shift(now, -1), _shift(now, 0), _shift(now, 1)]
         for person in directory.people:
@@ -131,6 +132,8 @@ class CompensationEmulator:
             return _invalid("param is invalid")
         if self.fail_next > 0 or self.failing_users.intersection(ids):
             self.fail_next = max(0, self.fail_next - 1)
+            if self.fail_code == 2290002:
+                return _invalid("param is invalid")
             return web.json_response({"code": 2290001, "msg": "server error"}, status=500)
         records = [self.records[i][record_type] for i in ids if record_type in self.records.get(i, {})]
         return web.json_response({"code": 0, "msg": "success", "data": {"records": records}})
