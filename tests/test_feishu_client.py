@@ -95,3 +95,10 @@ async def test_users_by_open_ids_batches_fifty(emulator_and_client) -> None:
     users = await client.users_by_open_ids(ids)
     assert len(users) == 120
     assert emulator.api_calls["/open-apis/contact/v3/users/batch"] == 3
+
+
+async def test_image_upload_returns_a_key_the_emulator_serves(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    key = await client.upload_image(png)
+    assert key.startswith("img_") and emulator.images[key] == png

@@ -196,3 +196,15 @@ async def test_live_webhook_mode_requires_a_verification_token(tmp_path) -> None
     else:
         await app.stop()
         raise AssertionError("started without a verification token")
+
+
+async def test_logs_carry_no_message_text_or_personal_data(bot: RunningBot, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret_text = "企业核验 小米科技有限责任公司 91110108551385082Q 雷军 110101196912021230 13812345678"
+    await bot.replies(await bot.say(secret_text))
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "event " in logged  # the one line per event is there
+    for fragment in ("110101196912021230", "13812345678", "雷军", wire.ENCRYPT_KEY, "sandbox-secret"):
+        assert fragment not in logged
