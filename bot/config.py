@@ -40,11 +40,36 @@ class Settings(BaseSettings):
     hrbot_dedup_retention_hours: int = 48
     hrbot_sandbox_port: int = 0
 
+    # Juhe (聚合数据): enterprise social security, micro-enterprise jobs, four-factor verification.
+    juhe_base_url: str = "https://v.juhe.cn"
+    juhe_apis_base_url: str = "https://apis.juhe.cn"
+    juhe_social_security_key: str = ""
+    juhe_micro_ent_key: str = ""
+    juhe_four_factors_key: str = ""
+    juhe_openid: str = ""
+    juhe_four_factors_mode: Literal["", "plain", "encrypted", "v2"] = ""
+    hrbot_managers: str = ""
+    hrbot_manager_chat_id: str = ""
+    hrbot_cache_hours: float = 24.0
+    hrbot_micro_ent_poll_seconds: float = 60.0
+
+    # Tcredit (天创): personal social security.
+    tcredit_base_url: str = "https://api.tcredit.com"
+    tcredit_app_id: str = ""
+    tcredit_token_id: str = ""
+
     # Social-insurance adjust records (Feishu compensation).
     hrbot_hr_open_ids: str = ""
     hrbot_digest_chat_ids: str = ""
     hrbot_digest_cron: str = "0 9 * * 1-5"
     hrbot_digest_department_ids: str = "0"
+
+    @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
 
     @field_validator("hrbot_log_level", mode="before")
     @classmethod
@@ -82,6 +107,15 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a crontab expression ({exc})") from exc
         return value
+
+    @property
+    def four_factors_mode(self) -> str:
+        """Encrypted when an openid is configured, else plain, unless chosen explicitly."""
+        return self.juhe_four_factors_mode or ("encrypted" if self.juhe_openid else "plain")
+
+    @property
+    def managers(self) -> frozenset[str]:
+        return frozenset(_items(self.hrbot_managers))
 
     @property
     def hr_open_ids(self) -> frozenset[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -143,12 +144,20 @@ class FeishuClient:
         data = await self.call(
             "POST",
             f"/open-apis/im/v1/messages/{message_id}/reply",
-            json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": str(uuid.uuid4())},
+            json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
         )
         return str(data.get("message_id", ""))
 
-    async def send_card(self, receive_id: str, card: dict[str, Any], *, id_type: str = "chat_id") -> str:
-        # The uuid makes a repeated send (after a rate-limit retry) land once: Feishu dedups on it for an hour.
+    async def send_card(
+        self,
+        receive_id: str,
+        card: dict[str, Any],
+        *,
+        id_type: str = "chat_id",
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Send a card. Feishu lands sends with the same uuid once (for an hour): a retry, or a resend after a crash
+        with the same `idempotency_key`, does not make a second message."""
         data = await self.call(
             "POST",
             "/open-apis/im/v1/messages",
@@ -157,7 +166,7 @@ class FeishuClient:
                 "receive_id": receive_id,
                 "msg_type": "interactive",
                 "content": _card_content(card),
-                "uuid": str(uuid.uuid4()),
+                "uuid": _uuid(idempotency_key),
             },
         )
         return str(data.get("message_id", ""))
@@ -201,6 +210,13 @@ class FeishuClient:
             for item in data.get("items", []):
                 users[str(item.get("open_id"))] = item
         return users
+
+
+def _uuid(idempotency_key: str | None) -> str:
+    # Feishu caps uuid at 50 characters; a digest keeps any caller's key within it.
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]
 
 
 def _card_content(card: dict[str, Any]) -> str:

@@ -102,3 +102,12 @@ async def test_image_upload_returns_a_key_the_emulator_serves(emulator_and_clien
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     key = await client.upload_image(png)
     assert key.startswith("img_") and emulator.images[key] == png
+
+
+async def test_a_resend_with_the_same_idempotency_key_lands_once(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    first = await client.send_card(HR_GROUP, CARD, idempotency_key="micro:job-1:push")
+    again = await client.send_card(HR_GROUP, CARD, idempotency_key="micro:job-1:push")
+    other = await client.send_card(HR_GROUP, CARD, idempotency_key="micro:job-2:push")
+    assert first == again != other
+    assert len(emulator.bot_messages(HR_GROUP)) == 2
