@@ -106,5 +106,14 @@ class Scheduler:
         if job is not None:
             job.remove()
 
+    def run_pollers_now(self) -> int:
+        """Bring every interval job (pollers, housekeeping) due now; the sandbox's fast-forward uses it."""
+        now = datetime.now(self.scheduler.timezone)
+        jobs = [job for job in self.scheduler.get_jobs() if isinstance(job.trigger, IntervalTrigger)]
+        for job in jobs:
+            job.modify(next_run_time=now)
+        self.scheduler.wakeup()
+        return len(jobs)
+
     def has(self, job_id: str) -> bool:
         return self.scheduler.get_job(job_id) is not None

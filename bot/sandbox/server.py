@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,17 @@ class Sandbox:
         """Who is HR, who manages, where digests go: the sandbox's personas, unless configured."""
         defaults = {"hrbot_hr_open_ids": HR, "hrbot_digest_chat_ids": HR_GROUP}
         return {name: value for name, value in defaults.items() if not getattr(settings, name)}
+
+    def fast_forward(self, delta: timedelta) -> None:
+        """Move the emulators' clock (and the bot's: they share it) and finish every pending provider job."""
+        self.clock.advance(delta)
+        for emulator in self.emulators():
+            finish = getattr(emulator, "complete_all", None)
+            if finish is not None:
+                finish()
+
+    def emulators(self) -> list[Any]:
+        return [self.feishu, self.compensation]
 
     def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
         self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)
