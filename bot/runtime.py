@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,10 @@ class Services:
     # Provider clients by name ("juhe", "tcredit"); features fetch theirs with `provider()`.
     providers: dict[str, Any] = field(default_factory=dict)
 
-    def provider(self, name: str) -> Any:
+    def provider(self, name: str, factory: Callable[[Settings], Any] | None = None) -> Any:
+        """The named provider client, created on first use when a factory is given (one per process)."""
+        if name not in self.providers and factory is not None:
+            self.providers[name] = factory(self.settings)
         return self.providers[name]
 
 

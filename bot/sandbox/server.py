@@ -12,8 +12,9 @@ from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
-from bot.sandbox.directory import HR, HR_GROUP, Directory
+from bot.sandbox.directory import HR, HR_GROUP, MANAGER, MANAGER_GROUP, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
+from bot.sandbox.juhe import JuheEmulator
 
 log = logging.getLogger("hrbot.sandbox")
 
@@ -27,6 +28,7 @@ class Sandbox:
         self.compensation = CompensationEmulator(self.feishu.directory, clock.now())
         self.feishu.extra_routes.append(self.compensation.route())
         self.feishu.limit(COMPENSATION_PATH, COMPENSATION_PER_SECOND)
+        self.juhe = JuheEmulator(clock)
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -36,12 +38,23 @@ class Sandbox:
             "feishu_base_url": f"{self.url}/feishu",
             "feishu_app_id": SANDBOX_APP_ID,
             "feishu_app_secret": SANDBOX_APP_SECRET,
+            "juhe_base_url": f"{self.url}/juhe-v",
+            "juhe_apis_base_url": f"{self.url}/juhe-apis",
+            "juhe_social_security_key": self.juhe.social_security_key,
+            "juhe_micro_ent_key": self.juhe.micro_ent_key,
+            "juhe_four_factors_key": self.juhe.four_factors_key,
+            "juhe_openid": self.juhe.openid,
         }
 
     @staticmethod
     def persona_settings(settings: Settings) -> dict[str, Any]:
         """Who is HR, who manages, where digests go: the sandbox's personas, unless configured."""
-        defaults = {"hrbot_hr_open_ids": HR, "hrbot_digest_chat_ids": HR_GROUP}
+        defaults = {
+            "hrbot_hr_open_ids": HR,
+            "hrbot_digest_chat_ids": HR_GROUP,
+            "hrbot_managers": MANAGER,
+            "hrbot_manager_chat_id": MANAGER_GROUP,
+        }
         return {name: value for name, value in defaults.items() if not getattr(settings, name)}
 
     def fast_forward(self, delta: timedelta) -> None:
@@ -53,7 +66,7 @@ class Sandbox:
                 finish()
 
     def emulators(self) -> list[Any]:
-        return [self.feishu, self.compensation]
+        return [self.feishu, self.compensation, self.juhe]
 
     def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
         self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)
@@ -61,6 +74,8 @@ class Sandbox:
     def app(self) -> web.Application:
         root = web.Application()
         root.add_subapp("/feishu/", self.feishu.app())
+        root.add_subapp("/juhe-v/", self.juhe.v_app())
+        root.add_subapp("/juhe-apis/", self.juhe.apis_app())
         root.router.add_post("/sandbox/api/say", self._say)
         root.router.add_post("/sandbox/api/click", self._click)
         root.router.add_get("/sandbox/api/messages", self._messages)
