@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.router import Dispatcher
-from handlers import adjust_records
+from handlers import adjust_records, micro_ent
 from handlers import help as help_
 
-ROUTERS = [help_.router, adjust_records.router]
+ROUTERS = [help_.router, adjust_records.router, micro_ent.router]
 
 
 def build_dispatcher() -> Dispatcher:

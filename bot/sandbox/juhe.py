@@ -398,7 +398,8 @@ class JuheEmulator:
             form = await request.post()
             params.update({name: value for name, value in form.items() if isinstance(value, str)})
         key = params.pop("key", "")
-        path = request.path.removesuffix(".php")
+        # Mounted under a prefix in the sandbox server; every Juhe path starts at /enterprise.
+        path = request.path[request.path.find("/enterprise") :].removesuffix(".php")
         self.calls.append((path, dict(params)))
         return path, params, key
 

@@ -1,0 +1,249 @@
+"""小微企业: a billed job at Juhe, polled for free until done; the result is pushed once, even across restarts.
+
+Pushing exactly once: a finished job's watchers are notified with a send whose idempotency key is fixed per watcher
+(`micro-ent:<jobid>:<watcher>`), and marked notified afterwards. A crash between the two repeats the send after the
+restart with the same key, and Feishu lands it once (it dedups a uuid for an hour); patching the card is idempotent.
+So nothing is lost and nothing doubles, without a send inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from bot import runtime
+from bot.micro_jobs import DONE, EXPIRED, FAILED, PENDING, Job, MicroJobs, Watcher
+from bot.providers.base import ProviderError
+from bot.providers.juhe import UNAVAILABLE, JuheClient, from_settings
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.runtime import Services
+from bot.validators import company_keyword_problem
+from cards.micro_ent import (
+    REFRESH,
+    RETRY,
+    expired_card,
+    failed_card,
+    finished_notice,
+    pending_card,
+    result_card,
+    usage_card,
+)
+
+log = logging.getLogger("hrbot.micro_ent")
+
+router = Router("micro_ent")
+
+POLL_JOB_ID = "micro_ent.poll"
+JOB_LIFETIME = timedelta(hours=24)
+BACKOFF_FACTOR = 1.5
+MAX_BACKOFF_MULTIPLE = 10
+# One poll round: at most this many due jobs, this many requests at once. Memory and provider load stay bounded
+# whether 10 or 10,000 jobs are pending.
+ROUND_SIZE = 500
+ROUND_CONCURRENCY = 16
+NOTIFY_BATCH = 200
+
+_submit_locks: dict[str, asyncio.Lock] = {}
+
+
+def _juhe(services: Services) -> JuheClient:
+    return services.provider("juhe", from_settings)
+
+
+def poll_interval(services: Services) -> float:
+    return services.settings.hrbot_micro_ent_poll_seconds
+
+
+def next_delay(base: float, polls: int) -> timedelta:
+    """Backoff from the first interval up to ten times it."""
+    return timedelta(seconds=min(base * BACKOFF_FACTOR**polls, base * MAX_BACKOFF_MULTIPLE))
+
+
+@router.on_startup
+async def schedule_polling(services: Services) -> None:
+    assert services.scheduler is not None
+    tick = min(max(poll_interval(services) / 2, 1.0), 15.0)
+    services.scheduler.every(POLL_JOB_ID, "handlers.micro_ent:poll_round", timedelta(seconds=tick))
+
+
+def _normalise(keyword: str) -> str:
+    return " ".join(keyword.split()).upper() if keyword.isascii() else " ".join(keyword.split())
+
+
+def _local(services: Services, moment: datetime) -> datetime:
+    return moment.astimezone(services.settings.tz)
+
+
+# Submitting --------------------------------------------------------------------------------------------------------
+@router.command(
+    "小微企业",
+    "小微",
+    summary="查询小微企业扶持信息（异步，一般 30 分钟内出结果）",
+    example="小微企业 成都成电光信科技股份有限公司",
+)
+async def submit(ctx: MessageContext) -> None:
+    keyword = _normalise(ctx.args)
+    problem = company_keyword_problem(keyword)
+    if problem:
+        await ctx.reply(usage_card(problem))
+        return
+    services = ctx.services
+    cached = await services.store.cache_get(f"micro-ent:{keyword}")
+    if cached is not None:
+        await ctx.reply(
+            result_card(cached["result"], _local(services, services.clock.now()), cached.get("jobid"))
+        )
+        return
+    jobs = MicroJobs(services.store)
+    lock = _submit_locks.setdefault(keyword, asyncio.Lock())
+    async with lock:
+        now = services.clock.now()
+        job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
+        joined = job is not None
+        if job is None:
+            jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
+            await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
+            job = await jobs.job(jobid)
+            assert job is not None
+        watcher_id = await jobs.add_watcher(job.jobid, ctx.user, ctx.message.chat_id, now)
+    if not lock.locked():
+        _submit_locks.pop(keyword, None)
+    message_id = await ctx.reply(
+        pending_card(keyword, _local(services, job.submitted_at), job.jobid, joined=joined)
+    )
+    await jobs.set_message(watcher_id, message_id)
+
+
+# Polling -----------------------------------------------------------------------------------------------------------
+async def poll_round() -> None:
+    """The scheduler's recurring job: poll the due jobs, then tell the watchers of finished ones."""
+    services = runtime.current()
+    jobs = MicroJobs(services.store)
+    due = await jobs.due(services.clock.now(), ROUND_SIZE)
+    slots = asyncio.Semaphore(ROUND_CONCURRENCY)
+
+    async def bounded(job: Job) -> None:
+        async with slots:
+            await poll_one(services, jobs, job)
+
+    await asyncio.gather(*(bounded(job) for job in due))
+    await notify_finished(services, jobs)
+
+
+async def poll_one(services: Services, jobs: MicroJobs, job: Job) -> None:
+    now = services.clock.now()
+    if now >= job.submitted_at + JOB_LIFETIME:
+        await jobs.finish(job.jobid, EXPIRED, now)
+        return
+    try:
+        result = await _juhe(services).micro_ent_result(job.jobid)
+    except ProviderError as exc:
+        if exc.retryable or exc.code == UNAVAILABLE:
+            await jobs.reschedule(
+                job.jobid, now + next_delay(poll_interval(services), job.polls + 1), job.polls + 1
+            )
+        else:
+            await jobs.finish(job.jobid, FAILED, now, error=exc.user_message)
+        return
+    if result is None:
+        await jobs.reschedule(
+            job.jobid, now + next_delay(poll_interval(services), job.polls + 1), job.polls + 1
+        )
+        return
+    payload = asdict(result)
+    if await jobs.finish(job.jobid, DONE, now, result=payload):
+        ttl = timedelta(hours=services.settings.hrbot_cache_hours)
+        await services.store.cache_set(
+            f"micro-ent:{job.keyword}", {"result": payload, "jobid": job.jobid}, ttl
+        )
+
+
+def final_card(services: Services, job: Job, requester: str) -> tuple[dict, str]:
+    """The card for a finished job, and the word for the notice."""
+    if job.status == DONE and job.result is not None:
+        return result_card(job.result, _local(services, services.clock.now()), job.jobid), "已完成"
+    if job.status == EXPIRED:
+        return expired_card(job.keyword, requester), "已过期"
+    return failed_card(job.keyword, job.error or "数据源未返回结果", requester), "失败"
+
+
+async def notify_finished(services: Services, jobs: MicroJobs) -> None:
+    while batch := await jobs.unnotified(NOTIFY_BATCH):
+        for job, watcher in batch:
+            await _notify(services, jobs, job, watcher)
+        if len(batch) < NOTIFY_BATCH:
+            return
+
+
+async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watcher) -> None:
+    card, outcome = final_card(services, job, watcher.requester)
+    try:
+        if watcher.message_id:
+            await services.feishu.patch_card(watcher.message_id, card)
+        await services.feishu.send_card(
+            watcher.chat_id,
+            finished_notice(watcher.requester, job.keyword, outcome),
+            idempotency_key=f"micro-ent:{job.jobid}:{watcher.id}",
+        )
+    except Exception:
+        # Left unmarked: the next round tries again, and the fixed key keeps the notice single.
+        log.exception("could not notify watcher %s of job %s", watcher.id, job.jobid)
+        return
+    await jobs.mark_notified(watcher.id)
+
+
+# Buttons -----------------------------------------------------------------------------------------------------------
+async def _own_watcher(ctx: ActionContext) -> Watcher | ActionResponse:
+    watcher = await MicroJobs(ctx.services.store).watcher_for_message(ctx.action.open_message_id)
+    if watcher is None:
+        return ActionResponse.toast("这张卡片对应的查询已不存在，请重新发起", "warning")
+    if watcher.requester != ctx.user:
+        return ActionResponse.toast("只有发起查询的人可以操作这张卡片", "error")
+    return watcher
+
+
+@router.action(REFRESH)
+async def refresh(ctx: ActionContext) -> ActionResponse:
+    """Poll this job now (free); answer with its current card."""
+    watcher = await _own_watcher(ctx)
+    if isinstance(watcher, ActionResponse):
+        return watcher
+    services = ctx.services
+    jobs = MicroJobs(services.store)
+    job = await jobs.job(watcher.jobid)
+    if job is None:
+        return ActionResponse.toast("查询记录不存在，请重新发起", "warning")
+    if job.status == PENDING:
+        await poll_one(services, jobs, job)
+        job = await jobs.job(job.jobid)
+        assert job is not None
+    if job.status == PENDING:
+        return ActionResponse.toast("仍在查询中，完成后会通知你", "info")
+    ctx.after_answer(notify_finished(services, jobs))
+    card, outcome = final_card(services, job, watcher.requester)
+    return ActionResponse.toast(f"查询{outcome}", "success" if job.status == DONE else "warning", card=card)
+
+
+@router.action(RETRY)
+async def retry(ctx: ActionContext) -> ActionResponse:
+    """A new billed job for the same company, followed by the same card."""
+    watcher = await _own_watcher(ctx)
+    if isinstance(watcher, ActionResponse):
+        return watcher
+    services = ctx.services
+    jobs = MicroJobs(services.store)
+    old = await jobs.job(watcher.jobid)
+    if old is None or old.status not in (FAILED, EXPIRED):
+        return ActionResponse.toast("这次查询不需要重新发起", "info")
+    now = services.clock.now()
+    job = await jobs.pending_for(old.keyword, now - JOB_LIFETIME)
+    if job is None:
+        jobid = await _juhe(services).micro_ent_submit(old.keyword)
+        await jobs.create(jobid, old.keyword, now, now + next_delay(poll_interval(services), 0))
+        job = await jobs.job(jobid)
+        assert job is not None
+    await jobs.move_watcher(watcher.id, job.jobid)
+    card = pending_card(old.keyword, _local(services, job.submitted_at), job.jobid)
+    return ActionResponse.toast("已重新提交查询", "success", card=card)

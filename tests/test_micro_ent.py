@@ -1,0 +1,132 @@
+"""小微企业: 查询中 card → the emulator's job completes → the same card shows the seed's result, and one notice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.sandbox.directory import EMPLOYEE, HR
+from bot.sandbox.juhe import MICRO_ENT_QUERY_PATH
+from cards.text import card_text
+from handlers.micro_ent import poll_round
+from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+
+COMPANY = "成都成电光信科技股份有限公司"
+
+
+@pytest.fixture
+async def bot(tmp_path, clock):
+    async with running_bot(make_settings(tmp_path, hrbot_micro_ent_poll_seconds=1), clock) as running:
+        yield running
+
+
+def billed(bot: RunningBot) -> int:
+    return bot.app.sandbox.juhe.billed_calls[MICRO_ENT_QUERY_PATH]
+
+
+def notices(bot: RunningBot, user: str = EMPLOYEE) -> list:
+    chat = bot.feishu.directory.p2p_chat_of(user)
+    return [
+        m
+        for m in bot.feishu.bot_messages(chat)
+        if "小微企业查询" in card_text(m.content) and m.reply_to is None
+    ]
+
+
+async def poll_after(clock, seconds: float = 30) -> None:
+    """Time passes (past any backoff), then a poll round runs."""
+    clock.advance(timedelta(seconds=seconds))
+    await poll_round()
+
+
+async def submit(bot: RunningBot, user: str = EMPLOYEE, company: str = COMPANY):
+    reply = (await bot.replies(await bot.say(f"小微企业 {company}", user=user)))[0]
+    return reply
+
+
+async def test_pending_card_then_result_patched_in_place_and_one_notice(bot: RunningBot, clock) -> None:
+    card = await submit(bot)
+    text = card_text(card.content)
+    assert "查询中" in text and "任务编号" in text and "30 分钟" in text
+    assert card.content["header"]["template"] == "orange"
+    assert billed(bot) == 1
+
+    await poll_after(clock, 5)  # the emulator's job needs 120 s: nothing changes
+    assert "查询中" in card_text(card.content) and notices(bot) == []
+
+    bot.app.sandbox.juhe.complete_all()
+    await poll_after(clock)
+    text = card_text(card.content)
+    assert "已完成" in text and "9151010057463511XR" in text and "其他电子设备制造" in text
+    assert "5317万人民币" in text and "成都高新区市场监督管理局" in text
+    assert "暂无扶持政策信息" in text  # the seed's support fields are all "-"
+    assert len(notices(bot)) == 1
+    assert f"<at id={EMPLOYEE}></at>" in notices(bot)[0].content["body"]["elements"][0]["content"]
+
+    await poll_after(clock)
+    assert len(notices(bot)) == 1
+
+
+async def test_same_company_joins_the_pending_job_and_later_hits_the_cache(bot: RunningBot, clock) -> None:
+    await submit(bot)
+    joined = await submit(bot, user=HR)
+    assert "已为你加入" in card_text(joined.content)
+    assert billed(bot) == 1
+    bot.app.sandbox.juhe.complete_all()
+    await poll_after(clock)
+    assert len(notices(bot)) == 1 and len(notices(bot, HR)) == 1
+    assert "已完成" in card_text(joined.content)
+
+    again = await submit(bot)
+    assert "已完成" in card_text(again.content) and "9151010057463511XR" in card_text(again.content)
+    assert billed(bot) == 1
+
+
+async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBot, clock) -> None:
+    card = await submit(bot)
+    clock.advance(timedelta(hours=24, minutes=1))
+    await poll_round()
+    text = card_text(card.content)
+    assert "查询已过期" in text and "[重新查询]" in text
+    assert card.content["header"]["template"] == "grey"
+    assert "已过期" in card_text(notices(bot)[0].content)
+
+    retry_value = {"action": "micro_ent.retry", "keyword": COMPANY, "requester": EMPLOYEE}
+    refused = await bot.click(card, user=HR, value=retry_value)
+    assert refused["toast"]["type"] == "error" and billed(bot) == 1
+    answer = await bot.click(card, user=EMPLOYEE, value=retry_value)
+    assert answer["toast"]["content"] == "已重新提交查询" and billed(bot) == 2
+    assert "查询中" in card_text(answer["card"]["data"])
+
+
+async def test_refresh_button_polls_now(bot: RunningBot) -> None:
+    card = await submit(bot)
+    jobid = next(iter(bot.app.sandbox.juhe.jobs))
+    still = await bot.click(card, user=EMPLOYEE, value={"action": "micro_ent.refresh", "jobid": jobid})
+    assert "仍在查询中" in still["toast"]["content"]
+    bot.app.sandbox.juhe.complete_all()
+    done = await bot.click(card, user=EMPLOYEE, value={"action": "micro_ent.refresh", "jobid": jobid})
+    assert "已完成" in card_text(done["card"]["data"])
+    await wait_for(lambda: notices(bot), 1)
+    await asyncio.sleep(0.2)
+    assert len(notices(bot)) == 1
+
+
+async def test_bad_keywords_cost_nothing_and_final_errors_explain(bot: RunningBot, clock) -> None:
+    text = await bot.reply_text(await bot.say("小微企业 91510100574635110X"))
+    assert "校验位不符" in text and billed(bot) == 0
+    assert "用法" in await bot.reply_text(await bot.say("小微企业"))
+
+    card = await submit(bot, company="不存在的小微企业有限公司")
+    bot.app.sandbox.juhe.complete_all()
+    await poll_after(clock)
+    text = card_text(card.content)
+    assert "查询失败" in text and "[重新查询]" in text
+    assert "已过期" not in text
+
+
+async def test_the_poll_job_is_scheduled_persistently(bot: RunningBot) -> None:
+    job = bot.app.services.scheduler.scheduler.get_job("micro_ent.poll")
+    assert job is not None and job.func_ref == "handlers.micro_ent:poll_round"

@@ -1,0 +1,113 @@
+"""Kill -9 the bot while 20 micro-enterprise jobs are pending and while it pushes results: after a restart every
+result is pushed exactly once. The bot runs as a real process in live mode against emulators owned by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.clock import Clock
+from bot.sandbox.directory import EMPLOYEE, Directory
+from bot.sandbox.server import Sandbox
+from cards.text import card_text
+from tests import feishu_wire as wire
+from tests.conftest import wait_for
+
+COMPANIES = ["成都成电光信科技股份有限公司"] + [f"测试小微企业{i:02d}有限公司" for i in range(1, 20)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bot_env(sandbox: Sandbox, port: int, database: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
+    }
+    env.update({name.upper(): str(value) for name, value in sandbox.upstream_settings().items()})
+    env.update(
+        {
+            "FEISHU_ENCRYPT_KEY": wire.ENCRYPT_KEY,
+            "FEISHU_VERIFICATION_TOKEN": wire.TOKEN,
+            "HRBOT_PORT": str(port),
+            "HRBOT_DATABASE_URL": f"sqlite:///{database}",
+            "HRBOT_MICRO_ENT_POLL_SECONDS": "1",
+        }
+    )
+    return env
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("the bot did not start")
+
+
+async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path) -> None:
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    port = _free_port()
+    env = bot_env(sandbox, port, tmp_path / "bot.db")
+    sandbox.deliver_to(
+        f"http://127.0.0.1:{port}/feishu/events", encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN
+    )
+    feishu = sandbox.feishu
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+
+    def notices() -> list:
+        return [
+            m
+            for m in feishu.bot_messages(chat)
+            if m.reply_to is None and "小微企业查询" in card_text(m.content)
+        ]
+
+    bot = await start_bot(env, tmp_path)
+    try:
+        asked = [
+            await feishu.user_says(f"小微企业 {name}", user=EMPLOYEE, chat_id=chat) for name in COMPANIES
+        ]
+        cards = await wait_for(
+            lambda: [m for a in asked for m in feishu.replies_to(a.message_id)], 20, within=30
+        )
+        assert all("查询中" in card_text(c.content) for c in cards)
+
+        bot.send_signal(signal.SIGKILL)  # hard stop with all 20 jobs pending
+        await bot.wait()
+        sandbox.juhe.complete_all()
+
+        bot = await start_bot(env, tmp_path)
+        await wait_for(notices, 3, within=30)
+        bot.send_signal(signal.SIGKILL)  # hard stop again, this time in the middle of pushing
+        await bot.wait()
+
+        bot = await start_bot(env, tmp_path)
+        await wait_for(notices, 20, within=60)
+        await asyncio.sleep(3)  # a few more poll rounds: nothing may be pushed twice
+        assert len(notices()) == 20
+        assert sandbox.juhe.billed_calls["/enterprise/App/MicroEnt/query"] == 20
+        finished = [card_text(c.content) for c in cards]
+        assert sum("已完成" in text for text in finished) == 1
+        assert sum("查询失败" in text for text in finished) == 19
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+        await sandbox.stop()
