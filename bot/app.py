@@ -15,6 +15,9 @@ from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigEr
 from bot.feishu import FeishuClient, FeishuError
 from bot.ingress.events import EventPipeline
 from bot.ingress.webhook import Webhook
+from bot.leader import Lease
+from bot.migrations import upgrade
+from bot.redis_state import RedisState
 from bot.runtime import Services
 from bot.sandbox.server import Sandbox
 from bot.scheduler import Scheduler
@@ -60,6 +63,7 @@ class BotApp:
         self._sandbox_employees = sandbox_employees
         self._runner: web.AppRunner | None = None
         self._longconn: Any = None
+        self.lease: Lease | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -81,8 +85,10 @@ class BotApp:
             log.info("live mode: Feishu at %s, ingress %s", settings.feishu_base_url, self.mode)
         self.settings = settings
 
-        store = Store(settings.hrbot_database_url, self.clock)
-        await store.create_all()
+        retention = timedelta(hours=settings.hrbot_dedup_retention_hours)
+        redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
+        store = Store(settings.hrbot_database_url, self.clock, redis=redis)
+        await asyncio.to_thread(upgrade, settings.hrbot_database_url)
         feishu = FeishuClient(
             base_url=settings.feishu_base_url,
             app_id=settings.feishu_app_id,
@@ -102,6 +108,11 @@ class BotApp:
             "maintenance.purge_processed_events", "bot.maintenance:purge_processed_events", timedelta(hours=1)
         )
         await services.dispatcher.run_startup(services)
+        scheduler = services.scheduler
+        self.lease = Lease(
+            store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
+        )
+        await self.lease.start()
 
         self.pipeline = EventPipeline(services)
         webhook = Webhook(
@@ -112,6 +123,10 @@ class BotApp:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post("/feishu/events", webhook.handle)
         app.router.add_get("/healthz", self._healthz)
+        if self.sandbox is not None:
+            from bot.console.server import mount
+
+            mount(app, self)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.hrbot_host, settings.hrbot_port)
@@ -129,6 +144,8 @@ class BotApp:
             self._longconn = LongConnection(self.pipeline, settings, asyncio.get_running_loop())
             self._longconn.start()
         log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+        if self.sandbox is not None:
+            print(f"console: {self.url}/console", flush=True)
 
     async def _bot_open_id(self, feishu: FeishuClient) -> str:
         """Groups are answered only when the bot itself is @-mentioned, so it must know its open_id."""
@@ -159,6 +176,8 @@ class BotApp:
             self._longconn.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.lease is not None:
+            await self.lease.stop()
         services = self.services
         if services is not None:
             if services.scheduler is not None:

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     hrbot_host: str = "127.0.0.1"
     hrbot_port: int = 8000
     hrbot_database_url: str = "sqlite:///hrbot.db"
+    hrbot_redis_url: str = ""
     hrbot_timezone: str = "Asia/Shanghai"
     hrbot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     hrbot_log_format: Literal["text", "json"] = "text"

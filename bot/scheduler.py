@@ -78,7 +78,18 @@ class Scheduler:
         )
 
     def start(self) -> None:
-        self.scheduler.start()
+        """Paused: every replica can add jobs to the shared store; only the lease holder runs them (`resume`)."""
+        self.scheduler.start(paused=True)
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+
+    def pause(self) -> None:
+        self.scheduler.pause()
+
+    def wakeup(self) -> None:
+        """Look at the store again: another replica may have added a job due sooner than this one knows."""
+        self.scheduler.wakeup()
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.clock import Clock
+from bot.redis_state import RedisState
 
 metadata = MetaData()
 
@@ -98,19 +99,20 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 class Store:
-    def __init__(self, url: str, clock: Clock) -> None:
+    """The database, and Redis for dedup and caches when `redis` is given."""
+
+    def __init__(self, url: str, clock: Clock, *, redis: RedisState | None = None) -> None:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
+        self.redis = redis
         self._claims: list[tuple[list[str], asyncio.Future[bool]]] = []
         self._claim_writer: asyncio.Task[None] | None = None
 
-    async def create_all(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     # Dedup -----------------------------------------------------------------------------------------------------
     async def claim(self, keys: list[str]) -> bool:
@@ -119,6 +121,8 @@ class Store:
         Claims that arrive while a write is in flight are written together in the next one (group commit), so a
         burst of events costs a few transactions, not one each, and an idle bot adds no delay.
         """
+        if self.redis is not None:
+            return await self.redis.claim(keys)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._claims.append((keys, future))
         if self._claim_writer is None or self._claim_writer.done():
@@ -160,6 +164,8 @@ class Store:
 
     # Cache of provider answers ---------------------------------------------------------------------------------
     async def cache_get(self, key: str) -> Any | None:
+        if self.redis is not None:
+            return await self.redis.cache_get(key)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -173,6 +179,9 @@ class Store:
         return json.loads(row.value)
 
     async def cache_set(self, key: str, value: Any, ttl: timedelta) -> None:
+        if self.redis is not None:
+            await self.redis.cache_set(key, value, ttl)
+            return
         payload = json.dumps(value, ensure_ascii=False)
         expires = self.clock.now() + ttl
         async with self.engine.begin() as conn:

@@ -3,20 +3,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
+import sqlalchemy
+from sqlalchemy.engine import make_url
 
 from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import Settings
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
+from bot.store import sync_url
 from cards.text import card_text
 from tests import feishu_wire as wire
+
+# The second CI run sets these: every test then gets a fresh PostgreSQL database and a flushed Redis.
+PG_ADMIN_URL = os.environ.get("HRBOT_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("HRBOT_TEST_REDIS_URL", "")
+_current_database = ""
+
+
+@pytest.fixture(autouse=True)
+def database_url(tmp_path: Path) -> Iterator[str]:
+    global _current_database
+    if not PG_ADMIN_URL:
+        _current_database = f"sqlite:///{tmp_path / 'hrbot.db'}"
+        yield _current_database
+        return
+    name = f"hrbot_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    _current_database = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    if REDIS_URL:
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    try:
+        yield _current_database
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -27,7 +60,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "feishu_encrypt_key": "",
         "feishu_verification_token": "",
         "hrbot_port": 0,
-        "hrbot_database_url": f"sqlite:///{tmp_path / 'hrbot.db'}",
+        "hrbot_database_url": _current_database or f"sqlite:///{tmp_path / 'hrbot.db'}",
+        "hrbot_redis_url": REDIS_URL,
         "hrbot_log_level": "INFO",
     }
     values.update(overrides)

@@ -17,7 +17,7 @@ from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
 from cards.text import card_text
 from tests import feishu_wire as wire
-from tests.conftest import wait_for
+from tests.conftest import REDIS_URL, wait_for
 
 COMPANIES = ["成都成电光信科技股份有限公司"] + [f"测试小微企业{i:02d}有限公司" for i in range(1, 20)]
 
@@ -28,7 +28,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bot_env(sandbox: Sandbox, port: int, database: Path) -> dict[str, str]:
+def bot_env(sandbox: Sandbox, port: int, database_url: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
     }
@@ -38,7 +38,8 @@ def bot_env(sandbox: Sandbox, port: int, database: Path) -> dict[str, str]:
             "FEISHU_ENCRYPT_KEY": wire.ENCRYPT_KEY,
             "FEISHU_VERIFICATION_TOKEN": wire.TOKEN,
             "HRBOT_PORT": str(port),
-            "HRBOT_DATABASE_URL": f"sqlite:///{database}",
+            "HRBOT_DATABASE_URL": database_url,
+            "HRBOT_REDIS_URL": REDIS_URL,
             "HRBOT_MICRO_ENT_POLL_SECONDS": "1",
         }
     )
@@ -61,11 +62,11 @@ async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proces
     raise AssertionError("the bot did not start")
 
 
-async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path) -> None:
+async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path, database_url: str) -> None:
     sandbox = Sandbox(Clock(), employees=20)
     await sandbox.start("127.0.0.1", 0)
     port = _free_port()
-    env = bot_env(sandbox, port, tmp_path / "bot.db")
+    env = bot_env(sandbox, port, database_url)
     sandbox.deliver_to(
         f"http://127.0.0.1:{port}/feishu/events", encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN
     )

@@ -1,0 +1,136 @@
+"""One replica runs the scheduled work: a lease row in the shared database, renewed while alive.
+
+A replica that dies stops renewing; once the lease has expired another takes it, so scheduled work moves within
+LEASE_SECONDS + RENEW_SECONDS. The jobs themselves are idempotent (digest slots, keyed pushes), so the short overlap a
+stalled leader could cause does no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import Column, DateTime, String, Table, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.store import Store, metadata
+
+log = logging.getLogger("hrbot.leader")
+
+LEASE_SECONDS = 15.0
+RENEW_SECONDS = 5.0
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Lease:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        name: str = "scheduler",
+        on_gain: Callable[[], Awaitable[None] | None],
+        on_loss: Callable[[], Awaitable[None] | None],
+        on_renew: Callable[[], Awaitable[None] | None] | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.holder = replica_name()
+        self.on_gain = on_gain
+        self.on_loss = on_loss
+        self.on_renew = on_renew
+        self.lease = timedelta(seconds=lease_seconds)
+        self.renew_seconds = renew_seconds
+        self.leading = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def try_acquire(self) -> bool:
+        """Take or renew the lease; True while this replica holds it."""
+        now = self.store.clock.now()
+        expires = now + self.lease
+        async with self.store.engine.begin() as conn:
+            taken = await conn.execute(
+                update(leases)
+                .where(
+                    leases.c.name == self.name, or_(leases.c.holder == self.holder, leases.c.expires_at < now)
+                )
+                .values(holder=self.holder, expires_at=expires)
+            )
+            if taken.rowcount:
+                return True
+            exists = (await conn.execute(select(leases.c.name).where(leases.c.name == self.name))).first()
+        if exists:
+            return False
+        try:
+            async with self.store.engine.begin() as conn:
+                await conn.execute(
+                    insert(leases).values(name=self.name, holder=self.holder, expires_at=expires)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def release(self) -> None:
+        if not self.leading:
+            return
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                update(leases)
+                .where(leases.c.name == self.name, leases.c.holder == self.holder)
+                .values(expires_at=self.store.clock.now() - self.lease)
+            )
+        self.leading = False
+
+    async def _step(self) -> None:
+        try:
+            holding = await self.try_acquire()
+        except Exception:
+            log.exception("lease check failed")
+            holding = False
+        if holding and not self.leading:
+            self.leading = True
+            log.info("this replica (%s) now runs the scheduled work", self.holder)
+            await _maybe_await(self.on_gain())
+        elif not holding and self.leading:
+            self.leading = False
+            log.warning("this replica (%s) lost the scheduler lease", self.holder)
+            await _maybe_await(self.on_loss())
+        elif holding and self.on_renew is not None:
+            await _maybe_await(self.on_renew())
+
+    async def _run(self) -> None:
+        while True:
+            await self._step()
+            await asyncio.sleep(self.renew_seconds)
+
+    async def start(self) -> None:
+        await self._step()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.release()
+
+
+async def _maybe_await(value: Awaitable[None] | None) -> None:
+    if value is not None:
+        await value
