@@ -1,0 +1,304 @@
+"""The sandbox console in a real browser: Debian's chromium driven by Playwright against a sandbox bot.
+
+Each test leaves a screenshot in test-artifacts/console/<test>.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import BotApp
+from bot.clock import Clock
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.sandbox.server import Sandbox
+from cards.common import (
+    Card,
+    action_value,
+    button,
+    button_row,
+    card,
+    divider,
+    form,
+    image,
+    markdown,
+    note,
+    panel,
+    plain,
+    select,
+    submit_button,
+    table,
+    text_input,
+)
+from tests import feishu_wire as wire
+from tests.conftest import RunningBot, make_settings, running_bot
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)", allow_module_level=True)
+playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+expect = playwright.expect
+
+# Without the background-networking flags chromium keeps trying to reach the internet (RECIPES.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "console"
+DEMO = "控件演示"
+UNSAFE_MARKDOWN = (
+    "<script>window.injected = true</script> **粗体** `代码` ~~删除~~\n"
+    "[安全链接](https://example.com/a?b=1&c=2) [坏链接](javascript:alert(1))\n"
+    "- 第一项\n- 第二项 110***********1234 张*"
+)
+
+
+@dataclass
+class Console:
+    bot: RunningBot
+    page: Any  # playwright Page
+
+    async def send(self, text: str) -> None:
+        await self.page.get_by_label("消息").fill(text)
+        await self.page.get_by_label("消息").press("Enter")
+
+    def card(self, title: str) -> Any:
+        return self.page.locator(".card", has_text=title)
+
+
+@pytest.fixture
+async def console(tmp_path: Path, clock: Clock, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
+    async with running_bot(make_settings(tmp_path), clock) as bot, playwright.async_playwright() as driver:
+        context = await driver.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 860},
+            locale="zh-CN",
+        )
+        page = context.pages[0] if context.pages else await context.new_page()
+        try:
+            await page.goto(f"{bot.app.url}/console")
+            await expect(page.locator("body[data-ready]")).to_be_attached()
+            yield Console(bot, page)
+        finally:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+            await context.close()
+
+
+# A test-only feature whose card holds every interactive element ---------------------------------------------------
+def _png(width: int = 48, height: int = 24) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes((51, 112, 255)) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def demo_card(title: str, template: str, status: str) -> Card:
+    return card(
+        title,
+        template,
+        [
+            markdown(status),
+            markdown(UNSAFE_MARKDOWN),
+            plain("纯文本 <b>不加粗</b>"),
+            divider(),
+            table(
+                [("city", "城市"), ("count", "人数")],
+                [{"city": "北京", "count": 12}, {"city": "上海", "count": 7}],
+            ),
+            panel("**明细**", [markdown("面板里的内容")]),
+            image("img_console_test", "测试图片"),
+            select("city", [("北京", "bj"), ("上海", "sh")], placeholder="选择城市")
+            | {"behaviors": [{"type": "callback", "value": action_value("test.select")}]},
+            button_row(button("确认", action_value("test.button", n=1), kind="primary")),
+            form(
+                "apply",
+                [
+                    text_input("name", "姓名", required=True),
+                    select("city", [("北京", "bj"), ("上海", "sh")], placeholder="所在城市"),
+                    submit_button("提交", action_value("test.form")),
+                ],
+            ),
+            {"tag": "chart", "chart_spec": {}},
+            note("数据来源：测试"),
+        ],
+    )
+
+
+def demo_router() -> Router:
+    router = Router("test-console")
+
+    @router.command(DEMO, summary="test")
+    async def show(ctx: MessageContext) -> None:
+        await ctx.reply(demo_card("控件演示", "orange", "等待操作"))
+
+    @router.action("test.select")
+    async def chose(ctx: ActionContext) -> ActionResponse:
+        return ActionResponse.toast(f"已选择 {ctx.action.option}", "info")
+
+    @router.action("test.button")
+    async def pressed(ctx: ActionContext) -> ActionResponse:
+        return ActionResponse.toast("按钮已收到", "success", card=demo_card("按钮已处理", "green", "按钮 ✓"))
+
+    @router.action("test.form")
+    async def submitted(ctx: ActionContext) -> ActionResponse:
+        summary = f"{ctx.form.get('name')} / {ctx.form.get('city')}"
+
+        async def finish() -> None:
+            await asyncio.sleep(0.3)  # slow work, done after the answer
+            await ctx.patch(card("处理完成", "green", [markdown(f"已处理：{summary}")]))
+
+        ctx.after_answer(finish())
+        return ActionResponse.toast(
+            f"已提交：{summary}", "success", card=card("表单已提交", "blue", [markdown("处理中")])
+        )
+
+    return router
+
+
+async def show_demo(console: Console) -> Any:
+    console.bot.feishu.images["img_console_test"] = _png()
+    console.bot.app.services.dispatcher.include(demo_router())
+    await console.send(DEMO)
+    demo = console.card("等待操作")
+    await expect(demo).to_be_visible()
+    return demo
+
+
+# Tests ------------------------------------------------------------------------------------------------------------
+async def test_help_card_in_the_private_chat(console: Console) -> None:
+    await console.send("帮助")
+    await expect(console.page.locator(".msg.mine .bubble", has_text="帮助")).to_be_visible()
+    await expect(console.page.locator(".empty")).to_have_count(0)
+    help_card = console.card("使用帮助")
+    await expect(help_card).to_be_visible()
+    await expect(help_card.locator(".card-header")).to_have_class(re.compile(r"\btpl-blue\b"))
+    await expect(help_card.locator("strong", has_text="增减员").first).to_be_visible()
+    await expect(help_card.locator(".md.notation")).to_contain_text("群里请先 @我")
+
+
+async def test_digest_and_fast_forward_as_hr_in_the_hr_group(console: Console) -> None:
+    page = console.page
+    await page.get_by_role("radio", name="HR · 李思").click()
+    await page.get_by_role("button", name="HR 群").click()
+    await console.send("帮助")  # groups need the mention: the page adds it
+    await expect(page.locator(".bubble", has_text="@hrbot 帮助")).to_be_visible()
+    await expect(console.card("使用帮助")).to_be_visible()
+
+    await page.get_by_role("button", name="▶ 立即运行摘要").click()
+    digest = console.card("社保增减员摘要")
+    await expect(digest).to_be_visible(timeout=15_000)
+    await expect(digest).to_contain_text(re.compile(r"增员 \d+ 人"))
+    await expect(page.locator(".toast", has_text="摘要已发送到 HR 群")).to_be_visible()
+    month = digest.locator("details.panel").first
+    await month.locator("summary").click()
+    await expect(month).to_have_attribute("open", "")
+
+    await page.get_by_role("button", name=re.compile("快进 30 分钟")).click()
+    await expect(page.locator(".toast", has_text="已快进 30 分钟")).to_be_visible()
+    await expect(page.locator("#clock")).to_contain_text("+30 分钟")
+
+
+async def test_select_button_and_form_answer_with_toasts_and_updated_cards(console: Console) -> None:
+    page = console.page
+    demo = await show_demo(console)
+
+    await demo.get_by_role("combobox").first.select_option("sh")
+    await expect(page.locator(".toast", has_text="已选择 sh")).to_be_visible()
+
+    await demo.get_by_role("button", name="确认").click()
+    await expect(page.locator(".toast", has_text="按钮已收到")).to_be_visible()
+    demo = console.card("按钮已处理")
+    await expect(demo.locator(".card-header")).to_have_class(re.compile(r"\btpl-green\b"))
+
+    await demo.get_by_role("button", name="提交").click()  # the name is required
+    await expect(page.locator(".toast", has_text="请填写：姓名")).to_be_visible()
+    await demo.get_by_placeholder("请输入姓名").fill("张三")
+    await demo.get_by_role("combobox").nth(1).select_option("bj")
+    await demo.get_by_role("button", name="提交").click()
+    await expect(page.locator(".toast", has_text="已提交：张三 / bj")).to_be_visible()
+    # Patched later, in place: still one bot message.
+    await expect(console.card("处理完成")).to_contain_text("已处理：张三 / bj")
+    await expect(page.locator(".msg.from-bot")).to_have_count(1)
+
+
+async def test_every_element_renders_and_unsupported_ones_show_a_placeholder(console: Console) -> None:
+    demo = await show_demo(console)
+    await expect(demo.locator(".unsupported")).to_have_text("不支持的元素：chart")
+    await expect(demo.locator(".card-header")).to_have_class(re.compile(r"\btpl-orange\b"))
+    # Markdown is escaped before formatting: no injected markup, only the safe subset.
+    assert await console.page.evaluate("window.injected") is None
+    await expect(demo.locator("script")).to_have_count(0)
+    await expect(demo).to_contain_text("<script>window.injected = true</script>")
+    await expect(demo.locator("strong", has_text="粗体")).to_be_visible()
+    await expect(demo.locator("code", has_text="代码")).to_be_visible()
+    await expect(demo.locator("del", has_text="删除")).to_be_visible()
+    await expect(demo.locator("a", has_text="安全链接")).to_have_attribute(
+        "href", "https://example.com/a?b=1&c=2"
+    )
+    await expect(demo.locator("a", has_text="坏链接")).to_have_count(0)
+    await expect(demo.locator("li")).to_have_count(2)
+    await expect(demo.locator("li").nth(1)).to_have_text("第二项 110***********1234 张*")
+    await expect(demo).to_contain_text("纯文本 <b>不加粗</b>")
+    await expect(demo.locator("hr")).to_have_count(1)
+    await expect(demo.locator("table tbody tr")).to_have_count(2)
+    await expect(demo.locator("th").first).to_have_text("城市")
+    panel_body = demo.locator("details.panel .panel-body")
+    await expect(panel_body).to_be_hidden()
+    await demo.locator("details.panel summary").click()
+    await expect(panel_body).to_have_text("面板里的内容")
+    await expect(demo.locator(".column-set .card-btn")).to_have_text("确认")
+    await expect(demo.locator("input[type=text]")).to_have_count(1)
+    await expect(demo.locator(".md.notation")).to_have_text("数据来源：测试")
+    picture = demo.locator("img.card-img")
+    await expect(picture).to_have_attribute("alt", "测试图片")
+    assert await picture.evaluate("img => img.complete && img.naturalWidth") == 48
+
+
+async def test_live_mode_serves_no_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "sandboxed").mkdir()
+    async with running_bot(make_settings(tmp_path / "sandboxed"), Clock()) as sandboxed:
+        assert f"console: {sandboxed.app.url}/console" in capsys.readouterr().out
+
+    upstream = Sandbox(Clock(), employees=10)
+    await upstream.start("127.0.0.1", 0)
+    settings = make_settings(
+        tmp_path,
+        **upstream.upstream_settings(),
+        feishu_encrypt_key=wire.ENCRYPT_KEY,
+        feishu_verification_token=wire.TOKEN,
+    )
+    live = BotApp(settings)
+    try:
+        await live.start()
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            assert (await http.get("/healthz")).json()["mode"] == "live"
+            for path in ("/console", "/console/api/state", "/console/static/console.js"):
+                assert (await http.get(path)).status_code == 404, path
+        assert "console:" not in capsys.readouterr().out
+    finally:
+        await live.stop()
+        await upstream.stop()
