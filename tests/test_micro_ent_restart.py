@@ -4,68 +4,24 @@ result is pushed exactly once. The bot runs as a real process in live mode again
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from pathlib import Path
-
-import httpx
 
 from bot.clock import Clock
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
 from cards.text import card_text
 from tests import feishu_wire as wire
-from tests.conftest import REDIS_URL, wait_for
+from tests.conftest import wait_for
+from tests.processes import bot_env, free_port, start_bot, stop
 
 COMPANIES = ["成都成电光信科技股份有限公司"] + [f"测试小微企业{i:02d}有限公司" for i in range(1, 20)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def bot_env(sandbox: Sandbox, port: int, database_url: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
-    }
-    env.update({name.upper(): str(value) for name, value in sandbox.upstream_settings().items()})
-    env.update(
-        {
-            "FEISHU_ENCRYPT_KEY": wire.ENCRYPT_KEY,
-            "FEISHU_VERIFICATION_TOKEN": wire.TOKEN,
-            "HRBOT_PORT": str(port),
-            "HRBOT_DATABASE_URL": database_url,
-            "HRBOT_REDIS_URL": REDIS_URL,
-            "HRBOT_MICRO_ENT_POLL_SECONDS": "1",
-        }
-    )
-    return env
-
-
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    process.kill()
-    raise AssertionError("the bot did not start")
 
 
 async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path, database_url: str) -> None:
     sandbox = Sandbox(Clock(), employees=20)
     await sandbox.start("127.0.0.1", 0)
-    port = _free_port()
+    port = free_port()
     env = bot_env(sandbox, port, database_url)
     sandbox.deliver_to(
         f"http://127.0.0.1:{port}/feishu/events", encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN
@@ -108,7 +64,5 @@ async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path
         assert sum("已完成" in text for text in finished) == 1
         assert sum("查询失败" in text for text in finished) == 19
     finally:
-        if bot.returncode is None:
-            bot.kill()
-            await bot.wait()
+        await stop(bot)
         await sandbox.stop()

@@ -1,0 +1,62 @@
+"""Bots as real processes in live mode against emulators the test owns (the emulators outlive a kill -9)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.sandbox.server import Sandbox
+from tests import feishu_wire as wire
+from tests.conftest import REDIS_URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bot_env(sandbox: Sandbox, port: int, database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
+    }
+    env.update({name.upper(): str(value) for name, value in sandbox.upstream_settings().items()})
+    env.update(
+        {
+            "FEISHU_ENCRYPT_KEY": wire.ENCRYPT_KEY,
+            "FEISHU_VERIFICATION_TOKEN": wire.TOKEN,
+            "HRBOT_PORT": str(port),
+            "HRBOT_DATABASE_URL": database_url,
+            "HRBOT_REDIS_URL": REDIS_URL,
+            "HRBOT_MICRO_ENT_POLL_SECONDS": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("the bot did not start")
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()

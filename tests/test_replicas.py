@@ -1,0 +1,135 @@
+"""Two bot processes on one database (and Redis, in CI's second run): one reply per event, one digest per slot, and
+when the replica running the scheduler is killed the other takes over without pushing anything twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import sqlalchemy
+
+from bot.clock import Clock
+from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
+from bot.sandbox.server import Sandbox
+from bot.store import sync_url
+from cards.text import card_text
+from tests import feishu_wire as wire
+from tests.conftest import PG_ADMIN_URL, wait_for
+from tests.processes import bot_env, free_port, start_bot, stop
+
+
+async def start_replicas(
+    sandbox: Sandbox, database_url: str, cwd: Path, **extra: str
+) -> tuple[list[asyncio.subprocess.Process], list[dict[str, str]]]:
+    envs = [bot_env(sandbox, free_port(), database_url, **extra) for _ in range(2)]
+    if PG_ADMIN_URL:
+        # PostgreSQL: start together, as a deployment does; migrations take turns under an advisory lock.
+        return list(await asyncio.gather(*(start_bot(env, cwd) for env in envs))), envs
+    return [await start_bot(env, cwd) for env in envs], envs
+
+
+def leader_pid(database_url: str) -> int:
+    engine = sqlalchemy.create_engine(sync_url(database_url))
+    with engine.connect() as connection:
+        holder = connection.execute(
+            sqlalchemy.text("SELECT holder FROM leases WHERE name = 'scheduler'")
+        ).scalar_one()
+    engine.dispose()
+    return int(holder.split(":")[1])
+
+
+async def test_the_same_event_delivered_to_both_replicas_gets_one_reply(
+    tmp_path: Path, database_url: str
+) -> None:
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    replicas, envs = await start_replicas(sandbox, database_url, tmp_path)
+    try:
+        event = wire.message_event("帮助", user=EMPLOYEE, chat_id=Directory.p2p_chat_of(EMPLOYEE))
+        message_id = event["message"]["message_id"]
+        sandbox.feishu.record_user_message(
+            message_id, chat_id=Directory.p2p_chat_of(EMPLOYEE), sender=EMPLOYEE, text="帮助"
+        )
+        body = wire.encrypt_body(wire.envelope("im.message.receive_v1", event))
+        async with httpx.AsyncClient() as client:
+            urls = [f"http://127.0.0.1:{env['HRBOT_PORT']}/feishu/events" for env in envs]
+            answers = await asyncio.gather(
+                *(client.post(u, content=body, headers=wire.sign(body)) for u in urls * 2)
+            )
+        assert all(answer.status_code == 200 for answer in answers)
+        await wait_for(lambda: sandbox.feishu.replies_to(message_id), 1, within=10)
+        await asyncio.sleep(1.0)
+        assert len(sandbox.feishu.replies_to(message_id)) == 1
+    finally:
+        for replica in replicas:
+            await stop(replica)
+        await sandbox.stop()
+
+
+async def test_a_digest_slot_posts_one_digest(tmp_path: Path, database_url: str) -> None:
+    sandbox = Sandbox(Clock(), employees=50)
+    await sandbox.start("127.0.0.1", 0)
+    extra = {"HRBOT_DIGEST_CRON": "* * * * *", "HRBOT_DIGEST_CHAT_IDS": HR_GROUP}
+    replicas, _envs = await start_replicas(sandbox, database_url, tmp_path, **extra)
+    try:
+
+        def digests() -> list:
+            return [
+                m for m in sandbox.feishu.bot_messages(HR_GROUP) if "社保增减员摘要" in card_text(m.content)
+            ]
+
+        await wait_for(digests, 1, within=75)
+        await asyncio.sleep(3)
+        assert len(digests()) == 1
+    finally:
+        for replica in replicas:
+            await stop(replica)
+        await sandbox.stop()
+
+
+async def test_killing_the_scheduler_replica_hands_over_and_pushes_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    replicas, envs = await start_replicas(sandbox, database_url, tmp_path)
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+    try:
+        follower_env = next(
+            env for env, r in zip(envs, replicas, strict=True) if r.pid != leader_pid(database_url)
+        )
+        sandbox.deliver_to(
+            f"http://127.0.0.1:{follower_env['HRBOT_PORT']}/feishu/events",
+            encrypt_key=wire.ENCRYPT_KEY,
+            verification_token=wire.TOKEN,
+        )
+        names = ["成都成电光信科技股份有限公司"] + [f"复制测试小微企业{i:02d}有限公司" for i in range(1, 50)]
+        asked = [
+            await sandbox.feishu.user_says(f"小微企业 {name}", user=EMPLOYEE, chat_id=chat) for name in names
+        ]
+        await wait_for(
+            lambda: [m for a in asked for m in sandbox.feishu.replies_to(a.message_id)], 50, within=60
+        )
+
+        leader = leader_pid(database_url)
+        os.kill(leader, signal.SIGKILL)
+        sandbox.juhe.complete_all()
+
+        def notices() -> list:
+            return [
+                m
+                for m in sandbox.feishu.bot_messages(chat)
+                if m.reply_to is None and "小微企业查询" in card_text(m.content)
+            ]
+
+        await wait_for(notices, 50, within=60)
+        await asyncio.sleep(3)
+        assert len(notices()) == 50
+        assert leader_pid(database_url) != leader
+    finally:
+        for replica in replicas:
+            await stop(replica)
+        await sandbox.stop()
