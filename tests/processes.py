@@ -40,9 +40,12 @@ def bot_env(sandbox: Sandbox, port: int, database_url: str, **extra: str) -> dic
     return env
 
 
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+async def start_bot(
+    env: dict[str, str], cwd: Path, *, log_file: Path | None = None
+) -> asyncio.subprocess.Process:
+    stderr = log_file.open("wb") if log_file else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
+        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=stderr
     )
     url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
     async with httpx.AsyncClient() as client:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from bot.masking import mask_tail
 from bot.providers.base import ProviderError
 from bot.router import (
     ActionContext,
@@ -143,17 +144,17 @@ class EventPipeline:
         if event_type == MESSAGE_RECEIVED:
             message, addressed = parse_message(envelope, self.services.bot_open_id)
             if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
-                _log_event(event_id, event_type, "", "duplicate", started)
+                _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
                 return {}
             if not addressed:
-                _log_event(event_id, event_type, "", "not-addressed", started)
+                _log_event(event_id, event_type, "", "not-addressed", started, message.sender_open_id)
                 return {}
             self._spawn(self._run_message(message, started))
             return {}
         if event_type == CARD_ACTION:
             action = parse_action(envelope)
             if not await self.services.store.claim([f"event:{event_id}"]):
-                _log_event(event_id, event_type, action.action, "duplicate", started)
+                _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
             return await self._run_action(action, started)
         _log_event(event_id, event_type, "", "ignored", started)
@@ -197,9 +198,8 @@ class EventPipeline:
                 log.exception("handler failed for command %s", ctx.command)
                 await self._reply_quietly(ctx, error_card("处理失败", GENERIC_FAILURE))
             finally:
-                _log_event(
-                    message.event_id, MESSAGE_RECEIVED, command.name if command else "", outcome, started
-                )
+                name = command.name if command else ""
+                _log_event(message.event_id, MESSAGE_RECEIVED, name, outcome, started, message.sender_open_id)
 
     @staticmethod
     async def _reply_quietly(ctx: MessageContext, card: dict[str, Any]) -> None:
@@ -212,7 +212,14 @@ class EventPipeline:
     async def _run_action(self, action: IncomingAction, started: float) -> dict[str, Any]:
         handler = self.services.dispatcher.find_action(action.action)
         if handler is None:
-            _log_event(action.event_id, CARD_ACTION, action.action, "unknown-action", started)
+            _log_event(
+                action.event_id,
+                CARD_ACTION,
+                action.action,
+                "unknown-action",
+                started,
+                action.operator_open_id,
+            )
             return ActionResponse.toast("这个按钮已失效，请重新发起", "warning")
         ctx = ActionContext(self.services, action)
         task = asyncio.create_task(self._invoke(handler, ctx))
@@ -223,11 +230,18 @@ class EventPipeline:
             )
         except TimeoutError:
             self._spawn(self._finish_late(task, ctx))
-            _log_event(action.event_id, CARD_ACTION, action.action, "answered-before-done", started)
+            _log_event(
+                action.event_id,
+                CARD_ACTION,
+                action.action,
+                "answered-before-done",
+                started,
+                action.operator_open_id,
+            )
             return ActionResponse.toast("正在处理，完成后会更新这张卡片", "info")
         if ctx._late:
             self._spawn(self._run_late(ctx))
-        _log_event(action.event_id, CARD_ACTION, action.action, "ok", started)
+        _log_event(action.event_id, CARD_ACTION, action.action, "ok", started, action.operator_open_id)
         return dict(response or {})
 
     async def _invoke(self, handler: Any, ctx: ActionContext) -> ActionResponse | None:
@@ -258,19 +272,25 @@ class EventPipeline:
         ctx._late.clear()
 
 
-def _log_event(event_id: str, event_type: str, command: str, outcome: str, started: float) -> None:
+def _log_event(
+    event_id: str, event_type: str, command: str, outcome: str, started: float, user: str = ""
+) -> None:
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    masked_user = mask_tail(user, 6) if user else "-"
     log.info(
-        "event %s type=%s command=%s outcome=%s latency_ms=%.1f",
+        "event %s type=%s user=%s command=%s outcome=%s latency_ms=%.1f",
         event_id,
         event_type,
+        masked_user,
         command or "-",
         outcome,
-        (time.perf_counter() - started) * 1000,
+        latency,
         extra={
             "event_id": event_id,
             "event_type": event_type,
+            "user": masked_user,
             "command": command,
             "outcome": outcome,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "latency_ms": latency,
         },
     )

@@ -1,0 +1,75 @@
+"""SIGTERM stops a replica cleanly and hands the scheduler over at once; JSON log lines carry the event fields."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.logs import JsonFormatter
+from bot.sandbox.directory import EMPLOYEE, Directory
+from bot.sandbox.server import Sandbox
+from tests import feishu_wire as wire
+from tests.conftest import wait_for
+from tests.processes import bot_env, free_port, start_bot, stop
+from tests.test_replicas import leader_pid, start_replicas
+
+
+async def test_sigterm_exits_cleanly_and_releases_the_scheduler(tmp_path: Path, database_url: str) -> None:
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    replicas, _envs = await start_replicas(sandbox, database_url, tmp_path)
+    try:
+        leader = next(r for r in replicas if r.pid == leader_pid(database_url))
+        follower = next(r for r in replicas if r is not leader)
+        leader.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(leader.wait(), timeout=20) == 0
+        # Released, not left to expire: the other replica takes over at its next renewal (5 s), not after 15 s.
+        for _ in range(80):
+            if leader_pid(database_url) == follower.pid:
+                break
+            await asyncio.sleep(0.1)
+        assert leader_pid(database_url) == follower.pid
+    finally:
+        for replica in replicas:
+            await stop(replica)
+        await sandbox.stop()
+
+
+async def test_single_replica_sigterm_with_json_logs(tmp_path: Path, database_url: str) -> None:
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    env = bot_env(sandbox, free_port(), database_url, HRBOT_LOG_FORMAT="json")
+    sandbox.deliver_to(
+        f"http://127.0.0.1:{env['HRBOT_PORT']}/feishu/events",
+        encrypt_key=wire.ENCRYPT_KEY,
+        verification_token=wire.TOKEN,
+    )
+    log_file = tmp_path / "bot.log"
+    bot = await start_bot(env, tmp_path, log_file=log_file)
+    try:
+        asked = await sandbox.feishu.user_says("帮助", user=EMPLOYEE, chat_id=Directory.p2p_chat_of(EMPLOYEE))
+        await wait_for(lambda: sandbox.feishu.replies_to(asked.message_id), 1, within=10)
+        bot.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(bot.wait(), timeout=20) == 0
+    finally:
+        await stop(bot)
+        await sandbox.stop()
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert lines and "live mode" in lines[0]["message"]
+    event = next(line for line in lines if line.get("event_id"))
+    assert event["command"] == "帮助" and event["outcome"] == "ok" and event["latency_ms"] >= 0
+    assert event["user"].endswith(EMPLOYEE[-6:]) and EMPLOYEE not in event["user"]
+
+
+def test_json_log_lines_carry_event_fields_masked() -> None:
+    record = logging.LogRecord(
+        "hrbot.events", logging.INFO, __file__, 1, "event %s for 110101196912021230", ("e1",), None
+    )
+    record.event_id, record.user, record.command, record.latency_ms = "e1", "****a1b2c3", "增减员", 3.2
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event_id"] == "e1" and line["user"] == "****a1b2c3" and line["command"] == "增减员"
+    assert line["latency_ms"] == 3.2 and "110***********1230" in line["message"]
