@@ -13,7 +13,11 @@ _ID_CHECK = "10X98765432"
 
 def looks_like_uscc(value: str) -> bool:
     """18 letters/digits with digits leading: meant as a 统一社会信用代码, not a company name."""
-    return bool(re.fullmatch(r"[0-9A-Za-z]{18}", value)) and value[:2].isalnum() and any(c.isdigit() for c in value)
+    return (
+        bool(re.fullmatch(r"[0-9A-Za-z]{18}", value))
+        and value[:2].isalnum()
+        and any(c.isdigit() for c in value)
+    )
 
 
 def valid_uscc(value: str) -> bool:
