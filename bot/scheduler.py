@@ -18,6 +18,8 @@ from bot.store import sync_url
 
 log = logging.getLogger("hrbot.scheduler")
 
+SCHEDULER_TABLE = "scheduler_jobs"
+
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
@@ -71,7 +73,7 @@ class Scheduler:
     def __init__(self, settings: Settings) -> None:
         self._engine = create_engine(sync_url(settings.hrbot_database_url), pool_pre_ping=True)
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename="scheduler_jobs")},
+            jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=SCHEDULER_TABLE)},
             executors={"default": AsyncIOExecutor()},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=settings.tz,

@@ -1,4 +1,4 @@
-"""Versioned schema migrations (Alembic), applied at start-up."""
+"""Versioned schema migrations (Alembic), applied at start-up, one replica at a time."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from sqlalchemy import Connection, create_engine, pool, text
 
+from bot.scheduler import SCHEDULER_TABLE
 from bot.store import metadata, sync_url
 
 HERE = Path(__file__).resolve().parent
+# Any constant: replicas starting together take turns migrating.
+MIGRATION_LOCK = 716_011
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,10 +26,35 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the database to the newest schema; a no-op when it is already there."""
-    command.upgrade(alembic_config(database_url), "head")
+    """Bring the database to the newest schema, and create the scheduler's job table, holding a lock on
+    PostgreSQL so replicas starting together do not race (APScheduler's own table creation is not race-safe)."""
+    engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            locked = connection.dialect.name == "postgresql"
+            if locked:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
+            try:
+                config = alembic_config(database_url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                _create_scheduler_table(connection)
+            finally:
+                if locked:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                    connection.commit()
+    finally:
+        engine.dispose()
+
+
+def _create_scheduler_table(connection: Connection) -> None:
+    SQLAlchemyJobStore(engine=connection.engine, tablename=SCHEDULER_TABLE).jobs_t.create(
+        connection, checkfirst=True
+    )
+    connection.commit()
 
 
 def owned(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Only the bot's own tables: APScheduler creates and migrates its job table itself."""
+    """Only the bot's own tables: APScheduler's job table is APScheduler's to shape."""
     return not (type_ == "table" and reflected and name not in metadata.tables)
