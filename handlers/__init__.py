@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from bot.router import Dispatcher
-from handlers import adjust_records, micro_ent
+from handlers import adjust_records, enterprise_social, four_factors, micro_ent
 from handlers import help as help_
 
-ROUTERS = [help_.router, adjust_records.router, micro_ent.router]
+ROUTERS = [
+    help_.router,
+    adjust_records.router,
+    micro_ent.router,
+    enterprise_social.router,
+    four_factors.router,
+]
 
 
 def build_dispatcher() -> Dispatcher:

@@ -1,0 +1,200 @@
+"""Four-factor verification requests (seed 003): what a manager is asked to verify, and where its cards are.
+
+The full name and ID number live only here, server-side, between the request and its decision: cards and button
+values carry masked values and the request id. Once a request is decided (verified, rejected or expired) the full
+values are erased and only the masked ones stay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, insert, select, update
+
+from bot.masking import mask_id_number, mask_name
+from bot.store import Store, metadata
+
+PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED = (
+    "pending",
+    "verifying",
+    "done",
+    "failed",
+    "rejected",
+    "expired",
+)
+OPEN = (PENDING, FAILED)  # states a manager can still act on
+
+four_factor_requests = Table(
+    "four_factor_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("requester", String(128), nullable=False),
+    Column("chat_id", String(128), nullable=False),
+    Column("entname", String(255), nullable=False),
+    Column("entmark", String(32), nullable=False),
+    # Erased (NULL) once the request is decided.
+    Column("realname", String(64), nullable=True),
+    Column("idcard", String(32), nullable=True),
+    Column("masked_name", String(64), nullable=False),
+    Column("masked_idcard", String(32), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    # Bumped by each failed call, so 重新核验 is a new claim and a stale button is recognised.
+    Column("attempt", Integer, nullable=False),
+    Column("message_ids", JSON, nullable=False),
+    Column("outcome", JSON, nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class VerificationRequest:
+    id: str
+    created_at: datetime
+    requester: str
+    chat_id: str
+    entname: str
+    entmark: str
+    realname: str | None
+    idcard: str | None
+    masked_name: str
+    masked_idcard: str
+    status: str
+    attempt: int
+    message_ids: tuple[str, ...]
+    outcome: dict[str, Any] | None
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _request(row: Any) -> VerificationRequest:
+    return VerificationRequest(
+        id=row.id,
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        requester=row.requester,
+        chat_id=row.chat_id,
+        entname=row.entname,
+        entmark=row.entmark,
+        realname=row.realname,
+        idcard=row.idcard,
+        masked_name=row.masked_name,
+        masked_idcard=row.masked_idcard,
+        status=row.status,
+        attempt=row.attempt,
+        message_ids=tuple(row.message_ids or ()),
+        outcome=row.outcome,
+        decided_by=row.decided_by,
+        decided_at=_aware(row.decided_at),
+    )
+
+
+class Verifications:
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+
+    async def create(
+        self,
+        *,
+        requester: str,
+        chat_id: str,
+        entname: str,
+        entmark: str,
+        realname: str,
+        idcard: str,
+        now: datetime,
+    ) -> VerificationRequest:
+        values = {
+            "id": uuid.uuid4().hex,
+            "created_at": now,
+            "requester": requester,
+            "chat_id": chat_id,
+            "entname": entname,
+            "entmark": entmark,
+            "realname": realname,
+            "idcard": idcard,
+            "masked_name": mask_name(realname),
+            "masked_idcard": mask_id_number(idcard),
+            "status": PENDING,
+            "attempt": 0,
+            "message_ids": [],
+            "outcome": None,
+            "decided_by": None,
+            "decided_at": None,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(four_factor_requests).values(**values))
+        return _request(SimpleNamespace(**values))
+
+    async def get(self, request_id: str) -> VerificationRequest | None:
+        query = select(four_factor_requests).where(four_factor_requests.c.id == request_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _request(row) if row else None
+
+    async def set_messages(self, request_id: str, message_ids: list[str]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(four_factor_requests)
+                .where(four_factor_requests.c.id == request_id)
+                .values(message_ids=message_ids)
+            )
+
+    async def start(self, request_id: str, manager: str) -> None:
+        """The winner of the claim is verifying now (others' clicks are told so)."""
+        await self._set(request_id, status=VERIFYING, decided_by=manager)
+
+    async def fail(self, request_id: str, attempt: int, error: str, manager: str, now: datetime) -> None:
+        """The call failed: the full values stay for 重新核验, which claims the next attempt."""
+        await self._set(
+            request_id,
+            status=FAILED,
+            attempt=attempt + 1,
+            outcome={"error": error},
+            decided_by=manager,
+            decided_at=now,
+        )
+
+    async def decide(
+        self, request_id: str, status: str, outcome: dict[str, Any] | None, manager: str, now: datetime
+    ) -> None:
+        """Verified or rejected: final, and the full name and ID number are erased."""
+        await self._set(
+            request_id,
+            status=status,
+            outcome=outcome,
+            decided_by=manager,
+            decided_at=now,
+            realname=None,
+            idcard=None,
+        )
+
+    async def expire(self, created_before: datetime) -> list[VerificationRequest]:
+        """Requests nobody decided in time: expired, full values erased; returned so their cards can say so."""
+        undecided = four_factor_requests.c.status.in_((PENDING, VERIFYING, FAILED))
+        query = select(four_factor_requests).where(
+            undecided, four_factor_requests.c.created_at < created_before
+        )
+        async with self.engine.begin() as conn:
+            stale = [_request(row) for row in await conn.execute(query)]
+            if stale:
+                await conn.execute(
+                    update(four_factor_requests)
+                    .where(four_factor_requests.c.id.in_([r.id for r in stale]), undecided)
+                    .values(status=EXPIRED, realname=None, idcard=None)
+                )
+        return stale
+
+    async def _set(self, request_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(four_factor_requests).where(four_factor_requests.c.id == request_id).values(**values)
+            )

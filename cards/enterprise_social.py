@@ -1,0 +1,111 @@
+"""企业社保缴纳 cards: a company's annual-report social security figures, one panel per report year."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cards.common import INFO, Card, Element, card, error_card, footer, markdown, note, panel, table
+
+if TYPE_CHECKING:
+    from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
+
+SOURCE = "聚合数据"
+NO_DATA = "无数据"
+USAGE = "企业社保 <企业全称|注册号|统一社会信用代码>"
+EXAMPLE = "企业社保 小米科技有限责任公司"
+# Beyond this many years the card says how many are left out (a card is at most about 30 KB).
+MAX_YEARS = 10
+
+# Per insurance, the annual report's field for 缴费基数, 本期实际缴费, 累计欠缴 and 人数 (seed 000's 20 figures).
+INSURANCES: tuple[tuple[str, tuple[str, str, str, str]], ...] = (
+    (
+        "养老",
+        (
+            "endowment_base_amount",
+            "actual_endowment_amount",
+            "endowment_insurance_amount",
+            "basic_endowment_num",
+        ),
+    ),
+    ("医疗", ("basic_medical_amount", "actual_medical_amount", "base_medical_down_balance", "insurance_num")),
+    (
+        "失业",
+        ("unemployment_insurance", "actual_lost_amount", "unemployment_down_balance", "unemployment_num"),
+    ),
+    (
+        "工伤",
+        (
+            "injury_insurance_amount",
+            "actual_injury_amount",
+            "company_injury_down_balance",
+            "injury_insurance_num",
+        ),
+    ),
+    ("生育", ("birth_insurance_count", "birth_actual_amount", "birth_amount", "birth_num")),
+)
+COLUMNS = (
+    ("insurance", "险种"),
+    ("people", "人数"),
+    ("base", "缴费基数"),
+    ("paid", "本期实际缴费"),
+    ("arrears", "累计欠缴"),
+)
+
+
+def _shown(value: str) -> str:
+    value = value.strip()
+    return NO_DATA if value in ("", "-") else value
+
+
+def _year_table(figures: SocialSecurity) -> Element:
+    rows = []
+    for insurance, (base, paid, arrears, people) in INSURANCES:
+        rows.append(
+            {
+                "insurance": insurance,
+                "people": _shown(getattr(figures, people)),
+                "base": _shown(getattr(figures, base)),
+                "paid": _shown(getattr(figures, paid)),
+                "arrears": _shown(getattr(figures, arrears)),
+            }
+        )
+    return table(COLUMNS, rows, page_size=len(INSURANCES))
+
+
+def _year_panel(year: YearReport, *, expanded: bool) -> Element:
+    published = f" · {year.report_date} 发布" if _shown(year.report_date) != NO_DATA else ""
+    return panel(
+        f"**{year.report_year} 年报**{published}", [_year_table(year.social_security)], expanded=expanded
+    )
+
+
+def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: bool = False) -> Card:
+    """Newest year first and open; older years collapsed. Figures as the report gives them (人, 万元)."""
+    years = report.years[:MAX_YEARS]
+    elements: list[Element] = [
+        markdown(f"**{report.name}** · 工商年报披露的社保信息，共 {len(report.years)} 个年度"),
+        *(_year_panel(year, expanded=index == 0) for index, year in enumerate(years)),
+    ]
+    if len(report.years) > len(years):
+        elements.append(note(f"还有 {len(report.years) - len(years)} 个更早的年度未显示"))
+    if cached:
+        elements.append(note("结果来自缓存，查询时间为向数据源查询的时间"))
+    elements.append(footer(SOURCE, queried_at))
+    return card(f"企业社保缴纳 · {report.name}", INFO, elements)
+
+
+def usage_card() -> Card:
+    return card(
+        "企业社保缴纳查询",
+        INFO,
+        [
+            markdown(f"用法：`{USAGE}`\n例：`{EXAMPLE}`"),
+            note("按企业工商年报查询社保缴纳情况；请使用企业全称，或 18 位统一社会信用代码、15 位注册号。"),
+        ],
+    )
+
+
+def failed_card(reason: str, keyword: str | None = None) -> Card:
+    """查询失败: why, and which company was asked about."""
+    return error_card("查询失败", reason, f"查询的企业：{keyword}" if keyword else f"用法：{USAGE}")

@@ -1,0 +1,225 @@
+"""企业核验 cards: the form, the request managers act on, and its states (核验中 → 一致 / 不一致 / 失败 / 驳回 / 已过期).
+
+Every card here is seen by a whole chat: it only ever receives masked personal data (`RequestView`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cards.common import (
+    EXPIRED,
+    FAILED,
+    INFO,
+    OK,
+    WAITING,
+    Card,
+    Element,
+    action_value,
+    button,
+    button_row,
+    card,
+    error_card,
+    fields,
+    footer,
+    form,
+    markdown,
+    note,
+    submit_button,
+    text_input,
+)
+
+SOURCE = "聚合数据"
+SUBMIT = "four_factors.submit"
+VERIFY = "four_factors.verify"
+REJECT = "four_factors.reject"
+USAGE = "企业核验 <企业全称> <企业标识> <法人/负责人姓名> <证件号码>"
+EXAMPLE = "企业核验 小米科技有限责任公司 91110108551385082Q 雷军 11010119691202123X"
+FORM_FIELDS = (
+    ("entname", "企业全称", "如：小米科技有限责任公司"),
+    ("entmark", "企业标识", "统一社会信用代码（18 位）或注册号（15 位）"),
+    ("realname", "法人/负责人姓名", "与工商登记一致"),
+    ("idcard", "证件号码", "18 位身份证号码"),
+)
+MODES = {"plain": "标准版", "encrypted": "加密版", "v2": "核验 2.0"}
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A verification request as cards may show it: personal data already masked."""
+
+    request_id: str
+    attempt: int
+    entname: str
+    entmark: str
+    masked_name: str
+    masked_idcard: str
+    requester: str  # masked name of whoever asked
+    requested_at: datetime  # in the bot's time zone
+
+
+@dataclass(frozen=True)
+class Outcome:
+    consistent: bool
+    mode: str
+    orderid: str
+    detail_code: int | None
+    detail_desc: str | None
+    res: int | None
+    regstatus: str | None
+    verifier: str  # masked name
+    verified_at: datetime  # in the bot's time zone
+
+
+def _title(prefix: str, view: RequestView) -> str:
+    return f"{prefix} · {view.entname}"
+
+
+def _subject(view: RequestView) -> Element:
+    return fields(
+        [
+            ("企业全称", view.entname),
+            ("企业标识", view.entmark),
+            ("法人/负责人", view.masked_name),
+            ("证件号码", view.masked_idcard),
+        ]
+    )
+
+
+def _requested(view: RequestView) -> str:
+    return f"申请人：{view.requester} · 申请时间：{view.requested_at:%Y-%m-%d %H:%M}"
+
+
+def form_card() -> Card:
+    inputs = [text_input(name, label, placeholder=hint, required=True) for name, label, hint in FORM_FIELDS]
+    return card(
+        "企业四要素核验",
+        INFO,
+        [
+            markdown("填写企业和法人/负责人信息，提交后由管理员核验。"),
+            form("four_factors", [*inputs, submit_button("提交核验申请", action_value(SUBMIT))]),
+            note("证件号码只保存在服务器上，卡片上只显示打码后的号码；核验完成后原始号码即被删除。"),
+        ],
+    )
+
+
+def usage_card(reason: str | None = None) -> Card:
+    lines = [f"用法：`{USAGE}`", f"例：`{EXAMPLE}`", "或只发送「企业核验」，在表单中填写（群聊中推荐）。"]
+    if reason:
+        return error_card("无法发起核验", reason, "\n".join(lines))
+    return card("企业四要素核验", INFO, [markdown("\n".join(lines))])
+
+
+def invalid_card(problems: list[str]) -> Card:
+    return error_card(
+        "无法发起核验",
+        "\n".join(f"- {problem}" for problem in problems),
+        "请核对后重新发送；信息有误时不会发起计费查询。",
+    )
+
+
+def request_card(view: RequestView) -> Card:
+    """Waiting for a manager: 核验 (one billed call) or 驳回."""
+    return card(
+        _title("企业核验申请", view),
+        WAITING,
+        [
+            _subject(view),
+            note(_requested(view)),
+            button_row(
+                button(
+                    "核验",
+                    action_value(VERIFY, request=view.request_id, attempt=view.attempt),
+                    kind="primary",
+                ),
+                button(
+                    "驳回", action_value(REJECT, request=view.request_id, attempt=view.attempt), kind="danger"
+                ),
+            ),
+            note("仅管理员可操作；核验会向数据源发起一次计费查询。"),
+        ],
+    )
+
+
+def verifying_card(view: RequestView, verifier: str) -> Card:
+    return card(
+        _title("企业核验中", view),
+        WAITING,
+        [_subject(view), markdown(f"**核验中**：{verifier} 已发起核验，请稍候。"), note(_requested(view))],
+    )
+
+
+def result_card(view: RequestView, outcome: Outcome) -> Card:
+    verdict = "一致" if outcome.consistent else "不一致"
+    lines: list[tuple[str, str]] = [("核验结果", f"**{verdict}**")]
+    if outcome.detail_code is not None:
+        lines.append(("结果说明", f"{outcome.detail_desc or '未知'}（{outcome.detail_code}）"))
+    if outcome.res is not None:
+        lines.append(("核验 2.0 结果（res）", f"{outcome.res}（{verdict}）"))
+    if outcome.regstatus:
+        lines.append(("经营状态", outcome.regstatus))
+    lines += [
+        ("流水号", outcome.orderid or "—"),
+        ("核验人", outcome.verifier),
+        ("核验时间", f"{outcome.verified_at:%Y-%m-%d %H:%M}"),
+    ]
+    return card(
+        _title(f"企业核验{verdict}", view),
+        OK if outcome.consistent else FAILED,
+        [
+            fields(lines),
+            _subject(view),
+            note(f"{_requested(view)} · 接口：{MODES.get(outcome.mode, outcome.mode)}"),
+            footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
+        ],
+    )
+
+
+def failed_card(view: RequestView, reason: str, verifier: str, failed_at: datetime) -> Card:
+    """The call did not produce a verdict: why, and 重新核验 (a new billed call) or 驳回."""
+    return card(
+        _title("企业核验失败", view),
+        FAILED,
+        [
+            markdown(f"**核验未完成**：{reason}"),
+            _subject(view),
+            note(f"核验人：{verifier} · {failed_at:%Y-%m-%d %H:%M} · {_requested(view)}"),
+            button_row(
+                button(
+                    "重新核验",
+                    action_value(VERIFY, request=view.request_id, attempt=view.attempt),
+                    kind="primary",
+                ),
+                button(
+                    "驳回", action_value(REJECT, request=view.request_id, attempt=view.attempt), kind="danger"
+                ),
+            ),
+        ],
+    )
+
+
+def rejected_card(view: RequestView, manager: str, rejected_at: datetime) -> Card:
+    return card(
+        _title("企业核验已驳回", view),
+        FAILED,
+        [
+            markdown(
+                f"**已驳回**：{manager} 于 {rejected_at:%Y-%m-%d %H:%M} 驳回了这条核验申请，未发起查询。"
+            ),
+            _subject(view),
+            note(_requested(view)),
+        ],
+    )
+
+
+def expired_card(view: RequestView) -> Card:
+    return card(
+        _title("企业核验申请已过期", view),
+        EXPIRED,
+        [
+            markdown("**已过期**：这条申请长时间无人处理，已关闭，证件信息已删除。如仍需核验请重新发起。"),
+            _subject(view),
+            note(_requested(view)),
+        ],
+    )

@@ -1,0 +1,99 @@
+"""企业社保: a company's annual-report social security figures (seed 000), cached so a company costs one call."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.providers.base import ProviderError
+from bot.providers.juhe import (
+    JuheClient,
+    SocialSecurity,
+    SocialSecurityReport,
+    YearReport,
+    from_settings,
+)
+from bot.router import MessageContext, Router
+from bot.runtime import Services
+from bot.validators import company_keyword_problem, looks_like_uscc
+from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_card
+
+router = Router("enterprise_social")
+
+CACHE_PREFIX = "enterprise-social:"
+
+# One lookup per company at a time in this process: a second asker waits for the first answer and reads the cache.
+_in_flight: dict[str, asyncio.Lock] = {}
+
+
+def _juhe(services: Services) -> JuheClient:
+    return services.provider("juhe", from_settings)
+
+
+def normalise(keyword: str) -> str:
+    """Spaces collapsed; a credit code upper-cased, since that is how it is registered."""
+    keyword = " ".join(keyword.split())
+    return keyword.upper() if looks_like_uscc(keyword) else keyword
+
+
+def _to_cache(report: SocialSecurityReport, fetched_at: datetime) -> dict[str, Any]:
+    return {"report": asdict(report), "fetched_at": fetched_at.isoformat()}
+
+
+def _from_cache(entry: dict[str, Any]) -> tuple[SocialSecurityReport, datetime]:
+    raw = entry["report"]
+    years = [
+        YearReport(
+            report_year=year["report_year"],
+            report_date=year["report_date"],
+            name=year["name"],
+            social_security=SocialSecurity(**year["social_security"]),
+        )
+        for year in raw["years"]
+    ]
+    return SocialSecurityReport(name=raw["name"], years=years), datetime.fromisoformat(entry["fetched_at"])
+
+
+async def lookup(services: Services, keyword: str) -> tuple[SocialSecurityReport, datetime, bool]:
+    """The report, when it was fetched, and whether it came from the cache. Billed on a cache miss."""
+    key = CACHE_PREFIX + keyword
+    lock = _in_flight.setdefault(keyword, asyncio.Lock())
+    try:
+        async with lock:
+            cached = await services.store.cache_get(key)
+            if cached is not None:
+                report, fetched_at = _from_cache(cached)
+                return report, fetched_at, True
+            report = await _juhe(services).social_security(keyword)
+            fetched_at = services.clock.now()
+            ttl = timedelta(hours=services.settings.hrbot_cache_hours)
+            entry = _to_cache(report, fetched_at)
+            await services.store.cache_set(key, entry, ttl)
+            if report.name and report.name != keyword:
+                # Asked by code, answered with the name: asking by name next time is the same company.
+                await services.store.cache_set(CACHE_PREFIX + report.name, entry, ttl)
+            return report, fetched_at, False
+    finally:
+        if not lock.locked():
+            _in_flight.pop(keyword, None)
+
+
+@router.command("企业社保", summary="查询企业工商年报中的社保缴纳情况", example=EXAMPLE)
+async def enterprise_social(ctx: MessageContext) -> None:
+    keyword = normalise(ctx.args)
+    if not keyword:
+        await ctx.reply(usage_card())
+        return
+    problem = company_keyword_problem(keyword)
+    if problem:
+        await ctx.reply(failed_card(problem))
+        return
+    try:
+        report, fetched_at, cached = await lookup(ctx.services, keyword)
+    except ProviderError as exc:
+        await ctx.reply(failed_card(exc.user_message, keyword))
+        return
+    local = fetched_at.astimezone(ctx.services.settings.tz)
+    await ctx.reply(report_card(report, queried_at=local, cached=cached))

@@ -1,0 +1,362 @@
+"""企业核验: anyone asks, a manager verifies (seed 003), from a request card posted in the chat and the managers' chat.
+
+The request's full name and ID number stay server-side (`bot.verifications`); cards and button values carry masked
+values and the request id. 核验 and 驳回 claim `four-factors:<request>:<attempt>` in the dedup store, so two managers
+clicking at once, or one clicking twice, make one decision and at most one billed call. A failed call moves the
+request to the next attempt: 重新核验 is a new claim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from bot import runtime
+from bot.masking import mask_name
+from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
+from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheClient, from_settings
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.runtime import Services
+from bot.validators import valid_id_number, valid_reg_number, valid_uscc
+from bot.verifications import (
+    DONE,
+    EXPIRED,
+    OPEN,
+    REJECTED,
+    VERIFYING,
+    VerificationRequest,
+    Verifications,
+)
+from cards.common import Card
+from cards.four_factors import (
+    REJECT,
+    SUBMIT,
+    VERIFY,
+    Outcome,
+    RequestView,
+    expired_card,
+    failed_card,
+    form_card,
+    invalid_card,
+    rejected_card,
+    request_card,
+    result_card,
+    usage_card,
+    verifying_card,
+)
+
+log = logging.getLogger("hrbot.four_factors")
+
+router = Router("four_factors")
+
+AUDIT_ACTION = "four_factors"
+EXPIRY_JOB_ID = "four_factors.expire"
+# Undecided requests are closed (and their full ID numbers erased) after this long.
+REQUEST_LIFETIME = timedelta(days=7)
+
+NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
+
+
+def _juhe(services: Services) -> JuheClient:
+    return services.provider("juhe", from_settings)
+
+
+@router.on_startup
+async def schedule_expiry(services: Services) -> None:
+    assert services.scheduler is not None
+    services.scheduler.every(EXPIRY_JOB_ID, "handlers.four_factors:expire_stale", timedelta(hours=1))
+
+
+# Asking ------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Factors:
+    entname: str
+    entmark: str
+    realname: str
+    idcard: str
+
+    @classmethod
+    def cleaned(cls, entname: str, entmark: str, realname: str, idcard: str) -> Factors:
+        return cls(
+            " ".join(entname.split()), entmark.strip().upper(), realname.strip(), idcard.strip().upper()
+        )
+
+    def problems(self) -> list[str]:
+        """Why the call would be wasted; the values themselves are never echoed (the reply may be in a group)."""
+        problems = []
+        if not 4 <= len(self.entname) <= 100:
+            problems.append("请填写营业执照上的企业全称（4 到 100 个字）")
+        if not (valid_uscc(self.entmark) or valid_reg_number(self.entmark)):
+            problems.append("企业标识不是有效的统一社会信用代码（18 位）或注册号（15 位），请核对校验位")
+        if not self.realname or len(self.realname) > 30 or any(c.isdigit() for c in self.realname):
+            problems.append("请填写法人/负责人的姓名")
+        if not valid_id_number(self.idcard):
+            problems.append("证件号码不是有效的 18 位身份证号码（出生日期或校验位不符）")
+        return problems
+
+
+@router.command("企业核验", summary="企业四要素核验：发送后填写表单，由管理员核验", example="企业核验")
+async def ask(ctx: MessageContext) -> None:
+    argv = ctx.argv
+    if not argv:
+        await ctx.reply(form_card())
+        return
+    if len(argv) < 4:
+        await ctx.reply(usage_card("需要 4 项信息：企业全称、企业标识、法人/负责人姓名、证件号码"))
+        return
+    # The last three are single words; whatever comes before is the company name (it may contain spaces).
+    factors = Factors.cleaned(" ".join(argv[:-3]), *argv[-3:])
+    problems = factors.problems()
+    if problems:
+        await ctx.reply(invalid_card(problems))
+        return
+    services = ctx.services
+    request = await _create(services, ctx.user, ctx.message.chat_id, factors)
+    card = request_card(await _view(services, request))
+    copies = [await ctx.reply(card)]
+    copies += await _post_to_managers(services, card, ctx.message.chat_id)
+    await Verifications(services.store).set_messages(request.id, copies)
+
+
+@router.action(SUBMIT)
+async def submit(ctx: ActionContext) -> ActionResponse:
+    """The form: the same card becomes the request card."""
+    form = ctx.form
+    factors = Factors.cleaned(
+        *(str(form.get(name) or "") for name in ("entname", "entmark", "realname", "idcard"))
+    )
+    problems = factors.problems()
+    if problems:
+        return ActionResponse.toast("；".join(problems), "error")
+    services = ctx.services
+    form_message = ctx.action.open_message_id
+    if not await services.store.claim([f"four-factors-form:{form_message}"]):
+        return ActionResponse.toast("这张表单已经提交过了", "info")
+    request = await _create(services, ctx.user, ctx.action.open_chat_id, factors)
+    card = request_card(await _view(services, request))
+    copies = [form_message, *await _post_to_managers(services, card, ctx.action.open_chat_id)]
+    await Verifications(services.store).set_messages(request.id, copies)
+    return ActionResponse.toast("已提交，等待管理员核验", "success", card=card)
+
+
+async def _create(services: Services, requester: str, chat_id: str, factors: Factors) -> VerificationRequest:
+    return await Verifications(services.store).create(
+        requester=requester,
+        chat_id=chat_id,
+        entname=factors.entname,
+        entmark=factors.entmark,
+        realname=factors.realname,
+        idcard=factors.idcard,
+        now=services.clock.now(),
+    )
+
+
+async def _post_to_managers(services: Services, card: Card, chat_id: str) -> list[str]:
+    manager_chat = services.settings.hrbot_manager_chat_id
+    if not manager_chat or manager_chat == chat_id:
+        return []
+    try:
+        return [await services.feishu.send_card(manager_chat, card)]
+    except Exception:
+        # The copy in the asker's chat still works; managers can act there.
+        log.exception("could not post the verification request to the managers' chat")
+        return []
+
+
+# Deciding ----------------------------------------------------------------------------------------------------------
+async def _open_request(ctx: ActionContext) -> VerificationRequest | ActionResponse:
+    """The request this button is about, if the clicker may act on it now; else the toast saying why not."""
+    if ctx.user not in ctx.services.settings.managers:
+        return ActionResponse.toast(NOT_A_MANAGER, "error")
+    request = await Verifications(ctx.services.store).get(str(ctx.value.get("request", "")))
+    if request is None:
+        return ActionResponse.toast("找不到这条核验申请，请重新发起", "warning")
+    if request.status not in OPEN or ctx.value.get("attempt") != request.attempt:
+        return ActionResponse.toast(_state_text(request.status), "info")
+    if not await ctx.services.store.claim([f"four-factors:{request.id}:{request.attempt}"]):
+        return ActionResponse.toast("其他管理员正在处理这条申请", "info")
+    return request
+
+
+def _state_text(status: str) -> str:
+    return {
+        VERIFYING: "这条申请正在核验中",
+        DONE: "这条申请已核验完成",
+        REJECTED: "这条申请已被驳回",
+        EXPIRED: "这条申请已过期，请重新发起",
+    }.get(status, "这张卡片已更新，请查看最新状态")
+
+
+@router.action(VERIFY)
+async def verify(ctx: ActionContext) -> ActionResponse:
+    request = await _open_request(ctx)
+    if isinstance(request, ActionResponse):
+        return request
+    await Verifications(ctx.services.store).start(request.id, ctx.user)
+    # The call may take seconds: answer the click now, update every copy when Juhe has answered.
+    ctx.after_answer(run_verification(ctx.services, request, ctx.user, ctx.action.open_message_id))
+    return ActionResponse.toast("正在核验，完成后会更新卡片", "info")
+
+
+async def run_verification(
+    services: Services, request: VerificationRequest, manager: str, clicked_message: str
+) -> None:
+    """The single billed call for this attempt, then every copy of the card shows the outcome."""
+    store = Verifications(services.store)
+    view = await _view(services, request)
+    verifier = await _masked_name(services, manager)
+    copies = [*request.message_ids, clicked_message]
+    await _patch_all(services, copies, verifying_card(view, verifier))
+    assert request.realname is not None and request.idcard is not None  # open requests keep them
+    mode = cast(FourFactorsMode, services.settings.four_factors_mode)
+    try:
+        result = await _juhe(services).four_factors(
+            request.entname, request.entmark, request.realname, request.idcard, mode=mode
+        )
+    except ProviderError as exc:
+        await _failed(services, request, view, manager, verifier, copies, exc.user_message)
+        return
+    except Exception:
+        # A bug must not leave the request stuck in 核验中: it fails like an unavailable provider.
+        log.exception("four-factor verification %s failed", request.id)
+        await _failed(services, request, view, manager, verifier, copies, SERVICE_UNAVAILABLE)
+        return
+    now = services.clock.now()
+    outcome = _outcome(result, verifier, _local(services, now))
+    await store.decide(request.id, DONE, _stored(result), manager, now)
+    verdict = "consistent" if result.consistent else "inconsistent"
+    await _audit(services, request, manager, verdict, result.orderid, _stored(result))
+    await _patch_all(services, copies, result_card(view, outcome))
+
+
+async def _failed(
+    services: Services,
+    request: VerificationRequest,
+    view: RequestView,
+    manager: str,
+    verifier: str,
+    copies: list[str],
+    reason: str,
+) -> None:
+    """No verdict: the request stays open for 重新核验, which is the next attempt (a new claim)."""
+    now = services.clock.now()
+    await Verifications(services.store).fail(request.id, request.attempt, reason, manager, now)
+    mode = services.settings.four_factors_mode
+    await _audit(services, request, manager, "failed", None, {"error": reason, "mode": mode})
+    retry = replace(view, attempt=request.attempt + 1)
+    await _patch_all(services, copies, failed_card(retry, reason, verifier, _local(services, now)))
+
+
+@router.action(REJECT)
+async def reject(ctx: ActionContext) -> ActionResponse:
+    request = await _open_request(ctx)
+    if isinstance(request, ActionResponse):
+        return request
+    services = ctx.services
+    now = services.clock.now()
+    await Verifications(services.store).decide(request.id, REJECTED, None, ctx.user, now)
+    await _audit(services, request, ctx.user, "rejected", None, None)
+    card = rejected_card(
+        await _view(services, request), await _masked_name(services, ctx.user), _local(services, now)
+    )
+    others = [m for m in request.message_ids if m != ctx.action.open_message_id]
+    ctx.after_answer(_patch_all(services, others, card))
+    return ActionResponse.toast("已驳回", "success", card=card)
+
+
+# Housekeeping ------------------------------------------------------------------------------------------------------
+async def expire_stale() -> None:
+    """The scheduler's job: close requests nobody decided within REQUEST_LIFETIME, erasing their ID numbers."""
+    services = runtime.current()
+    for request in await Verifications(services.store).expire(services.clock.now() - REQUEST_LIFETIME):
+        await _patch_all(services, request.message_ids, expired_card(await _view(services, request)))
+
+
+# Helpers -----------------------------------------------------------------------------------------------------------
+def _local(services: Services, moment: datetime) -> datetime:
+    return moment.astimezone(services.settings.tz)
+
+
+async def _masked_name(services: Services, open_id: str) -> str:
+    try:
+        users = await services.feishu.users_by_open_ids([open_id])
+    except Exception:
+        log.warning("could not look up a user's name for a verification card")
+        users = {}
+    name = str(users.get(open_id, {}).get("name") or "")
+    return mask_name(name) if name else "同事"
+
+
+async def _view(services: Services, request: VerificationRequest) -> RequestView:
+    return RequestView(
+        request_id=request.id,
+        attempt=request.attempt,
+        entname=request.entname,
+        entmark=request.entmark,
+        masked_name=request.masked_name,
+        masked_idcard=request.masked_idcard,
+        requester=await _masked_name(services, request.requester),
+        requested_at=_local(services, request.created_at),
+    )
+
+
+def _outcome(result: FourFactorsResult, verifier: str, at: datetime) -> Outcome:
+    return Outcome(
+        consistent=result.consistent,
+        mode=result.mode,
+        orderid=result.orderid,
+        detail_code=result.detail_code,
+        detail_desc=result.detail_desc,
+        res=result.res,
+        regstatus=result.regstatus,
+        verifier=verifier,
+        verified_at=at,
+    )
+
+
+def _stored(result: FourFactorsResult) -> dict[str, Any]:
+    """What is kept of a verdict (no personal data is in it)."""
+    return {
+        "consistent": result.consistent,
+        "mode": result.mode,
+        "orderid": result.orderid,
+        "state": result.state,
+        "detail_code": result.detail_code,
+        "res": result.res,
+        "regstatus": result.regstatus,
+    }
+
+
+async def _audit(
+    services: Services,
+    request: VerificationRequest,
+    manager: str,
+    outcome: str,
+    orderid: str | None,
+    detail: dict[str, Any] | None,
+) -> None:
+    await services.store.audit(
+        actor=manager,
+        action=AUDIT_ACTION,
+        subject=f"{request.entname} {request.entmark}",
+        outcome=outcome,
+        ref=orderid,
+        detail={
+            "request": request.id,
+            "requester": request.requester,
+            "name": request.masked_name,
+            "idcard": request.masked_idcard,
+            **(detail or {}),
+        },
+    )
+
+
+async def _patch_all(services: Services, message_ids: Sequence[str], card: Card) -> None:
+    for message_id in dict.fromkeys(m for m in message_ids if m):
+        try:
+            await services.feishu.patch_card(message_id, card)
+        except Exception:
+            log.exception("could not update a copy of a verification card")
