@@ -130,18 +130,24 @@ def text_input(
 
 
 def select(
-    name: str, options: Sequence[tuple[str, str]], *, placeholder: str = "请选择", required: bool = False
+    name: str,
+    options: Sequence[tuple[str, str]],
+    *,
+    placeholder: str = "请选择",
+    required: bool = False,
+    value: dict[str, Any] | None = None,
 ) -> Element:
-    """options: (shown text, value) pairs."""
-    return {
+    """options: (shown text, value) pairs. With `value`, choosing calls back at once (outside a form)."""
+    element: Element = {
         "tag": "select_static",
         "name": name,
         "placeholder": {"tag": "plain_text", "content": placeholder},
         "required": required,
-        "options": [
-            {"text": {"tag": "plain_text", "content": text}, "value": value} for text, value in options
-        ],
+        "options": [{"text": {"tag": "plain_text", "content": text}, "value": v} for text, v in options],
     }
+    if value is not None:
+        element["behaviors"] = [{"type": "callback", "value": value}]
+    return element
 
 
 def submit_button(text: str, value: dict[str, Any], *, name: str = "submit") -> Element:

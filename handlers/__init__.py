@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Dispatcher
-from handlers import adjust_records, enterprise_social, four_factors, micro_ent
+from handlers import adjust_records, enterprise_social, four_factors, micro_ent, personal_social
 from handlers import help as help_
 
 ROUTERS = [
@@ -12,6 +12,7 @@ ROUTERS = [
     micro_ent.router,
     enterprise_social.router,
     four_factors.router,
+    personal_social.router,
 ]
 
 

@@ -15,6 +15,7 @@ from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.directory import HR, HR_GROUP, MANAGER, MANAGER_GROUP, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
+from bot.sandbox.tcredit import TcreditEmulator
 
 log = logging.getLogger("hrbot.sandbox")
 
@@ -29,6 +30,7 @@ class Sandbox:
         self.feishu.extra_routes.append(self.compensation.route())
         self.feishu.limit(COMPENSATION_PATH, COMPENSATION_PER_SECOND)
         self.juhe = JuheEmulator(clock)
+        self.tcredit = TcreditEmulator(clock)
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -44,6 +46,9 @@ class Sandbox:
             "juhe_micro_ent_key": self.juhe.micro_ent_key,
             "juhe_four_factors_key": self.juhe.four_factors_key,
             "juhe_openid": self.juhe.openid,
+            "tcredit_base_url": f"{self.url}/tcredit",
+            "tcredit_app_id": self.tcredit.app_id,
+            "tcredit_token_id": self.tcredit.token_id,
         }
 
     @staticmethod
@@ -66,7 +71,7 @@ class Sandbox:
                 finish()
 
     def emulators(self) -> list[Any]:
-        return [self.feishu, self.compensation, self.juhe]
+        return [self.feishu, self.compensation, self.juhe, self.tcredit]
 
     def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
         self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)
@@ -76,6 +81,7 @@ class Sandbox:
         root.add_subapp("/feishu/", self.feishu.app())
         root.add_subapp("/juhe-v/", self.juhe.v_app())
         root.add_subapp("/juhe-apis/", self.juhe.apis_app())
+        root.add_subapp("/tcredit/", self.tcredit.app())
         root.router.add_post("/sandbox/api/say", self._say)
         root.router.add_post("/sandbox/api/click", self._click)
         root.router.add_get("/sandbox/api/messages", self._messages)

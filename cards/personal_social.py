@@ -1,0 +1,266 @@
+"""个人社保 cards: city → login form → progress / SMS / captcha → result. One card, updated in place.
+
+Button and select values carry only the step's version, never what the user typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.masking import mask_id_number, mask_name, mask_tail
+from cards.common import (
+    EXPIRED,
+    FAILED,
+    INFO,
+    OK,
+    WAITING,
+    Card,
+    Element,
+    action_value,
+    button,
+    button_row,
+    card,
+    fields,
+    footer,
+    form,
+    image,
+    markdown,
+    note,
+    panel,
+    select,
+    submit_button,
+    table,
+    text_input,
+)
+
+SOURCE = "天创"
+TITLE = "个人社保查询"
+CITY = "tcredit.city"
+METHOD = "tcredit.method"
+SUBMIT = "tcredit.submit"
+CODE = "tcredit.code"
+RESTART = "tcredit.restart"
+
+SECTIONS = (
+    ("oldageInsuranceInfos", "养老保险"),
+    ("medicalInsuranceInfos", "医疗保险"),
+    ("birthInsuranceInfos", "生育保险"),
+    ("injuryInsuranceInfos", "工伤保险"),
+    ("unemployInsuranceInfos", "失业保险"),
+)
+LATEST_MONTHS = 6
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str  # text | password | select
+    required: bool
+    options: tuple[tuple[str, str], ...] = ()  # (value, shown text)
+
+
+def _restart_row() -> Element:
+    return button_row(button("重新开始", action_value(RESTART), kind="primary"))
+
+
+def city_card(
+    available: Sequence[tuple[str, str]], unavailable: Sequence[tuple[str, str]], version: int
+) -> Card:
+    """available: (area_name, area_code); unavailable: (area_name, why)."""
+    elements: list[Element] = [markdown("请选择你参保的城市。")]
+    if available:
+        elements.append(
+            select(
+                "area_code",
+                [(name, code) for name, code in available],
+                placeholder="选择城市",
+                value=action_value(CITY, v=version),
+            )
+        )
+    else:
+        elements.append(markdown("暂时没有可查询的城市，请稍后再试。"))
+    if unavailable:
+        elements.append(note("暂不可用：" + "、".join(f"{name}（{why}）" for name, why in unavailable)))
+    elements.append(note("密码只用于本次登录查询，不会被保存。"))
+    return card(TITLE, WAITING, elements)
+
+
+def form_card(
+    area_name: str,
+    methods: Sequence[tuple[str, str]],
+    chosen: str,
+    params: Sequence[Field],
+    version: int,
+    *,
+    problem: str | None = None,
+) -> Card:
+    """methods: (login_type, login_name). The form is built from the city's login parameters."""
+    elements: list[Element] = [markdown(f"**{area_name}** · 请填写社保网站的登录信息。")]
+    if problem:
+        elements.append(markdown(f"⚠️ {problem}"))
+    if len(methods) > 1:
+        names = dict(methods)
+        elements.append(
+            select(
+                "login_type",
+                [(name, login_type) for login_type, name in methods],
+                placeholder=f"登录方式：{names.get(chosen, chosen)}",
+                value=action_value(METHOD, v=version),
+            )
+        )
+    inputs: list[Element] = []
+    for param in params:
+        if param.kind == "select":
+            inputs.append(
+                select(
+                    param.name,
+                    [(text, value) for value, text in param.options],
+                    placeholder=param.label + (" *" if param.required else ""),
+                    required=param.required,
+                )
+            )
+        else:
+            inputs.append(
+                text_input(
+                    param.name, param.label, required=param.required, password=param.kind == "password"
+                )
+            )
+    inputs.append(submit_button("登录查询", action_value(SUBMIT, v=version, login_type=chosen)))
+    elements.append(form("login", inputs))
+    elements.append(note("带 * 的为必填项。提交后会生成一次计费查询；密码不会被保存。"))
+    return card(f"{TITLE} · {area_name}", WAITING, elements)
+
+
+def progress_card(area_name: str, text: str) -> Card:
+    return card(
+        f"{TITLE} · {area_name}",
+        WAITING,
+        [markdown(f"**{text}**"), note("正在自动刷新进度，请稍候；需要验证码时会在这里提示。")],
+    )
+
+
+def sms_card(area_name: str, version: int, *, problem: str | None = None) -> Card:
+    elements: list[Element] = [markdown("社保网站已向你的手机发送短信验证码，请在下方输入。")]
+    if problem:
+        elements.append(markdown(f"⚠️ {problem}"))
+    elements.append(
+        form(
+            "sms",
+            [
+                text_input("code", "短信验证码", required=True),
+                submit_button("提交验证码", action_value(CODE, v=version)),
+            ],
+        )
+    )
+    return card(f"{TITLE} · {area_name}", WAITING, elements)
+
+
+def captcha_card(area_name: str, image_key: str, version: int, *, problem: str | None = None) -> Card:
+    elements: list[Element] = [markdown("请输入图片中的验证码。"), image(image_key, "图片验证码")]
+    if problem:
+        elements.append(markdown(f"⚠️ {problem}"))
+    elements.append(
+        form(
+            "captcha",
+            [
+                text_input("code", "图片验证码", required=True),
+                submit_button("提交验证码", action_value(CODE, v=version)),
+            ],
+        )
+    )
+    return card(f"{TITLE} · {area_name}", WAITING, elements)
+
+
+def failed_card(area_name: str, reason: str) -> Card:
+    return card(
+        f"{TITLE} · {area_name}" if area_name else TITLE,
+        FAILED,
+        [markdown(f"**查询失败**：{reason}"), note("失败的查询任务不计费。"), _restart_row()],
+    )
+
+
+def expired_card(area_name: str | None) -> Card:
+    return card(
+        f"{TITLE} · {area_name}" if area_name else TITLE,
+        EXPIRED,
+        [markdown("这次查询已超时失效（30 分钟未完成）。"), _restart_row()],
+    )
+
+
+def cancelled_card() -> Card:
+    return card(TITLE, EXPIRED, [markdown("这次查询已取消：你开始了新的查询。")])
+
+
+def moved_private_card() -> Card:
+    return card(TITLE, INFO, [markdown("个人社保涉及个人隐私，我已私聊你，请在私聊中继续。")])
+
+
+def _money(value: Any) -> str:
+    try:
+        return f"{float(value):,.2f}"
+    except (TypeError, ValueError):
+        return str(value or "—")
+
+
+def _section(label: str, rows: Sequence[dict[str, Any]]) -> Element:
+    ordered = sorted(rows, key=lambda r: str(r.get("payMonthly") or r.get("payDate") or ""), reverse=True)
+    company = sum(float(r.get("payCompany") or 0) for r in rows)
+    personal = sum(float(r.get("payPerson") or 0) for r in rows)
+    latest = [
+        {
+            "month": str(r.get("payMonthly") or r.get("payDate") or "")[:7],
+            "base": _money(r.get("salary")),
+            "company": _money(r.get("payCompany")),
+            "personal": _money(r.get("payPerson")),
+            "status": str(r.get("status") or r.get("describe") or "—"),
+        }
+        for r in ordered[:LATEST_MONTHS]
+    ]
+    summary = markdown(
+        f"共 {len(rows)} 个月 · 单位合计 {_money(company)} 元 · 个人合计 {_money(personal)} 元"
+    )
+    columns = [
+        ("month", "所属年月"),
+        ("base", "缴费基数"),
+        ("company", "单位缴费"),
+        ("personal", "个人缴费"),
+        ("status", "状态"),
+    ]
+    return panel(f"**{label}** · {len(rows)} 个月", [summary, table(columns, latest)], expanded=False)
+
+
+def result_card(
+    area_name: str,
+    base: dict[str, Any],
+    records: dict[str, list[dict[str, Any]]],
+    missing: Sequence[str],
+    queried_at: datetime,
+    ref: str,
+) -> Card:
+    """Masked base info, then per insurance type the latest months and totals; missing sections noted."""
+    pairs = [
+        ("姓名", mask_name(str(base.get("name") or "")) or "—"),
+        ("身份证号", mask_id_number(str(base.get("idcard") or base.get("papersNum") or "")) or "—"),
+        ("单位", str(base.get("company") or "—")),
+        (
+            "社保编号",
+            mask_tail(str(base.get("socialInsuranceNum") or base.get("socialSecurityNo") or "")) or "—",
+        ),
+        ("缴存状态", str(base.get("payStatus") or "—")),
+        ("最后缴费", str(base.get("lastPayDate") or "—")),
+    ]
+    elements: list[Element] = [fields(pairs)]
+    labels = dict(SECTIONS)
+    for key, label in SECTIONS:
+        rows = records.get(key) or []
+        if rows:
+            elements.append(_section(label, rows))
+    if missing:
+        names = "、".join(labels.get(m, "基础信息" if m == "baseInfo" else m) for m in missing)
+        elements.append(markdown(f"⚠️ 部分数据缺失：{names}（社保网站未返回）"))
+    elements.append(footer(SOURCE, queried_at, ref=ref))
+    return card(f"{TITLE} · {area_name}", INFO if missing else OK, elements, subtitle="查询完成")

@@ -1,0 +1,362 @@
+"""个人社保 (Tcredit): a private dialog — city → login form → SMS / image captcha → result — on one card.
+
+Each step bumps the flow's version; a click carries the version it was shown with, so a double click or an old card
+cannot run a step twice (the billed task is created once per submit). Form values, passwords and captcha answers
+live only for the call that needs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import runtime
+from bot.flows import CITY, DONE, EXPIRED, FAILED, FORM, IMAGE, RUNNING, SMS, Flow, Flows
+from bot.providers.base import ProviderError
+from bot.providers.tcredit import LoginMethod, TcreditClient, from_settings
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.runtime import Services
+from bot.validators import valid_id_number
+from cards.personal_social import (
+    CITY as CITY_ACTION,
+)
+from cards.personal_social import (
+    CODE,
+    METHOD,
+    RESTART,
+    SUBMIT,
+    Field,
+    cancelled_card,
+    captcha_card,
+    city_card,
+    expired_card,
+    failed_card,
+    form_card,
+    moved_private_card,
+    progress_card,
+    result_card,
+    sms_card,
+)
+
+log = logging.getLogger("hrbot.personal_social")
+
+router = Router("personal_social")
+
+POLL_JOB_ID = "personal_social.poll"
+POLL_SECONDS = 2.0
+FLOW_LIFETIME = timedelta(minutes=30)
+CITIES_TTL = timedelta(days=1)
+POLL_BATCH = 100
+POLL_CONCURRENCY = 8
+STATUS_WORDS = {1: "系统维护", 2: "开发中"}
+ID_FIELDS = ("id_card", "idcard")
+
+
+def _tcredit(services: Services) -> TcreditClient:
+    return services.provider("tcredit", from_settings)
+
+
+def _local(services: Services, moment: datetime) -> datetime:
+    return moment.astimezone(services.settings.tz)
+
+
+@router.on_startup
+async def schedule_polling(services: Services) -> None:
+    assert services.scheduler is not None
+    services.scheduler.every(
+        POLL_JOB_ID, "handlers.personal_social:poll_flows", timedelta(seconds=POLL_SECONDS)
+    )
+
+
+async def _cities(services: Services) -> list[dict[str, Any]]:
+    """The city list is free but rarely changes: cached for a day."""
+    cached = await services.store.cache_get("tcredit:cities")
+    if cached is not None:
+        return cached
+    cities = [
+        {"area_code": c.area_code, "area_name": c.area_name, "status": c.status}
+        for c in await _tcredit(services).cities()
+    ]
+    await services.store.cache_set("tcredit:cities", cities, CITIES_TTL)
+    return cities
+
+
+def _fields(method: LoginMethod) -> list[Field]:
+    return [
+        Field(
+            p.name,
+            p.label,
+            p.type if p.type in ("password", "select") else "text",
+            p.required,
+            tuple(p.options),
+        )
+        for p in method.params
+    ]
+
+
+async def _form_step(
+    services: Services, flow: Flow, area_code: str, area_name: str, login_type: str | None = None
+) -> ActionResponse | dict[str, Any]:
+    methods = await _tcredit(services).login_methods(area_code)
+    if not methods:
+        return failed_card(area_name, "这个城市暂时没有可用的登录方式，请换一个城市或稍后再试")
+    chosen = next((m for m in methods if m.login_type == login_type), methods[0])
+    advanced = await Flows(services.store).advance(
+        flow.user,
+        flow.version,
+        services.clock.now(),
+        state=FORM,
+        area_code=area_code,
+        area_name=area_name,
+        login_type=chosen.login_type,
+    )
+    if advanced is None:
+        return ActionResponse.toast("这张卡片已过期，请重新发起", "warning")
+    pairs = [(m.login_type, m.login_name) for m in methods]
+    return form_card(area_name, pairs, chosen.login_type, _fields(chosen), advanced.version)
+
+
+# Starting --------------------------------------------------------------------------------------------------------
+@router.command(
+    "个人社保", summary="查询本人社保缴纳记录（私聊进行，需登录当地社保网站）", example="个人社保 北京"
+)
+async def start(ctx: MessageContext) -> None:
+    services = ctx.services
+    flows = Flows(services.store)
+    old = await flows.get(ctx.user)
+    if old is not None and old.active and old.message_id:
+        try:
+            await services.feishu.patch_card(old.message_id, cancelled_card())
+        except Exception:
+            log.warning("could not mark the previous flow's card as cancelled")
+    now = services.clock.now()
+    flow = await flows.start(ctx.user, ctx.message.chat_id, now, now + FLOW_LIFETIME)
+    cities = await _cities(services)
+    wanted = ctx.args.strip()
+    city = (
+        next((c for c in cities if c["area_name"] == wanted and c["status"] == 0), None) if wanted else None
+    )
+    if city is not None:
+        card = await _form_step(services, flow, city["area_code"], city["area_name"])
+        if isinstance(card, ActionResponse):
+            return
+    else:
+        available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
+        unavailable = [
+            (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
+        ]
+        card = city_card(available, unavailable, flow.version)
+    if ctx.message.is_private:
+        message_id = await ctx.reply(card)
+    else:
+        # Personal data stays out of groups: the dialog moves to the private chat.
+        message_id = await ctx.send_private(card)
+        await ctx.reply(moved_private_card())
+    await flows.set_message(ctx.user, message_id)
+
+
+# Card steps --------------------------------------------------------------------------------------------------------
+async def _current(ctx: ActionContext, *states: str) -> Flow | ActionResponse:
+    flow = await Flows(ctx.services.store).get(ctx.user)
+    if flow is None or flow.message_id != ctx.action.open_message_id:
+        return ActionResponse.toast("这张卡片不是你当前的查询，请发送「个人社保」重新开始", "warning")
+    if flow.state not in states or ctx.value.get("v") != flow.version:
+        return ActionResponse.toast("这一步已经处理过了", "info")
+    return flow
+
+
+@router.action(CITY_ACTION)
+async def choose_city(ctx: ActionContext) -> ActionResponse:
+    flow = await _current(ctx, CITY)
+    if isinstance(flow, ActionResponse):
+        return flow
+    cities = {c["area_code"]: c for c in await _cities(ctx.services)}
+    city = cities.get(ctx.action.option or "")
+    if city is None or city["status"] != 0:
+        return ActionResponse.toast("这个城市暂不可查询，请选择其他城市", "error")
+    card = await _form_step(ctx.services, flow, city["area_code"], city["area_name"])
+    return card if isinstance(card, ActionResponse) else ActionResponse.replace(card)
+
+
+@router.action(METHOD)
+async def choose_method(ctx: ActionContext) -> ActionResponse:
+    flow = await _current(ctx, FORM)
+    if isinstance(flow, ActionResponse):
+        return flow
+    card = await _form_step(ctx.services, flow, flow.area_code or "", flow.area_name or "", ctx.action.option)
+    return card if isinstance(card, ActionResponse) else ActionResponse.replace(card)
+
+
+def _problem(method: LoginMethod, values: dict[str, str]) -> str | None:
+    missing = [p.label for p in method.params if p.required and not values.get(p.name)]
+    if missing:
+        return "请填写：" + "、".join(missing)
+    for name in ID_FIELDS:
+        if values.get(name) and not valid_id_number(values[name]):
+            return "身份证号码校验不通过，请检查后重试"
+    return None
+
+
+@router.action(SUBMIT)
+async def submit_login(ctx: ActionContext) -> ActionResponse:
+    flow = await _current(ctx, FORM)
+    if isinstance(flow, ActionResponse):
+        return flow
+    services = ctx.services
+    tcredit = _tcredit(services)
+    try:
+        methods = await tcredit.login_methods(flow.area_code or "")
+        method = next(
+            (m for m in methods if m.login_type == (flow.login_type or ctx.value.get("login_type"))), None
+        )
+        if method is None:
+            return ActionResponse.toast("登录方式已变化，请重新选择", "warning")
+        values = {p.name: str(ctx.form.get(p.name) or "").strip() for p in method.params}
+        problem = _problem(method, values)
+        if problem:
+            pairs = [(m.login_type, m.login_name) for m in methods]
+            card = form_card(
+                flow.area_name or "", pairs, method.login_type, _fields(method), flow.version, problem=problem
+            )
+            return ActionResponse.toast(problem, "error", card=card)
+        flows = Flows(services.store)
+        # The step is taken before the billed call: a second click finds the version moved on and stops here.
+        running = await flows.advance(
+            flow.user, flow.version, services.clock.now(), state=RUNNING, tid=None, last_code=None
+        )
+        if running is None:
+            return ActionResponse.toast("已提交，请勿重复提交", "info")
+        try:
+            tid = await tcredit.create_task(
+                flow.area_code or "", method.login_type, {k: v for k, v in values.items() if v}
+            )
+        except ProviderError as exc:
+            await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
+            return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
+        finally:
+            values.clear()
+        await flows.advance(flow.user, running.version, services.clock.now(), tid=tid)
+        return ActionResponse.replace(progress_card(flow.area_name or "", "登录中"))
+    finally:
+        ctx.form.clear()
+
+
+@router.action(CODE)
+async def submit_code(ctx: ActionContext) -> ActionResponse:
+    flow = await _current(ctx, SMS, IMAGE)
+    if isinstance(flow, ActionResponse):
+        return flow
+    services = ctx.services
+    try:
+        code = str(ctx.form.get("code") or "").strip()
+        if not code:
+            return ActionResponse.toast("请输入验证码", "error")
+        flows = Flows(services.store)
+        running = await flows.advance(flow.user, flow.version, services.clock.now(), state=RUNNING)
+        if running is None:
+            return ActionResponse.toast("验证码已提交", "info")
+        try:
+            await _tcredit(services).submit_code(flow.tid or "", code)
+        except ProviderError as exc:
+            await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
+            return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
+        finally:
+            code = ""
+        return ActionResponse.replace(progress_card(flow.area_name or "", "验证码已提交，继续登录中"))
+    finally:
+        ctx.form.clear()
+
+
+@router.action(RESTART)
+async def restart(ctx: ActionContext) -> ActionResponse:
+    services = ctx.services
+    flows = Flows(services.store)
+    old = await flows.get(ctx.user)
+    if old is None or old.message_id != ctx.action.open_message_id:
+        return ActionResponse.toast("请发送「个人社保」重新开始", "info")
+    now = services.clock.now()
+    flow = await flows.start(ctx.user, old.chat_id, now, now + FLOW_LIFETIME)
+    await flows.set_message(ctx.user, ctx.action.open_message_id)
+    cities = await _cities(services)
+    available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
+    unavailable = [
+        (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
+    ]
+    return ActionResponse.replace(city_card(available, unavailable, flow.version))
+
+
+# Polling -----------------------------------------------------------------------------------------------------------
+async def poll_flows() -> None:
+    """The scheduler's job: expire abandoned flows, and move running tasks' cards along."""
+    services = runtime.current()
+    flows = Flows(services.store)
+    now = services.clock.now()
+    for flow in await flows.lapsed(now, POLL_BATCH):
+        if await flows.advance(flow.user, flow.version, now, state=EXPIRED) and flow.message_id:
+            await _patch(services, flow, expired_card(flow.area_name))
+    slots = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def bounded(flow: Flow) -> None:
+        async with slots:
+            await poll_one(services, flows, flow)
+
+    await asyncio.gather(*(bounded(flow) for flow in await flows.polled(POLL_BATCH) if flow.tid))
+
+
+async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
+    try:
+        state = await _tcredit(services).task_state(flow.tid or "")
+    except ProviderError as exc:
+        log.warning("task state unavailable for a flow: %s", exc.code)
+        return
+    now = services.clock.now()
+    area = flow.area_name or ""
+    code = str(state.code)
+    if state.kind == "in_progress":
+        if flow.state == RUNNING and code != flow.last_code:
+            if await flows.advance(flow.user, flow.version, now, last_code=code):
+                await _patch(services, flow, progress_card(area, state.text))
+        return
+    if state.kind in ("need_sms", "need_image"):
+        wanted = SMS if state.kind == "need_sms" else IMAGE
+        if flow.state == wanted:
+            return  # waiting for the user's answer
+        if flow.state != RUNNING:
+            return
+        image_key = ""
+        if wanted == IMAGE:
+            if not state.image:
+                log.warning("captcha requested without an image")
+                return
+            image_key = await services.feishu.upload_image(state.image, "captcha.png")
+        advanced = await flows.advance(flow.user, flow.version, now, state=wanted, last_code=code)
+        if advanced is not None:
+            card = (
+                sms_card(area, advanced.version)
+                if wanted == SMS
+                else captcha_card(area, image_key, advanced.version)
+            )
+            await _patch(services, advanced, card)
+        return
+    if state.kind in ("done", "done_partial"):
+        if await flows.advance(flow.user, flow.version, now, state=DONE, last_code=code):
+            card = result_card(
+                area, state.base_info, state.records, state.fail, _local(services, now), flow.tid or ""
+            )
+            await _patch(services, flow, card)
+        return
+    if state.kind == "failed" and await flows.advance(
+        flow.user, flow.version, now, state=FAILED, last_code=code
+    ):
+        await _patch(services, flow, failed_card(area, state.text))
+
+
+async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:
+    if not flow.message_id:
+        return
+    try:
+        await services.feishu.patch_card(flow.message_id, card)
+    except Exception:
+        log.exception("could not update a personal social-security card")
