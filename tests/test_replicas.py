@@ -25,10 +25,20 @@ async def start_replicas(
     sandbox: Sandbox, database_url: str, cwd: Path, **extra: str
 ) -> tuple[list[asyncio.subprocess.Process], list[dict[str, str]]]:
     envs = [bot_env(sandbox, free_port(), database_url, **extra) for _ in range(2)]
-    if PG_ADMIN_URL:
-        # PostgreSQL: start together, as a deployment does; migrations take turns under an advisory lock.
-        return list(await asyncio.gather(*(start_bot(env, cwd) for env in envs))), envs
-    return [await start_bot(env, cwd) for env in envs], envs
+    if not PG_ADMIN_URL:
+        # SQLite: one after the other (Alembic has no cross-process lock there).
+        started = []
+        for env in envs:
+            started.append(await start_bot(env, cwd))
+        return started, envs
+    # PostgreSQL: start together, as a deployment does; migrations take turns under an advisory lock.
+    results = await asyncio.gather(*(start_bot(env, cwd) for env in envs), return_exceptions=True)
+    started = [r for r in results if isinstance(r, asyncio.subprocess.Process)]
+    if len(started) < len(envs):
+        for process in started:
+            await stop(process)
+        raise next(r for r in results if isinstance(r, BaseException))
+    return started, envs
 
 
 def leader_pid(database_url: str) -> int:
