@@ -97,23 +97,31 @@ async def submit(ctx: MessageContext) -> None:
         )
         return
     jobs = MicroJobs(services.store)
-    lock = _submit_locks.setdefault(keyword, asyncio.Lock())
-    async with lock:
-        now = services.clock.now()
-        job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
-        joined = job is not None
-        if job is None:
-            jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
-            await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
-            job = await jobs.job(jobid)
-            assert job is not None
-        watcher_id = await jobs.add_watcher(job.jobid, ctx.user, ctx.message.chat_id, now)
-    if not lock.locked():
-        _submit_locks.pop(keyword, None)
+    job, joined = await join_or_submit(services, jobs, keyword)
+    watcher_id = await jobs.add_watcher(job.jobid, ctx.user, ctx.message.chat_id, services.clock.now())
     message_id = await ctx.reply(
         pending_card(keyword, _local(services, job.submitted_at), job.jobid, joined=joined)
     )
     await jobs.set_message(watcher_id, message_id)
+
+
+async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> tuple[Job, bool]:
+    """The pending job for this company, or a new one: the one place a billed submit happens."""
+    lock = _submit_locks.setdefault(keyword, asyncio.Lock())
+    try:
+        async with lock:
+            now = services.clock.now()
+            job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
+            if job is not None:
+                return job, True
+            jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
+            await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
+            created = await jobs.job(jobid)
+            assert created is not None
+            return created, False
+    finally:
+        if not lock.locked():
+            _submit_locks.pop(keyword, None)
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
@@ -237,13 +245,7 @@ async def retry(ctx: ActionContext) -> ActionResponse:
     old = await jobs.job(watcher.jobid)
     if old is None or old.status not in (FAILED, EXPIRED):
         return ActionResponse.toast("这次查询不需要重新发起", "info")
-    now = services.clock.now()
-    job = await jobs.pending_for(old.keyword, now - JOB_LIFETIME)
-    if job is None:
-        jobid = await _juhe(services).micro_ent_submit(old.keyword)
-        await jobs.create(jobid, old.keyword, now, now + next_delay(poll_interval(services), 0))
-        job = await jobs.job(jobid)
-        assert job is not None
+    job, _joined = await join_or_submit(services, jobs, old.keyword)
     await jobs.move_watcher(watcher.id, job.jobid)
     card = pending_card(old.keyword, _local(services, job.submitted_at), job.jobid)
     return ActionResponse.toast("已重新提交查询", "success", card=card)

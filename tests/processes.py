@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.clock import Clock
 from bot.sandbox.server import Sandbox
 from tests import feishu_wire as wire
 from tests.conftest import REDIS_URL
@@ -38,6 +39,15 @@ def bot_env(sandbox: Sandbox, port: int, database_url: str, **extra: str) -> dic
         }
     )
     return env
+
+
+async def sandbox_for(port: int, *, employees: int = 20) -> Sandbox:
+    """Emulators owned by the test, delivering events to a bot process that will listen on `port`."""
+    sandbox = Sandbox(Clock(), employees=employees)
+    await sandbox.start("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/feishu/events"
+    sandbox.deliver_to(url, encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN)
+    return sandbox
 
 
 async def start_bot(

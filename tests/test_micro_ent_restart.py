@@ -7,25 +7,18 @@ import asyncio
 import signal
 from pathlib import Path
 
-from bot.clock import Clock
 from bot.sandbox.directory import EMPLOYEE, Directory
-from bot.sandbox.server import Sandbox
 from cards.text import card_text
-from tests import feishu_wire as wire
 from tests.conftest import wait_for
-from tests.processes import bot_env, free_port, start_bot, stop
+from tests.processes import bot_env, free_port, sandbox_for, start_bot, stop
 
 COMPANIES = ["成都成电光信科技股份有限公司"] + [f"测试小微企业{i:02d}有限公司" for i in range(1, 20)]
 
 
 async def test_sigkill_mid_flight_pushes_each_result_exactly_once(tmp_path: Path, database_url: str) -> None:
-    sandbox = Sandbox(Clock(), employees=20)
-    await sandbox.start("127.0.0.1", 0)
     port = free_port()
+    sandbox = await sandbox_for(port)
     env = bot_env(sandbox, port, database_url)
-    sandbox.deliver_to(
-        f"http://127.0.0.1:{port}/feishu/events", encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN
-    )
     feishu = sandbox.feishu
     chat = Directory.p2p_chat_of(EMPLOYEE)
 

@@ -6,24 +6,17 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from bot.clock import Clock
 from bot.sandbox.directory import EMPLOYEE, Directory
-from bot.sandbox.server import Sandbox
 from cards.text import card_text
-from tests import feishu_wire as wire
 from tests.conftest import wait_for
-from tests.processes import bot_env, free_port, start_bot, stop
+from tests.processes import bot_env, free_port, sandbox_for, start_bot, stop
 from tests.test_personal_social import value_of
 
 
 async def test_a_killed_bot_resumes_the_flow_after_restart(tmp_path: Path, database_url: str) -> None:
-    sandbox = Sandbox(Clock(), employees=20)
-    await sandbox.start("127.0.0.1", 0)
     port = free_port()
+    sandbox = await sandbox_for(port)
     env = bot_env(sandbox, port, database_url)
-    sandbox.deliver_to(
-        f"http://127.0.0.1:{port}/feishu/events", encrypt_key=wire.ENCRYPT_KEY, verification_token=wire.TOKEN
-    )
     feishu = sandbox.feishu
     bot = await start_bot(env, tmp_path)
     try:

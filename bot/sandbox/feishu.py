@@ -326,17 +326,30 @@ class FeishuEmulator:
             return _fail(230025, "message content too long")
         return body, content
 
-    def _remembered(self, body: dict[str, Any]) -> str | None:
+    def _store_bot_message(
+        self, body: dict[str, Any], content: Any, chat_id: str, *, reply_to: str | None = None
+    ) -> web.Response:
+        """A message the bot sends or replies with; a uuid seen before returns the first message (Feishu's dedup)."""
         key = body.get("uuid")
-        return self._idempotency.get(key) if key else None
+        if key and key in self._idempotency:
+            return _ok({"message_id": self._idempotency[key], "chat_id": chat_id})
+        message = self._new_message(
+            chat_id=chat_id,
+            sender=BOT_OPEN_ID,
+            msg_type=body.get("msg_type", "interactive"),
+            content=content,
+            created_at=self.clock.timestamp(),
+            reply_to=reply_to,
+        )
+        if key:
+            self._idempotency[key] = message.message_id
+        return _ok({"message_id": message.message_id, "chat_id": chat_id})
 
     async def _send(self, request: web.Request) -> web.Response:
         parsed = await self._card_from(request)
         if isinstance(parsed, web.Response):
             return parsed
         body, content = parsed
-        if (known := self._remembered(body)) is not None:
-            return _ok({"message_id": known})
         id_type = request.query.get("receive_id_type", "open_id")
         receive_id = str(body.get("receive_id", ""))
         try:
@@ -344,16 +357,7 @@ class FeishuEmulator:
             self.directory.chat(chat_id)
         except KeyError:
             return _fail(230002, "the bot is not in the chat or the user is unknown")
-        message = self._new_message(
-            chat_id=chat_id,
-            sender=BOT_OPEN_ID,
-            msg_type=body.get("msg_type", "interactive"),
-            content=content,
-            created_at=self.clock.timestamp(),
-        )
-        if body.get("uuid"):
-            self._idempotency[body["uuid"]] = message.message_id
-        return _ok({"message_id": message.message_id, "chat_id": chat_id})
+        return self._store_bot_message(body, content, chat_id)
 
     async def _reply(self, request: web.Request) -> web.Response:
         parent = self.messages.get(request.match_info["message_id"])
@@ -363,19 +367,7 @@ class FeishuEmulator:
         if isinstance(parsed, web.Response):
             return parsed
         body, content = parsed
-        if (known := self._remembered(body)) is not None:
-            return _ok({"message_id": known})
-        message = self._new_message(
-            chat_id=parent.chat_id,
-            sender=BOT_OPEN_ID,
-            msg_type=body.get("msg_type", "interactive"),
-            content=content,
-            created_at=self.clock.timestamp(),
-            reply_to=parent.message_id,
-        )
-        if body.get("uuid"):
-            self._idempotency[body["uuid"]] = message.message_id
-        return _ok({"message_id": message.message_id, "chat_id": parent.chat_id})
+        return self._store_bot_message(body, content, parent.chat_id, reply_to=parent.message_id)
 
     async def _patch(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message_id"])
