@@ -67,6 +67,10 @@ class BotApp:
 
     async def start(self) -> None:
         settings = self.settings
+        if settings.sandbox and self.mode == "ws":
+            # The emulators deliver events the way the webhook receives them; a long connection needs real Feishu.
+            log.warning("sandbox mode has no long connection: events arrive through the webhook")
+            self.mode = "webhook"
         if settings.sandbox:
             self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
             await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)

@@ -35,3 +35,15 @@ async def test_ws_events_reach_the_same_router(bot: RunningBot) -> None:
     import lark_oapi as lark
 
     assert json.loads(lark.JSON.marshal(answer))["toast"]["type"] == "warning"
+
+
+async def test_ws_mode_in_sandbox_falls_back_to_the_webhook(tmp_path, clock) -> None:
+    from bot.app import BotApp
+    from tests.conftest import make_settings
+
+    app = BotApp(make_settings(tmp_path), mode="ws", clock=clock, sandbox_employees=20)
+    await app.start()
+    try:
+        assert app.mode == "webhook" and app._longconn is None
+    finally:
+        await app.stop()
