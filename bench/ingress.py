@@ -191,7 +191,10 @@ def _start(kind: str, port: int, database: str) -> subprocess.Popen[str]:
         text=True,
     )
     assert process.stdout is not None
-    if process.stdout.readline().strip() != "ready":
+    for line in process.stdout:
+        if line.strip() == "ready":
+            break
+    else:
         raise RuntimeError(f"{kind} server did not start")
     time.sleep(0.3)
     return process

@@ -14,7 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 
 from bot.config import Settings
-from bot.store import sync_url
+from bot.store import scheduler_url
 
 log = logging.getLogger("hrbot.scheduler")
 
@@ -71,7 +71,7 @@ class Scheduler:
     """Jobs are stored by function reference ("module:function"), so they must be module-level coroutines."""
 
     def __init__(self, settings: Settings) -> None:
-        self._engine = create_engine(sync_url(settings.hrbot_database_url), pool_pre_ping=True)
+        self._engine = create_engine(scheduler_url(settings.hrbot_database_url), pool_pre_ping=True)
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=SCHEDULER_TABLE)},
             executors={"default": AsyncIOExecutor()},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -80,6 +81,22 @@ def sync_url(url: str) -> str:
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return url
+
+
+def scheduler_url(url: str) -> str:
+    """Where APScheduler keeps its jobs: the same database, except on SQLite, where it is a sibling file.
+
+    APScheduler 3 writes its job store synchronously on the event loop. SQLite has one writer per file: an async
+    transaction holding the lock across an await would wait for the blocked loop, and the loop for the lock, until
+    SQLite's busy timeout. Separate files cannot contend; PostgreSQL locks rows and needs no such split.
+    """
+    parsed = make_url(sync_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return sync_url(url)
+    path = Path(parsed.database)
+    return parsed.set(database=str(path.with_name(f"{path.stem}-scheduler{path.suffix}"))).render_as_string(
+        hide_password=False
+    )
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -26,3 +26,12 @@ def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:
         assert compare_metadata(context, metadata) == []
         assert set(metadata.tables) <= set(inspect(connection).get_table_names())
     engine.dispose()
+
+
+def test_scheduler_jobs_sit_beside_a_sqlite_file_and_inside_postgres() -> None:
+    from bot.store import scheduler_url
+
+    # Separate SQLite files: APScheduler's synchronous writes on the loop cannot wait on an async writer's lock.
+    assert scheduler_url("sqlite:////data/hrbot.db") == "sqlite:////data/hrbot-scheduler.db"
+    assert scheduler_url("sqlite+aiosqlite:///hrbot.db") == "sqlite:///hrbot-scheduler.db"
+    assert scheduler_url("postgresql://u:p@db/hrbot") == "postgresql+psycopg://u:p@db/hrbot"

@@ -10,14 +10,14 @@ from datetime import timedelta
 import pytest
 import respx
 from httpx import Response
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from bot.providers.base import ProviderError
 from bot.providers.tcredit import TcreditClient, token_key
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.sandbox.tcredit import IMAGE_CODE
-from bot.store import metadata
+from bot.store import metadata, scheduler_url
 from cards.text import card_text
 from handlers.personal_social import poll_flows
 from tests import feishu_wire as wire
@@ -222,8 +222,11 @@ async def test_password_and_captcha_answers_are_never_kept(bot: RunningBot, capl
     )
     assert PASSWORD not in cards and CAPTCHA not in cards
     async with bot.app.services.store.engine.connect() as conn:
-        tables = [select(table) for table in metadata.sorted_tables] + [text("SELECT * FROM scheduler_jobs")]
-        dump = "\n".join([str((await conn.execute(query)).all()) for query in tables])
+        dump = "\n".join([str((await conn.execute(select(table))).all()) for table in metadata.sorted_tables])
+    jobs_engine = create_engine(scheduler_url(bot.app.settings.hrbot_database_url))
+    with jobs_engine.connect() as conn:
+        dump += str(conn.execute(text("SELECT * FROM scheduler_jobs")).all())
+    jobs_engine.dispose()
     assert "personal_flows" in metadata.tables and "done" in dump
     assert PASSWORD not in dump and CAPTCHA not in dump
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import create_engine, pool, text
 
 from bot.scheduler import SCHEDULER_TABLE
-from bot.store import metadata, sync_url
+from bot.store import metadata, scheduler_url, sync_url
 
 HERE = Path(__file__).resolve().parent
 # Any constant: replicas starting together take turns migrating.
@@ -39,7 +39,7 @@ def upgrade(database_url: str) -> None:
                 config = alembic_config(database_url)
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-                _create_scheduler_table(connection)
+                _create_scheduler_table(database_url)
             finally:
                 if locked:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
@@ -48,11 +48,16 @@ def upgrade(database_url: str) -> None:
         engine.dispose()
 
 
-def _create_scheduler_table(connection: Connection) -> None:
-    SQLAlchemyJobStore(engine=connection.engine, tablename=SCHEDULER_TABLE).jobs_t.create(
-        connection, checkfirst=True
-    )
-    connection.commit()
+def _create_scheduler_table(database_url: str) -> None:
+    """Created here, under the lock: APScheduler's own create-if-missing races when replicas start together."""
+    engine = create_engine(scheduler_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            SQLAlchemyJobStore(engine=engine, tablename=SCHEDULER_TABLE).jobs_t.create(
+                connection, checkfirst=True
+            )
+    finally:
+        engine.dispose()
 
 
 def owned(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
