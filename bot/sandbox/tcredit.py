@@ -8,6 +8,10 @@ Scenarios, chosen by the `account` or `id_card` typed into the login form:
   anything else → 10001 → 10002 → 20001 → 30001 → 40001
 A wrong code gives 50009; no code within CODE_TIMEOUT seconds of the emulator's clock gives 50008.
 Each poll of a task moves it one state on. Passwords are checked for presence and dropped, never kept.
+
+Hooks for tests and the console: `advance(tid=None)` moves one task (or all) a state on as a poll would,
+`finish_all()` (alias `complete_all`) skips every task to its end; neither gets past a wait for a code.
+`created_tasks` counts billed create calls, `codes_received` the SMS / image codes submitted.
 """
 
 from __future__ import annotations
@@ -169,6 +173,11 @@ class Task:
     def code(self) -> int:
         return self.failed_with if self.failed_with is not None else self.script[self.step]
 
+    def move_on(self) -> None:
+        # A task waiting for a code only moves when the right code arrives (see `_code`).
+        if self.failed_with is None and self.code not in WAITING and self.step < len(self.script) - 1:
+            self.step += 1
+
 
 def expected_token(url: str, token_id: str, params: dict[str, str]) -> str:
     joined = ",".join("=".join((key, params[key])) for key in sorted(params))
@@ -185,6 +194,11 @@ class TcreditEmulator:
         self.tasks: dict[str, Task] = {}
         self.created_tasks = 0
         self.codes_received = 0
+
+    def advance(self, tid: str | None = None) -> None:
+        """Move one task, or every task, one state on."""
+        for task in [self.tasks[tid]] if tid is not None else self.tasks.values():
+            task.move_on()
 
     def finish_all(self) -> None:
         """Skip every task to its end (the console's fast-forward)."""
@@ -266,8 +280,8 @@ class TcreditEmulator:
             elif self.clock.timestamp() - task.waiting_since > CODE_TIMEOUT:
                 task.failed_with = 50008
                 code = 50008
-        elif task.failed_with is None and task.step < len(task.script) - 1:
-            task.step += 1
+        else:
+            task.move_on()
         if code in (40001, 40002):
             return _answer(0, "成功", result_data(form["tid"], partial=code == 40002))
         data: dict[str, Any] = {"code": code, "msg": ""}
