@@ -217,9 +217,9 @@ async def test_digest_and_fast_forward_as_hr_in_the_hr_group(console: Console) -
     await month.locator("summary").click()
     await expect(month).to_have_attribute("open", "")
 
-    await page.get_by_role("button", name=re.compile("快进 30 分钟")).click()
-    await expect(page.locator(".toast", has_text="已快进 30 分钟")).to_be_visible()
-    await expect(page.locator("#clock")).to_contain_text("+30 分钟")
+    await page.get_by_role("button", name=re.compile("快进 10 分钟")).click()
+    await expect(page.locator(".toast", has_text="已快进 10 分钟")).to_be_visible()
+    await expect(page.locator("#clock")).to_contain_text("+10 分钟")
 
 
 async def test_select_button_and_form_answer_with_toasts_and_updated_cards(console: Console) -> None:
@@ -302,3 +302,132 @@ async def test_live_mode_serves_no_console(tmp_path: Path, capsys: pytest.Captur
     finally:
         await live.stop()
         await upstream.stop()
+
+
+# The features, driven as a person would ----------------------------------------------------------------------------
+AS_EMPLOYEE = "员工 · 张小明"
+AS_HR = "HR · 李思"
+AS_MANAGER = "经理 · 王建国"
+COMPANY = "小米科技有限责任公司"
+FOUR_FACTORS = f"企业核验 {COMPANY} 91110108551385082Q 雷军 11010119691202123X"
+# Typed into the 个人社保 login form: it must never reach the page again.
+PASSWORD = "Pw-console-7f3a!"
+# Everything the page holds: its HTML, what is typed in its inputs, and its storage.
+PAGE_TEXT = """() => [
+    document.documentElement.outerHTML,
+    ...[...document.querySelectorAll("input, textarea")].map((input) => input.value),
+    JSON.stringify(localStorage),
+    JSON.stringify(sessionStorage),
+].join("\\n")"""
+# The bot polls Tcredit every 2 s and the emulator moves a task one state per poll.
+POLLED = 15_000
+
+
+async def be(console: Console, persona: str, chat: str | None = None) -> None:
+    """Pick who you are (and a chat: the private chat with the bot unless told)."""
+    page = console.page
+    await page.get_by_role("radio", name=persona).click()
+    await expect(page.get_by_role("radio", name=persona)).to_have_attribute("aria-checked", "true")
+    await page.get_by_role("button", name=chat or "与 hrbot 私聊").click()
+    title = chat or f"与 hrbot 私聊 · {persona.split(' · ')[1]}"
+    await expect(page.locator("#chat-title")).to_have_text(title)
+
+
+def toast(console: Console, text: str) -> Any:
+    return console.page.locator(".toast", has_text=text)
+
+
+async def test_enterprise_social_for_the_example_company(console: Console) -> None:
+    await be(console, AS_EMPLOYEE)
+    await console.send(f"企业社保 {COMPANY}")
+    report = console.card(f"企业社保缴纳 · {COMPANY}")
+    await expect(report).to_be_visible(timeout=10_000)
+    await expect(report.locator(".card-header")).to_have_class(re.compile(r"\btpl-blue\b"))
+    newest, older = report.locator("details.panel").nth(0), report.locator("details.panel").nth(1)
+    await expect(newest.locator("summary")).to_contain_text("2019 年报 · 2020-06-24 发布")
+    await expect(newest).to_have_attribute("open", "")
+    pension = newest.locator("tbody tr", has_text="养老")
+    await expect(pension).to_be_visible()
+    await expect(pension).to_contain_text("168人")
+    await expect(pension).to_contain_text("47.014208万元")
+    await expect(older.locator("summary")).to_contain_text("2018 年报")
+    await expect(older.locator(".panel-body")).to_be_hidden()  # older years start collapsed
+    await expect(report.locator(".md.notation").last).to_contain_text("数据来源：聚合数据")
+
+
+async def test_only_a_manager_verifies_from_the_managers_group(console: Console) -> None:
+    page = console.page
+    await be(console, AS_EMPLOYEE)
+    await console.send(FOUR_FACTORS)
+    asked = console.card(f"企业核验申请 · {COMPANY}")
+    await expect(asked).to_contain_text("110***********123X", timeout=10_000)
+    await expect(asked).to_contain_text("法人/负责人：雷*")
+    # The copy for the managers arrives in 经理群 while another chat is open: an unread badge.
+    await expect(page.get_by_role("button", name="经理群").locator(".badge")).to_have_text("1")
+
+    await be(console, AS_HR, "经理群")
+    copy = console.card(f"企业核验申请 · {COMPANY}")
+    await expect(copy).to_contain_text("申请人：张**")
+    await expect(copy).not_to_contain_text("11010119691202123X")
+    await copy.get_by_role("button", name="核验", exact=True).click()
+    await expect(toast(console, "只有管理员可以核验或驳回企业核验申请")).to_be_visible()
+    await expect(page.locator(".toast.error")).to_have_count(1)
+    # Unchanged: still the request, both buttons, never replaced.
+    await expect(copy.locator(".card-title")).to_have_text(f"企业核验申请 · {COMPANY}")
+    await expect(copy.get_by_role("button", name="驳回")).to_be_enabled()
+    await expect(page.locator(".msg.updated")).to_have_count(0)
+
+    await be(console, AS_MANAGER, "经理群")
+    await copy.get_by_role("button", name="核验", exact=True).click()
+    await expect(toast(console, "正在核验，完成后会更新卡片")).to_be_visible()
+    result = console.card(f"企业核验一致 · {COMPANY}")
+    await expect(result).to_contain_text("核验结果：一致", timeout=10_000)
+    await expect(result.locator(".card-header")).to_have_class(re.compile(r"\btpl-green\b"))
+    await expect(result).to_contain_text(re.compile(r"流水号：JH\d{21}"))
+    await expect(result).to_contain_text("核验人：王**")
+    await expect(result.get_by_role("button")).to_have_count(0)
+    orderid = re.search(r"JH\d{21}", await result.inner_text())
+    assert orderid is not None
+
+    # The asker's copy in the private chat shows the same verdict.
+    await be(console, AS_EMPLOYEE)
+    mine = console.card(f"企业核验一致 · {COMPANY}")
+    await expect(mine).to_contain_text(f"流水号：{orderid.group()}")
+    await expect(console.card("企业核验申请")).to_have_count(0)
+
+
+async def test_personal_social_through_the_sms_step(console: Console) -> None:
+    page = console.page
+    await be(console, AS_EMPLOYEE)
+    await console.send("个人社保")
+    flow = console.card("个人社保查询")
+    await expect(flow).to_contain_text("请选择你参保的城市", timeout=10_000)
+    await expect(flow).to_contain_text("深圳（开发中）")
+    await flow.get_by_role("combobox").select_option(label="北京")
+
+    await expect(flow.locator(".card-title")).to_have_text("个人社保查询 · 北京")
+    await flow.get_by_role("textbox", name="用户名").fill("sms")
+    await flow.get_by_label("用户密码").fill(PASSWORD)
+    await expect(flow.get_by_label("用户密码")).to_have_attribute("type", "password")
+    assert PASSWORD in await page.evaluate(PAGE_TEXT)  # the probe sees a typed password
+    await flow.get_by_role("button", name="登录查询").click()
+    await expect(flow).to_contain_text("登录中")
+    await expect(flow.get_by_label("用户密码")).to_have_count(0)
+    assert PASSWORD not in await page.evaluate(PAGE_TEXT)
+
+    await expect(flow).to_contain_text("社保网站已向你的手机发送短信验证码", timeout=POLLED)
+    await flow.get_by_label("短信验证码").fill("123456")
+    await flow.get_by_role("button", name="提交验证码").click()
+    # The answer says 验证码已提交; the next poll (any moment now) may already have moved it on.
+    await expect(flow).to_contain_text(re.compile("验证码已提交|登录成功"))
+    await expect(flow.get_by_label("短信验证码")).to_have_count(0)
+
+    await expect(flow.locator(".card-subtitle")).to_have_text("查询完成", timeout=POLLED)
+    await expect(flow.locator(".card-header")).to_have_class(re.compile(r"\btpl-green\b"))
+    await expect(flow).to_contain_text("姓名：张*")
+    await expect(flow).to_contain_text("身份证号：110***********002X")
+    await expect(flow.locator("details.panel summary", has_text="养老保险")).to_be_visible()
+    await expect(flow).not_to_contain_text("张三")
+    shown = await page.evaluate(PAGE_TEXT)
+    assert PASSWORD not in shown and "11010519491231002X" not in shown
+    await expect(page.locator(".msg.from-bot")).to_have_count(1)  # one card, updated in place

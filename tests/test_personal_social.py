@@ -262,3 +262,11 @@ async def test_status_codes_and_a_lost_answer_are_not_retried() -> None:
     assert create.call_count == 1 and "结果未知" in raised.value.user_message
     assert PASSWORD not in str(raised.value) and PASSWORD not in raised.value.user_message
     await client.aclose()
+
+
+async def test_the_consoles_fast_forward_keeps_the_dialog_and_its_sms_step(bot: RunningBot) -> None:
+    card = await start(bot, "个人社保 北京")
+    await submit(bot, card, {"account": "sms", "password": PASSWORD})
+    bot.app.sandbox.fast_forward(timedelta(minutes=10))  # what the console's ⏩ does before running pollers
+    text = await poll_until(bot, card, "短信验证码")
+    assert "已超时失效" not in text and "查询完成" not in text

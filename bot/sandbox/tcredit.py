@@ -201,10 +201,10 @@ class TcreditEmulator:
             task.move_on()
 
     def finish_all(self) -> None:
-        """Skip every task to its end (the console's fast-forward)."""
+        """Move every task as far as it goes without the user: to its end, or to its next wait for a code."""
         for task in self.tasks.values():
-            if task.failed_with is None and task.code not in WAITING:
-                task.step = len(task.script) - 1
+            while task.failed_with is None and task.code not in WAITING and task.step < len(task.script) - 1:
+                task.move_on()
 
     complete_all = finish_all
 

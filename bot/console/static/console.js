@@ -545,11 +545,14 @@ function runDigest() {
   });
 }
 
+// Long enough for any provider job's poll backoff (10× a 60 s first interval), well inside a dialog's 30 minutes.
+const FAST_FORWARD_MINUTES = 10;
+
 function advance() {
   return busy($("#advance"), "快进中…", async () => {
-    const answer = await api("advance", { minutes: 30 });
+    const answer = await api("advance", { minutes: FAST_FORWARD_MINUTES });
     renderClock(answer.clock_offset_minutes);
-    toast({ type: "success", content: `已快进 30 分钟，待处理任务已完成（运行了 ${answer.jobs} 个轮询任务）` });
+    toast({ type: "success", content: `已快进 ${FAST_FORWARD_MINUTES} 分钟，待处理任务已完成（运行了 ${answer.jobs} 个轮询任务）` });
   });
 }
 
