@@ -36,7 +36,8 @@ async def department_tree(feishu: FeishuClient, roots: Iterable[str]) -> list[st
             f"/open-apis/contact/v3/departments/{department}/children",
             {"department_id_type": "open_department_id"},
         ):
-            pending.extend(str(d["department_id"]) for d in page if d.get("department_id"))
+            # We ask by open_department_id; `department_id` in the answer is the company's own custom id.
+            pending.extend(str(d["open_department_id"]) for d in page if d.get("open_department_id"))
     return seen
 
 

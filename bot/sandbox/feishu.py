@@ -426,7 +426,13 @@ class FeishuEmulator:
         return _ok(
             {
                 "items": [
-                    {"department_id": d.department_id, "name": d.name, "parent_department_id": d.parent}
+                    {
+                        # As Feishu answers: the id of the requested type, and the company's own custom id.
+                        "open_department_id": d.department_id,
+                        "department_id": f"custom-{d.department_id}",
+                        "name": d.name,
+                        "parent_department_id": d.parent,
+                    }
                     for d in page
                 ],
                 "has_more": more,
