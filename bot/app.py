@@ -126,7 +126,9 @@ class BotApp:
             verification_token=settings.feishu_verification_token,
         )
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post("/feishu/events", webhook.handle)
+        if self.mode == "webhook":
+            # With the long connection, events come only through it: no open door for posted envelopes.
+            app.router.add_post("/feishu/events", webhook.handle)
         app.router.add_get("/healthz", self._healthz)
         if self.sandbox is not None:
             from bot.console.server import mount

@@ -104,16 +104,20 @@ class Lease:
         except Exception:
             log.exception("lease check failed")
             holding = False
-        if holding and not self.leading:
-            self.leading = True
-            log.info("this replica (%s) now runs the scheduled work", self.holder)
-            await _maybe_await(self.on_gain())
-        elif not holding and self.leading:
-            self.leading = False
-            log.warning("this replica (%s) lost the scheduler lease", self.holder)
-            await _maybe_await(self.on_loss())
-        elif holding and self.on_renew is not None:
-            await _maybe_await(self.on_renew())
+        try:
+            if holding and not self.leading:
+                self.leading = True
+                log.info("this replica (%s) now runs the scheduled work", self.holder)
+                await _maybe_await(self.on_gain())
+            elif not holding and self.leading:
+                self.leading = False
+                log.warning("this replica (%s) lost the scheduler lease", self.holder)
+                await _maybe_await(self.on_loss())
+            elif holding and self.on_renew is not None:
+                await _maybe_await(self.on_renew())
+        except Exception:
+            # The renewal loop must outlive a failing callback, or the lease lapses while this replica still leads.
+            log.exception("scheduler lease callback failed")
 
     async def _run(self) -> None:
         while True:

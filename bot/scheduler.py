@@ -14,13 +14,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 
 from bot.config import Settings
-from bot.store import scheduler_url
+from bot.store import connect_args, scheduler_url
 
 log = logging.getLogger("hrbot.scheduler")
 
 SCHEDULER_TABLE = "scheduler_jobs"
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _same_trigger(stored: Any, wanted: Any) -> bool:
+    # A cron's text leaves out its time zone; a changed HRBOT_TIMEZONE must replace the job.
+    return str(stored) == str(wanted) and str(getattr(stored, "timezone", "")) == str(
+        getattr(wanted, "timezone", "")
+    )
 
 
 def crontab_trigger(expression: str, timezone: Any) -> CronTrigger:
@@ -71,7 +78,9 @@ class Scheduler:
     """Jobs are stored by function reference ("module:function"), so they must be module-level coroutines."""
 
     def __init__(self, settings: Settings) -> None:
-        self._engine = create_engine(scheduler_url(settings.hrbot_database_url), pool_pre_ping=True)
+        # Its job store runs synchronously on the loop: fail fast when the database stops answering.
+        url = scheduler_url(settings.hrbot_database_url)
+        self._engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **connect_args(url))
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=SCHEDULER_TABLE)},
             executors={"default": AsyncIOExecutor()},
@@ -99,19 +108,18 @@ class Scheduler:
         self._engine.dispose()
 
     def every(self, job_id: str, func: str, interval: timedelta, **kwargs: Any) -> None:
-        """A recurring job; re-adding on every start keeps one copy (same id)."""
-        self.scheduler.add_job(
-            func,
-            IntervalTrigger(seconds=interval.total_seconds()),
-            id=job_id,
-            replace_existing=True,
-            **kwargs,
-        )
-
-    def at(self, job_id: str, func: str, when: datetime, **kwargs: Any) -> None:
-        self.scheduler.add_job(func, "date", run_date=when, id=job_id, replace_existing=True, **kwargs)
+        """A recurring job, registered at every start."""
+        self.add(func, IntervalTrigger(seconds=interval.total_seconds()), job_id=job_id, **kwargs)
 
     def add(self, func: str, trigger: Any, *, job_id: str, **kwargs: Any) -> None:
+        """Register a job; one already stored with the same function and trigger keeps its next run time.
+
+        Replacing it would recompute that time from now, so replicas restarting more often than a job's interval
+        would keep pushing it out and it would never run.
+        """
+        current = self.scheduler.get_job(job_id)
+        if current is not None and current.func_ref == func and _same_trigger(current.trigger, trigger):
+            return
         self.scheduler.add_job(func, trigger, id=job_id, replace_existing=True, **kwargs)
 
     def remove(self, job_id: str) -> None:

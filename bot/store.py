@@ -99,6 +99,13 @@ def scheduler_url(url: str) -> str:
     )
 
 
+def connect_args(url: str) -> dict[str, Any]:
+    """A database that stops answering must fail fast, not hold the event loop."""
+    if make_url(url).get_backend_name() == "postgresql":
+        return {"connect_args": {"connect_timeout": 3}}
+    return {}
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the scheduler's sync connection and the bot's async one work side by side.
     cursor = dbapi_connection.cursor()
@@ -109,7 +116,10 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    # hide_parameters: a failing statement's log line must not carry names or ID numbers.
+    engine = create_async_engine(
+        async_url(url), pool_pre_ping=True, hide_parameters=True, **connect_args(url)
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine

@@ -50,4 +50,7 @@ def signature_valid(timestamp: str, nonce: str, encrypt_key: str, body: bytes, g
 
 
 def tokens_match(expected: str, given: object) -> bool:
-    return isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
+    """An unset expected token matches nothing: a blank configuration must not open the door."""
+    return (
+        bool(expected) and isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
+    )
