@@ -9,7 +9,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.masking import mask_name, mask_tail
-from cards.common import FAILED, INFO, WAITING, Card, Element, card, footer, markdown, note, panel, table
+from cards.common import (
+    FAILED,
+    INFO,
+    WAITING,
+    Card,
+    Element,
+    card,
+    footer,
+    markdown,
+    note,
+    panel,
+    plain,
+    table,
+)
 
 if TYPE_CHECKING:
     from bot.compensation import AdjustDetail, AdjustRecord
@@ -79,11 +92,11 @@ def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
     return elements
 
 
-def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, show_full_names: bool) -> Card:
+def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, viewer: str) -> Card:
     """One card, a section per person; names masked unless only the requester (or HR in private) sees it."""
     elements: list[Element] = []
     for person in people:
-        name = person.name if show_full_names else mask_name(person.name)
+        name = _shown_name(person, viewer)
         body: list[Element] = []
         for record in person.records:
             for detail in record.details:
@@ -91,18 +104,24 @@ def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, show_
         if not body:
             body = [markdown("暂无社保或公积金增减员记录。")]
         if len(people) == 1:
-            elements.append(markdown(f"**{name}**"))
+            elements.append(plain(name))
             elements.extend(body)
         else:
             count = sum(len(r.details) for r in person.records)
-            elements.append(panel(f"**{name}** · {count} 条记录", body, expanded=True))
+            # Not bold: a masked name's stars would run into the markdown markers.
+            elements.append(panel(f"{name} · {count} 条记录", body, expanded=True))
     elements.append(footer(SOURCE, queried_at))
-    title = (
-        "社保增减员记录"
-        if len(people) != 1
-        else f"社保增减员记录 · {people[0].name if show_full_names else mask_name(people[0].name)}"
-    )
+    title = "社保增减员记录" if len(people) != 1 else f"社保增减员记录 · {_shown_name(people[0], viewer)}"
     return card(title, INFO, elements)
+
+
+def _shown_name(person: PersonRecords, viewer: str) -> str:
+    """Full name on one's own record only; anyone else's is masked (CARDS.md)."""
+    return person.name if person.open_id == viewer else mask_name(person.name)
+
+
+def moved_private_card() -> Card:
+    return card("社保增减员记录", INFO, [markdown("增减员记录含缴费基数等薪资信息，已私聊发给你。")])
 
 
 def refusal_card() -> Card:

@@ -19,6 +19,7 @@ from cards.adjust_records import (
     DigestLine,
     PersonRecords,
     digest_card,
+    moved_private_card,
     records_card,
     refusal_card,
 )
@@ -64,9 +65,13 @@ async def show_records(ctx: MessageContext) -> None:
     people = [
         PersonRecords(open_id, names.get(open_id, "同事"), tuple(by_user[open_id])) for open_id in subjects
     ]
-    # Full names only where no one else reads the card.
-    private = ctx.message.is_private
-    await ctx.reply(records_card(people, queried_at=_local_now(ctx.services), show_full_names=private))
+    card = records_card(people, queried_at=_local_now(ctx.services), viewer=ctx.user)
+    if ctx.message.is_private:
+        await ctx.reply(card)
+    else:
+        # Salary bases are not for a group's eyes: the records go to the requester privately.
+        await ctx.send_private(card)
+        await ctx.reply(moved_private_card())
 
 
 async def _names(services: Services, open_ids: list[str]) -> dict[str, str]:

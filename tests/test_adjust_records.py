@@ -33,9 +33,12 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
     message_id = await bot.say(
         "@_user_1 增减员 @_user_2 @_user_3", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=mentions
     )
-    text = await bot.reply_text(message_id)
-    assert "**张**** · 1 条记录" in text or "张*" in text
-    assert "王**" in text and "王建国" not in text and "张小明" not in text  # masked: others read this card
+    group_reply = await bot.reply_text(message_id)
+    assert "已私聊发给你" in group_reply and "1000.10" not in group_reply  # no salary figures in the group
+    private = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
+    text = card_text(private[0].content)
+    assert "张** · 1 条记录" in text and "王** · 0 条记录" in text
+    assert "王建国" not in text and "张小明" not in text  # others' names stay masked even for HR
     assert "1000.10 元" in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
