@@ -141,10 +141,13 @@ async def collect_digest(services: Services, previous: set[str]) -> DigestData:
         for record_type in RECORD_TYPES:
             try:
                 records = await api.adjust_records(ids, record_type)
-            except ProviderError as exc:
-                data.failed_parts.append(
-                    f"第 {number} 批（{len(ids)} 人）的{'增员' if record_type == 'increase' else '减员'}记录：{exc.user_message}"
-                )
+            except Exception as exc:
+                # Whatever failed, the digest names the part it lacks; no employee drops out silently.
+                reason = exc.user_message if isinstance(exc, ProviderError) else "飞书服务暂时不可用"
+                if not isinstance(exc, ProviderError):
+                    log.exception("digest batch %d failed", number)
+                kind = "增员" if record_type == "increase" else "减员"
+                data.failed_parts.append(f"第 {number} 批（{len(ids)} 人）的{kind}记录：{reason}")
                 continue
             data.lines.extend(_lines(records, names, previous))
 

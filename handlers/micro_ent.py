@@ -14,6 +14,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from bot import runtime
+from bot.feishu import FeishuError
 from bot.micro_jobs import DONE, EXPIRED, FAILED, PENDING, Job, MicroJobs, Watcher
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, JuheClient, from_settings
@@ -44,6 +45,8 @@ MAX_BACKOFF_MULTIPLE = 10
 ROUND_SIZE = 500
 ROUND_CONCURRENCY = 16
 NOTIFY_BATCH = 200
+# Feishu's answers meaning the chat or user can no longer be messaged by the bot: retrying cannot help.
+UNDELIVERABLE = frozenset({230002, 230013, 230017, 230027})
 
 _submit_locks: dict[str, asyncio.Lock] = {}
 
@@ -178,28 +181,40 @@ def final_card(services: Services, job: Job, requester: str) -> tuple[dict, str]
 
 
 async def notify_finished(services: Services, jobs: MicroJobs) -> None:
+    """One pass over the watchers of finished jobs; what fails now is tried again next round."""
     while batch := await jobs.unnotified(NOTIFY_BATCH):
-        for job, watcher in batch:
-            await _notify(services, jobs, job, watcher)
-        if len(batch) < NOTIFY_BATCH:
+        delivered = [await _notify(services, jobs, job, watcher) for job, watcher in batch]
+        if len(batch) < NOTIFY_BATCH or not all(delivered):
             return
 
 
-async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watcher) -> None:
+async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watcher) -> bool:
     card, outcome = final_card(services, job, watcher.requester)
-    try:
-        if watcher.message_id:
+    if watcher.message_id:
+        try:
             await services.feishu.patch_card(watcher.message_id, card)
+        except Exception:
+            # A recalled or deleted card must not keep the notice from going out.
+            log.warning("could not update the card of watcher %s", watcher.id)
+    try:
         await services.feishu.send_card(
             watcher.chat_id,
             finished_notice(watcher.requester, job.keyword, outcome),
             idempotency_key=f"micro-ent:{job.jobid}:{watcher.id}",
         )
+    except FeishuError as exc:
+        if exc.code in UNDELIVERABLE:
+            log.warning("watcher %s cannot be reached (code %s); giving up", watcher.id, exc.code)
+            await jobs.mark_notified(watcher.id)
+            return True
+        log.warning("could not notify watcher %s of job %s: code %s", watcher.id, job.jobid, exc.code)
+        return False
     except Exception:
         # Left unmarked: the next round tries again, and the fixed key keeps the notice single.
         log.exception("could not notify watcher %s of job %s", watcher.id, job.jobid)
-        return
+        return False
     await jobs.mark_notified(watcher.id)
+    return True
 
 
 # Buttons -----------------------------------------------------------------------------------------------------------

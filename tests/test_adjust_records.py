@@ -178,3 +178,20 @@ async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
     compensation.fail_code, compensation.fail_next = 2290002, 1
     text = await bot.reply_text(await bot.say("增减员"))
     assert "查询失败" in text and "查询参数不合法" in text
+
+
+async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: RunningBot, monkeypatch) -> None:
+    import httpx
+
+    api = bot.app.services.providers["feishu-compensation"]
+    real = api.adjust_records
+
+    async def flaky(ids, record_type, **kw):
+        if record_type == "attrition":
+            raise httpx.ReadTimeout("the network dropped it")
+        return await real(ids, record_type, **kw)
+
+    monkeypatch.setattr(api, "adjust_records", flaky)
+    text = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    assert "第 1 批（200 人）的减员记录：飞书服务暂时不可用" in text and "第 2 批（3 人）的减员记录" in text
+    assert "减员 0 人" in text  # counted from what arrived, and said to be incomplete

@@ -12,7 +12,7 @@ from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
 from cards.common import card, markdown
 from cards.text import card_text
 from tests import feishu_wire as wire
-from tests.conftest import RunningBot, make_settings, running_bot
+from tests.conftest import RunningBot, make_settings, running_bot, wait_for
 
 
 async def test_url_verification_plain(bot: RunningBot) -> None:
@@ -163,6 +163,11 @@ async def _check_card_actions(bot: RunningBot) -> None:
         await asyncio.sleep(0.6)
         return ActionResponse.replace(card("慢慢完成", "green", [markdown("patched later")]))
 
+    @router.action("test.slow_failure")
+    async def slow_failure(ctx: ActionContext) -> ActionResponse:
+        await asyncio.sleep(0.6)
+        raise ProviderError("juhe", 10012, "查询服务余额不足，请联系管理员")
+
     bot.app.services.dispatcher.include(router)
     help_reply = (await bot.replies(await bot.say("帮助")))[0]
 
@@ -179,6 +184,16 @@ async def _check_card_actions(bot: RunningBot) -> None:
             break
         await asyncio.sleep(0.02)
     assert "patched later" in card_text(help_reply.content)
+
+    answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.slow_failure"})
+    assert "正在处理" in answer["toast"]["content"]
+    failures = await wait_for(
+        lambda: [
+            m for m in bot.feishu.bot_messages(help_reply.chat_id) if "操作失败" in card_text(m.content)
+        ],
+        1,
+    )
+    assert "余额不足" in card_text(failures[0].content)
 
     stale = await bot.click(help_reply, user=EMPLOYEE, value={"action": "no.such.action"})
     assert stale["toast"]["type"] == "warning"

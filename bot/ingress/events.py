@@ -254,13 +254,19 @@ class EventPipeline:
             return ActionResponse.toast(GENERIC_FAILURE, "error")
 
     async def _finish_late(self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext) -> None:
+        """The user was told the card would update: it does, or a short message says what failed."""
         response = await task
         card = response.card if isinstance(response, ActionResponse) else None
-        if card is not None and ctx.action.open_message_id:
-            try:
+        toast = (response or {}).get("toast") or {}
+        try:
+            if card is not None and ctx.action.open_message_id:
                 await ctx.patch(card)
-            except Exception:
-                log.exception("could not patch the card after a slow action")
+            elif toast.get("type") == "error" and ctx.action.open_chat_id:
+                await self.services.feishu.send_card(
+                    ctx.action.open_chat_id, error_card("操作失败", toast["content"])
+                )
+        except Exception:
+            log.exception("could not report the outcome of a slow card action")
         await self._run_late(ctx)
 
     async def _run_late(self, ctx: ActionContext) -> None:
