@@ -124,6 +124,13 @@ class Flows:
             )
         return await self.get(user) if changed.rowcount else None
 
+    async def touch(self, user: str, now: datetime) -> None:
+        """Polled without news: to the back of the queue, so every running flow gets its turn."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(personal_flows).where(personal_flows.c.user == user).values(updated_at=now)
+            )
+
     async def set_message(self, user: str, message_id: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

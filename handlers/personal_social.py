@@ -254,7 +254,9 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
         if not code:
             return ActionResponse.toast("请输入验证码", "error")
         flows = Flows(services.store)
-        running = await flows.advance(flow.user, flow.version, services.clock.now(), state=RUNNING)
+        running = await flows.advance(
+            flow.user, flow.version, services.clock.now(), state=RUNNING, **_alive(services.clock.now())
+        )
         if running is None:
             return ActionResponse.toast("验证码已提交", "info")
         try:
@@ -305,6 +307,11 @@ async def poll_flows() -> None:
     await asyncio.gather(*(bounded(flow) for flow in await flows.polled(POLL_BATCH) if flow.tid))
 
 
+def _alive(now: datetime) -> dict[str, Any]:
+    """A step taken keeps the dialog alive for another lifetime: only abandoned flows expire."""
+    return {"expires_at": now + FLOW_LIFETIME}
+
+
 async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     try:
         state = await _tcredit(services).task_state(flow.tid or "")
@@ -316,14 +323,16 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     code = str(state.code)
     if state.kind == "in_progress":
         if flow.state == RUNNING and code != flow.last_code:
-            if await flows.advance(flow.user, flow.version, now, last_code=code):
+            if await flows.advance(flow.user, flow.version, now, last_code=code, **_alive(now)):
                 await _patch(services, flow, progress_card(area, state.text))
+        else:
+            await flows.touch(flow.user, now)
         return
     if state.kind in ("need_sms", "need_image"):
         wanted = SMS if state.kind == "need_sms" else IMAGE
-        if flow.state == wanted:
-            return  # waiting for the user's answer
-        if flow.state != RUNNING:
+        # Waiting for the user's answer, or the same request just answered and not yet taken in by Tcredit.
+        if flow.state != RUNNING or code == flow.last_code:
+            await flows.touch(flow.user, now)
             return
         image_key = ""
         if wanted == IMAGE:
@@ -331,7 +340,9 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
                 log.warning("captcha requested without an image")
                 return
             image_key = await services.feishu.upload_image(state.image, "captcha.png")
-        advanced = await flows.advance(flow.user, flow.version, now, state=wanted, last_code=code)
+        advanced = await flows.advance(
+            flow.user, flow.version, now, state=wanted, last_code=code, **_alive(now)
+        )
         if advanced is not None:
             card = (
                 sms_card(area, advanced.version)
