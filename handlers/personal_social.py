@@ -224,7 +224,13 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
         flows = Flows(services.store)
         # The step is taken before the billed call: a second click finds the version moved on and stops here.
         running = await flows.advance(
-            flow.user, flow.version, services.clock.now(), state=RUNNING, tid=None, last_code=None
+            flow.user,
+            flow.version,
+            services.clock.now(),
+            state=RUNNING,
+            tid=None,
+            last_code=None,
+            **_alive(services.clock.now()),
         )
         if running is None:
             return ActionResponse.toast("已提交，请勿重复提交", "info")
