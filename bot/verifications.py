@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, insert, select, update
 
 from bot.masking import mask_id_number, mask_name
 from bot.store import Store, metadata
@@ -148,9 +148,24 @@ class Verifications:
                 .values(message_ids=message_ids)
             )
 
-    async def start(self, request_id: str, manager: str) -> None:
-        """The winner of the claim is verifying now (others' clicks are told so)."""
-        await self._set(request_id, status=VERIFYING, decided_by=manager)
+    async def start(self, request_id: str, manager: str, now: datetime) -> None:
+        """The winner of the claim is verifying now (others' clicks are told so); `now` dates the start."""
+        await self._set(request_id, status=VERIFYING, decided_by=manager, decided_at=now)
+
+    async def interrupted(self, started_before: datetime, error: str) -> list[VerificationRequest]:
+        """Verifications cut off mid-call (a restart): failed with their outcome unknown, open to 重新核验."""
+        stuck = and_(
+            four_factor_requests.c.status == VERIFYING, four_factor_requests.c.decided_at < started_before
+        )
+        async with self.engine.begin() as conn:
+            rows = [_request(row) for row in await conn.execute(select(four_factor_requests).where(stuck))]
+            for request in rows:
+                await conn.execute(
+                    update(four_factor_requests)
+                    .where(four_factor_requests.c.id == request.id, stuck)
+                    .values(status=FAILED, attempt=request.attempt + 1, outcome={"error": error})
+                )
+        return [await self.get(r.id) or r for r in rows]
 
     async def fail(self, request_id: str, attempt: int, error: str, manager: str, now: datetime) -> None:
         """The call failed: the full values stay for 重新核验, which claims the next attempt."""

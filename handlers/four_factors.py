@@ -56,6 +56,9 @@ AUDIT_ACTION = "four_factors"
 EXPIRY_JOB_ID = "four_factors.expire"
 # Undecided requests are closed (and their full ID numbers erased) after this long.
 REQUEST_LIFETIME = timedelta(days=7)
+# A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
+INTERRUPTED_AFTER = timedelta(minutes=10)
+INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次计费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
 
@@ -195,7 +198,7 @@ async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
     if isinstance(request, ActionResponse):
         return request
-    await Verifications(ctx.services.store).start(request.id, ctx.user)
+    await Verifications(ctx.services.store).start(request.id, ctx.user, ctx.services.clock.now())
     # The call may take seconds: answer the click now, update every copy when Juhe has answered.
     ctx.after_answer(run_verification(ctx.services, request, ctx.user, ctx.action.open_message_id))
     return ActionResponse.toast("正在核验，完成后会更新卡片", "info")
@@ -269,10 +272,16 @@ async def reject(ctx: ActionContext) -> ActionResponse:
 
 # Housekeeping ------------------------------------------------------------------------------------------------------
 async def expire_stale() -> None:
-    """The scheduler's job: close requests nobody decided within REQUEST_LIFETIME, erasing their ID numbers."""
+    """The scheduler's job: close requests nobody decided within REQUEST_LIFETIME, erasing their ID numbers, and
+    reopen verifications a restart cut off mid-call."""
     services = runtime.current()
-    for request in await Verifications(services.store).expire(services.clock.now() - REQUEST_LIFETIME):
+    store = Verifications(services.store)
+    now = services.clock.now()
+    for request in await store.expire(now - REQUEST_LIFETIME):
         await _patch_all(services, request.message_ids, expired_card(await _view(services, request)))
+    for request in await store.interrupted(now - INTERRUPTED_AFTER, INTERRUPTED):
+        card = failed_card(await _view(services, request), INTERRUPTED, "—", _local(services, now))
+        await _patch_all(services, request.message_ids, card)
 
 
 # Helpers -----------------------------------------------------------------------------------------------------------

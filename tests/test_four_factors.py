@@ -426,3 +426,24 @@ async def test_undecided_requests_expire_and_lose_the_id_number(bot: RunningBot,
     )
     assert late["toast"]["content"] == "这条申请已过期，请重新发起"
     assert calls(bot) == 0
+
+
+async def test_a_verification_cut_off_by_a_restart_reopens(bot: RunningBot, clock) -> None:
+    from bot.verifications import Verifications
+    from handlers.four_factors import expire_stale
+
+    in_chat, in_managers = await request_inline(bot)
+    request_id = (await rows(bot))[0]["id"]
+    # The click was taken (核验中) but the process died before the call: simulated by starting without calling.
+    await Verifications(bot.app.services.store).start(request_id, MANAGER, clock.now())
+    await expire_stale()
+    assert (await rows(bot))[0]["status"] == "verifying"  # too early to call it interrupted
+    clock.advance(timedelta(minutes=11))
+    await expire_stale()
+    assert "核验过程被中断" in card_text(in_managers.content) and "[重新核验]" in card_text(
+        in_managers.content
+    )
+    answer = await press(bot, in_managers, user=MANAGER, value=button_value(in_managers, "重新核验"))
+    assert answer["toast"]["content"] == STARTED
+    await settled(bot, in_chat, in_managers, prefix="企业核验一致")
+    assert calls(bot) == 1
