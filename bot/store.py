@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import weakref
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -134,6 +138,8 @@ class Store:
         self.engine = make_engine(url)
         self.redis = redis
         self._claims: list[tuple[list[str], asyncio.Future[bool]]] = []
+        # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._claim_writer: asyncio.Task[None] | None = None
 
     async def dispose(self) -> None:
@@ -181,6 +187,22 @@ class Store:
         async with self.engine.begin() as conn:
             result = await conn.execute(statement, [{"key": key, "created_at": now} for key in unique])
             return {row.key for row in result}
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """One holder of `name` at a time: within this process, and across replicas on PostgreSQL (an advisory
+        lock). Held around "look for an answer we already have, else make the billed call"."""
+        local = self._locks.setdefault(name, asyncio.Lock())
+        async with local:
+            if self.engine.dialect.name != "postgresql":
+                yield
+                return
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": name})
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
 
     async def purge_processed(self, retention: timedelta) -> int:
         async with self.engine.begin() as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,6 @@ router = Router("enterprise_social")
 CACHE_PREFIX = "enterprise-social:"
 
 # One lookup per company at a time in this process: a second asker waits for the first answer and reads the cache.
-_in_flight: dict[str, asyncio.Lock] = {}
 
 
 def _juhe(services: Services) -> JuheClient:
@@ -59,25 +57,21 @@ def _from_cache(entry: dict[str, Any]) -> tuple[SocialSecurityReport, datetime]:
 async def lookup(services: Services, keyword: str) -> tuple[SocialSecurityReport, datetime, bool]:
     """The report, when it was fetched, and whether it came from the cache. Billed on a cache miss."""
     key = CACHE_PREFIX + keyword
-    lock = _in_flight.setdefault(keyword, asyncio.Lock())
-    try:
-        async with lock:
-            cached = await services.store.cache_get(key)
-            if cached is not None:
-                report, fetched_at = _from_cache(cached)
-                return report, fetched_at, True
-            report = await _juhe(services).social_security(keyword)
-            fetched_at = services.clock.now()
-            ttl = timedelta(hours=services.settings.hrbot_cache_hours)
-            entry = _to_cache(report, fetched_at)
-            await services.store.cache_set(key, entry, ttl)
-            if report.name and report.name != keyword:
-                # Asked by code, answered with the name: asking by name next time is the same company.
-                await services.store.cache_set(CACHE_PREFIX + report.name, entry, ttl)
-            return report, fetched_at, False
-    finally:
-        if not lock.locked():
-            _in_flight.pop(keyword, None)
+    # Two people asking for the same company at once (on any replica) share one billed call.
+    async with services.store.exclusive(key):
+        cached = await services.store.cache_get(key)
+        if cached is not None:
+            report, fetched_at = _from_cache(cached)
+            return report, fetched_at, True
+        report = await _juhe(services).social_security(keyword)
+        fetched_at = services.clock.now()
+        ttl = timedelta(hours=services.settings.hrbot_cache_hours)
+        entry = _to_cache(report, fetched_at)
+        await services.store.cache_set(key, entry, ttl)
+        if report.name and report.name != keyword:
+            # Asked by code, answered with the name: asking by name next time is the same company.
+            await services.store.cache_set(CACHE_PREFIX + report.name, entry, ttl)
+        return report, fetched_at, False
 
 
 @router.command("企业社保", summary="查询企业工商年报中的社保缴纳情况", example=EXAMPLE)

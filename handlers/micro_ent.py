@@ -48,8 +48,6 @@ NOTIFY_BATCH = 200
 # Feishu's answers meaning the chat or user can no longer be messaged by the bot: retrying cannot help.
 UNDELIVERABLE = frozenset({230002, 230013, 230017, 230027})
 
-_submit_locks: dict[str, asyncio.Lock] = {}
-
 
 def _juhe(services: Services) -> JuheClient:
     return services.provider("juhe", from_settings)
@@ -110,21 +108,17 @@ async def submit(ctx: MessageContext) -> None:
 
 async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> tuple[Job, bool]:
     """The pending job for this company, or a new one: the one place a billed submit happens."""
-    lock = _submit_locks.setdefault(keyword, asyncio.Lock())
-    try:
-        async with lock:
-            now = services.clock.now()
-            job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
-            if job is not None:
-                return job, True
-            jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
-            await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
-            created = await jobs.job(jobid)
-            assert created is not None
-            return created, False
-    finally:
-        if not lock.locked():
-            _submit_locks.pop(keyword, None)
+    # One submit per company, whichever replica two requests land on.
+    async with services.store.exclusive(f"micro-ent:{keyword}"):
+        now = services.clock.now()
+        job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
+        if job is not None:
+            return job, True
+        jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
+        await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
+        created = await jobs.job(jobid)
+        assert created is not None
+        return created, False
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
