@@ -33,6 +33,9 @@ class RedisState:
             await self._claim(keys=[f"{PREFIX}seen:{k}" for k in keys], args=[self.retention_seconds])
         )
 
+    async def claimed(self, key: str) -> bool:
+        return bool(await self.redis.exists(f"{PREFIX}seen:{key}"))
+
     async def cache_get(self, key: str) -> Any | None:
         raw = await self.redis.get(f"{PREFIX}cache:{key}")
         return None if raw is None else json.loads(raw)

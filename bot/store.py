@@ -188,6 +188,14 @@ class Store:
             result = await conn.execute(statement, [{"key": key, "created_at": now} for key in unique])
             return {row.key for row in result}
 
+    async def claimed(self, key: str) -> bool:
+        """Whether `key` was claimed (and not yet purged)."""
+        if self.redis is not None:
+            return await self.redis.claimed(key)
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(processed_events.c.key).where(processed_events.c.key == key))
+            return found.first() is not None
+
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
         """One holder of `name` at a time: within this process, and across replicas on PostgreSQL (an advisory

@@ -7,6 +7,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.triggers.date import DateTrigger
+
 from bot import runtime
 from bot.compensation import MAX_IDS, RECORD_TYPES, AdjustRecord, CompensationApi
 from bot.contacts import members
@@ -30,6 +32,7 @@ router = Router("adjust_records")
 
 DIGEST_JOB_ID = "adjust_records.digest"
 PREVIOUS_KEYS = "adjust_records:previous-digest-keys"
+CATCH_UP_WITHIN = timedelta(hours=1)
 # Batches in flight at once; the pacer decides the actual request rate.
 MAX_BATCHES_IN_FLIGHT = 8
 
@@ -44,6 +47,19 @@ async def schedule_digest(services: Services) -> None:
     trigger = crontab_trigger(services.settings.hrbot_digest_cron, services.settings.tz)
     assert services.scheduler is not None
     services.scheduler.add("handlers.adjust_records:run_scheduled_digest", trigger, job_id=DIGEST_JOB_ID)
+    # A digest a crash cut off (started, never finished) within the last hour is run again now.
+    now = services.clock.now()
+    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, now)
+    key = f"digest:{slot.isoformat()}"
+    if now - slot < CATCH_UP_WITHIN and await services.store.claimed(f"{key}:started"):
+        if not await services.store.claimed(key):
+            log.warning("the digest for %s was cut off; running it again", slot.isoformat())
+            services.scheduler.add(
+                "handlers.adjust_records:run_scheduled_digest",
+                DateTrigger(now),
+                job_id=f"{DIGEST_JOB_ID}.catch-up",
+                args=[slot.isoformat()],
+            )
 
 
 # On demand ---------------------------------------------------------------------------------------------------------
@@ -89,25 +105,37 @@ async def digest_now(ctx: MessageContext) -> None:
 
 
 # Digest ------------------------------------------------------------------------------------------------------------
-async def run_scheduled_digest() -> None:
-    """The cron job: one digest per schedule slot, even when a restart runs a slot's job again."""
+async def run_scheduled_digest(slot: str | None = None) -> None:
+    """The cron job (its slot is the latest fire time), or a catch-up for the slot it names."""
     services = runtime.current()
-    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, services.clock.now())
-    await post_digest(services, slot)
+    when = (
+        datetime.fromisoformat(slot)
+        if slot
+        else schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, services.clock.now())
+    )
+    await post_digest(services, when)
 
 
 async def post_digest(services: Services, slot: datetime) -> bool:
-    if not await services.store.claim([f"digest:{slot.isoformat()}"]):
+    """Post the slot's digest to every digest chat, once per slot.
+
+    The slot is marked done only after the sends, and each send carries a key fixed per slot and chat: a run cut
+    off half-way is run again in full, and what it had already sent lands once (Feishu dedups on the key).
+    """
+    slot_key = f"digest:{slot.isoformat()}"
+    if await services.store.claimed(slot_key):
         log.info("digest for slot %s already posted", slot.isoformat())
         return False
+    await services.store.claim([f"{slot_key}:started"])
     previous = await _previous_keys(services)
     data = await collect_digest(services, previous)
     card = digest_card(data, queried_at=_local_now(services), title_suffix=f" · {slot:%Y-%m-%d}")
     for chat_id in services.settings.digest_chat_ids:
         try:
-            await services.feishu.send_card(chat_id, card)
+            await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
         except Exception:
             log.exception("could not post the digest to chat %s", chat_id)
+    await services.store.claim([slot_key])
     if not data.failed_parts:
         await services.store.cache_set(PREVIOUS_KEYS, [line.key for line in data.lines], timedelta(days=400))
     return True

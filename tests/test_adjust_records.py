@@ -195,3 +195,27 @@ async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: Running
     text = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
     assert "第 1 批（200 人）的减员记录：飞书服务暂时不可用" in text and "第 2 批（3 人）的减员记录" in text
     assert "减员 0 人" in text  # counted from what arrived, and said to be incomplete
+
+
+async def test_a_digest_cut_off_by_a_crash_is_run_again_at_start(tmp_path, clock, monkeypatch) -> None:
+    import asyncio
+
+    import pytest
+
+    settings = make_settings(tmp_path, hrbot_digest_cron="* * * * *")
+    async with running_bot(settings, clock) as first:
+        services = first.app.services
+        slot = schedule_slot(settings.hrbot_digest_cron, settings.tz, clock.now())
+
+        async def killed(*args, **kwargs):
+            raise asyncio.CancelledError  # the process going down mid-send
+
+        monkeypatch.setattr(services.feishu, "send_card", killed)
+        with pytest.raises(asyncio.CancelledError):
+            await post_digest(services, slot)
+        assert first.feishu.bot_messages(HR_GROUP) == []
+    monkeypatch.undo()
+    async with running_bot(settings, clock) as second:
+        digests = await wait_for(lambda: second.feishu.bot_messages(HR_GROUP), 1, within=10)
+        assert "社保增减员摘要" in card_text(digests[0].content)
+        assert not await post_digest(second.app.services, slot)
