@@ -143,36 +143,31 @@ def progress_card(area_name: str, text: str) -> Card:
     )
 
 
-def sms_card(area_name: str, version: int, *, problem: str | None = None) -> Card:
-    elements: list[Element] = [markdown("社保网站已向你的手机发送短信验证码，请在下方输入。")]
+def _code_card(area_name: str, version: int, intro: list[Element], label: str, problem: str | None) -> Card:
+    """A step that waits for a code the user reads off their phone or an image."""
+    elements = list(intro)
     if problem:
         elements.append(markdown(f"⚠️ {problem}"))
     elements.append(
         form(
-            "sms",
+            "code",
             [
-                text_input("code", "短信验证码", required=True),
+                text_input("code", label, required=True),
                 submit_button("提交验证码", action_value(CODE, v=version)),
             ],
         )
     )
     return card(f"{TITLE} · {area_name}", WAITING, elements)
+
+
+def sms_card(area_name: str, version: int, *, problem: str | None = None) -> Card:
+    intro = [markdown("社保网站已向你的手机发送短信验证码，请在下方输入。")]
+    return _code_card(area_name, version, intro, "短信验证码", problem)
 
 
 def captcha_card(area_name: str, image_key: str, version: int, *, problem: str | None = None) -> Card:
-    elements: list[Element] = [markdown("请输入图片中的验证码。"), image(image_key, "图片验证码")]
-    if problem:
-        elements.append(markdown(f"⚠️ {problem}"))
-    elements.append(
-        form(
-            "captcha",
-            [
-                text_input("code", "图片验证码", required=True),
-                submit_button("提交验证码", action_value(CODE, v=version)),
-            ],
-        )
-    )
-    return card(f"{TITLE} · {area_name}", WAITING, elements)
+    intro = [markdown("请输入图片中的验证码。"), image(image_key, "图片验证码")]
+    return _code_card(area_name, version, intro, "图片验证码", problem)
 
 
 def failed_card(area_name: str, reason: str) -> Card:
