@@ -5,7 +5,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,16 @@ class RunningBot:
         """Wait until the bot has sent `count` replies to a message."""
         return await wait_for(lambda: self.feishu.replies_to(message_id), count, within)
 
+    async def idle(self, within: float = 5.0) -> None:
+        """Wait until no event is being handled: what a test then sees is all the bot did with what it got."""
+        pipeline = self.app.pipeline
+        assert pipeline is not None
+
+        async def nothing_in_flight() -> bool:
+            return pipeline.in_flight == 0
+
+        await eventually(nothing_in_flight, within, what="no event in flight")
+
     async def reply_text(self, message_id: str, within: float = 5.0) -> str:
         return card_text((await self.replies(message_id, 1, within))[0].content)
 
@@ -132,6 +142,20 @@ async def wait_for(probe: Callable[[], list[Any]], count: int = 1, within: float
             raise AssertionError(
                 f"expected {count}, found {len(found)}: {json.dumps([str(f) for f in found])[:500]}"
             )
+        await asyncio.sleep(0.02)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], within: float = 5.0, what: str = "condition"
+) -> Any:
+    """Await `probe` until it returns something truthy; fail naming `what` after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {within} s (last: {found!r})")
         await asyncio.sleep(0.02)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import pytest
+
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from cards.text import card_text
 from handlers.adjust_records import DIGEST_JOB_ID, post_digest, schedule_slot
 from tests import feishu_wire as wire
-from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
 BOT = wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")
 SLOT = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
@@ -198,14 +200,13 @@ async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: Running
 
 
 async def test_a_digest_cut_off_by_a_crash_is_run_again_at_start(tmp_path, clock, monkeypatch) -> None:
-    import asyncio
-
-    import pytest
-
-    settings = make_settings(tmp_path, hrbot_digest_cron="* * * * *")
+    # A daily slot two minutes ago: within the catch-up hour, and the cron does not fire again during the test
+    # (an every-minute cron could start a new slot between the two runs and the catch-up would not be due).
+    fired = (clock.now() - timedelta(minutes=2)).astimezone(make_settings(tmp_path).tz)
+    settings = make_settings(tmp_path, hrbot_digest_cron=f"{fired.minute} {fired.hour} * * *")
+    slot = schedule_slot(settings.hrbot_digest_cron, settings.tz, clock.now())
     async with running_bot(settings, clock) as first:
         services = first.app.services
-        slot = schedule_slot(settings.hrbot_digest_cron, settings.tz, clock.now())
 
         async def killed(*args, **kwargs):
             raise asyncio.CancelledError  # the process going down mid-send
@@ -216,6 +217,10 @@ async def test_a_digest_cut_off_by_a_crash_is_run_again_at_start(tmp_path, clock
         assert first.feishu.bot_messages(HR_GROUP) == []
     monkeypatch.undo()
     async with running_bot(settings, clock) as second:
-        digests = await wait_for(lambda: second.feishu.bot_messages(HR_GROUP), 1, within=10)
-        assert "社保增减员摘要" in card_text(digests[0].content)
+        store = second.app.services.store
+        await eventually(lambda: store.claimed(f"digest:{slot.isoformat()}"), within=10, what="slot done")
+        [digest] = second.feishu.bot_messages(HR_GROUP)
+        assert "社保增减员摘要" in card_text(digest.content) and f"{slot:%Y-%m-%d}" in card_text(
+            digest.content
+        )
         assert not await post_digest(second.app.services, slot)

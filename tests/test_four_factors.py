@@ -30,7 +30,7 @@ from bot.verifications import four_factor_requests
 from cards.text import card_text
 from handlers.four_factors import expire_stale
 from tests import feishu_wire as wire
-from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
 COMPANY = "小米科技有限责任公司"
 USCC = "91110108551385082Q"
@@ -120,6 +120,12 @@ async def rows(bot: RunningBot) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in await conn.execute(select(four_factor_requests))]
 
 
+async def rows_with_messages(bot: RunningBot, count: int) -> list[dict[str, Any]]:
+    """The request rows, once every one of them records `count` message ids; else empty."""
+    found = await rows(bot)
+    return found if found and all(len(r["message_ids"]) == count for r in found) else []
+
+
 def no_full_id_anywhere(bot: RunningBot, *, cards_only: bool = False) -> None:
     for message in bot.feishu.messages.values():
         if cards_only and message.msg_type != "interactive":
@@ -143,7 +149,8 @@ async def test_request_card_is_masked_and_posted_in_both_chats(bot: RunningBot) 
         assert set(button_value(copy, "核验")) == {"action", "request", "attempt"}
         assert "申请人：张**" in text
     assert calls(bot) == 0
-    [row] = await rows(bot)
+    # The copies' ids are stored once both are sent: wait for that, not for the sends alone.
+    [row] = await eventually(lambda: rows_with_messages(bot, 2), what="both copies recorded")
     assert row["status"] == "pending" and row["idcard"] == ID_NUMBER
     assert sorted(row["message_ids"]) == sorted([in_chat.message_id, in_managers.message_id])
     no_full_id_anywhere(bot, cards_only=True)
@@ -155,7 +162,7 @@ async def test_asked_in_the_managers_chat_is_posted_once(bot: RunningBot) -> Non
         f"@_user_1 {INLINE}", user=MANAGER, chat_id=MANAGER_GROUP, chat_type="group", mentions=mentions
     )
     await bot.replies(asked)
-    await asyncio.sleep(0.2)
+    await bot.idle()
     assert len(bot.feishu.bot_messages(MANAGER_GROUP)) == 1
 
 
@@ -196,7 +203,7 @@ async def test_non_manager_gets_an_error_toast_and_nothing_is_called(bot: Runnin
             assert answer["toast"]["type"] == "error"
             assert "只有管理员" in answer["toast"]["content"]
             assert "card" not in answer
-    await asyncio.sleep(0.2)
+    await bot.idle()
     assert calls(bot) == 0
     assert title(in_chat).startswith("企业核验申请") and title(in_managers).startswith("企业核验申请")
     assert (await rows(bot))[0]["status"] == "pending"
@@ -254,7 +261,7 @@ async def test_double_click_makes_one_call(bot: RunningBot) -> None:
     await settled(bot, in_chat, in_managers, prefix="企业核验一致")
     again = await press(bot, in_managers, user=MANAGER, value=value)  # a late click on a stale card
     assert again["toast"]["content"] == "这条申请已核验完成"
-    await asyncio.sleep(0.2)
+    await bot.idle()
     assert calls(bot) == 1 and billed(bot) == 1
     assert len(await bot.app.services.store.audit_rows("four_factors")) == 1
 
@@ -289,7 +296,7 @@ async def test_reject_updates_every_copy_and_calls_nothing(bot: RunningBot) -> N
 
     late = await press(bot, in_chat, user=MANAGER, value=verify)
     assert late["toast"]["content"] == "这条申请已被驳回"
-    await asyncio.sleep(0.2)
+    await bot.idle()
     assert calls(bot) == 0
     [audit] = await bot.app.services.store.audit_rows("four_factors")
     assert audit["outcome"] == "rejected" and audit["actor"] == MANAGER and audit["ref"] is None

@@ -47,7 +47,7 @@ async def test_bad_signature_is_refused_and_causes_nothing(bot: RunningBot) -> N
     assert unsigned.status_code == 401
     tampered = body.replace(b'"}', b'" }')
     assert (await bot.post_raw(tampered, wire.sign(body))).status_code == 401
-    await asyncio.sleep(0.3)
+    await bot.idle()
     assert bot.feishu.bot_messages() == []
 
 
@@ -55,7 +55,7 @@ async def test_wrong_verification_token_is_refused(bot: RunningBot) -> None:
     event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
     response = await bot.post_event("im.message.receive_v1", event, token="wrong-token")
     assert response.status_code == 401
-    await asyncio.sleep(0.3)
+    await bot.idle()
     assert bot.feishu.bot_messages() == []
 
 
@@ -79,7 +79,7 @@ async def test_redelivered_event_gets_one_reply(bot: RunningBot) -> None:
     # Feishu may also redeliver the same message under a new event_id.
     await bot.post_event("im.message.receive_v1", event)
     await bot.replies(event["message"]["message_id"])
-    await asyncio.sleep(0.3)
+    await bot.idle()
     assert len(bot.feishu.replies_to(event["message"]["message_id"])) == 1
 
 
@@ -104,7 +104,7 @@ async def test_group_message_without_mention_gets_no_reply(bot: RunningBot) -> N
         mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
     )
     assert "使用帮助" in await bot.reply_text(addressed)
-    await asyncio.sleep(0.2)
+    await bot.idle()
     assert bot.feishu.replies_to(silent) == [] and bot.feishu.replies_to(also_silent) == []
 
 
@@ -123,7 +123,7 @@ async def test_dedup_survives_restart(settings, clock) -> None:
     async with running_bot(settings, clock) as second:
         response = await second.post_event("im.message.receive_v1", event, event_id="ev-restart")
         assert response.status_code == 200
-        await asyncio.sleep(0.3)
+        await second.idle()
         # A fresh emulator: any reply here would be the duplicate.
         assert second.feishu.bot_messages() == []
 
@@ -179,11 +179,7 @@ async def _check_card_actions(bot: RunningBot) -> None:
 
     answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.slow"})
     assert "正在处理" in answer["toast"]["content"]
-    for _ in range(100):
-        if "patched later" in card_text(help_reply.content):
-            break
-        await asyncio.sleep(0.02)
-    assert "patched later" in card_text(help_reply.content)
+    await wait_for(lambda: [1] if "patched later" in card_text(help_reply.content) else [])
 
     answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.slow_failure"})
     assert "正在处理" in answer["toast"]["content"]
