@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.app import BotApp
 from bot.config import Settings
-from handlers.adjust_records import collect_digest
+from bot.providers.compensation import client
+from bot.sandbox.compose import SandboxedBot
+from handlers.adjust_records.router import collect_digest
 
 QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
 
@@ -25,15 +26,15 @@ async def main(employees: int) -> None:
         settings = Settings(
             _env_file=None, hrbot_port=0, hrbot_database_url=f"sqlite:///{Path(tmp) / 'bench.db'}"
         )
-        bot = BotApp(settings, sandbox_employees=employees)
-        await bot.start()
+        bot = SandboxedBot(settings, employees=employees, env_file=None)
+        app = await bot.start()
         try:
-            services = bot.services
+            services = app.services
             feishu = bot.sandbox.feishu
             began = time.perf_counter()
             data = await collect_digest(services, set())
             wall = time.perf_counter() - began
-            requests = services.providers["feishu-compensation"].requests
+            requests = client(services).requests
             contact_calls = sum(n for path, n in feishu.api_calls.items() if "/contact/" in path)
             rejected = feishu.rate_windows[QUERY_PATH].rejected
         finally:

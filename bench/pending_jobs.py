@@ -17,12 +17,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app import BotApp
 from bot.config import Settings
-from bot.micro_jobs import MicroJobs
+from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import HR_GROUP
 from bot.sandbox.juhe import MICRO_ENT_RESULT_PATH, MicroEntJob
-from handlers.micro_ent import next_delay, poll_round
+from handlers.micro_ent.router import next_delay, poll_round
+from handlers.micro_ent.state import MicroJobs
 
 
 def peak_rss_mb() -> float:
@@ -34,17 +34,18 @@ async def main(count: int, rounds: int) -> None:
         settings = Settings(
             _env_file=None, hrbot_port=0, hrbot_database_url=f"sqlite:///{Path(tmp) / 'bench.db'}"
         )
-        bot = BotApp(settings, sandbox_employees=20)
-        await bot.start()
-        bot.services.scheduler.remove("micro_ent.poll")  # this script drives the rounds itself
+        bot = SandboxedBot(settings, employees=20, env_file=None)
+        app = await bot.start()
+        app.services.scheduler.remove("micro_ent.poll")  # this script drives the rounds itself
         try:
             await run(bot, count, rounds)
         finally:
             await bot.stop()
 
 
-async def run(bot: BotApp, count: int, rounds: int) -> None:
-    services, juhe, clock = bot.services, bot.sandbox.juhe, bot.clock
+async def run(bot: SandboxedBot, count: int, rounds: int) -> None:
+    assert bot.app is not None
+    services, juhe, clock = bot.app.services, bot.sandbox.juhe, bot.clock
     jobs = MicroJobs(services.store)
     base_rss = peak_rss_mb()
     now = clock.now()
@@ -64,7 +65,7 @@ async def run(bot: BotApp, count: int, rounds: int) -> None:
         clock.advance(timedelta(seconds=30))
         elapsed += 30
         before = result_calls()
-        await poll_round()
+        await poll_round(services)
         pending = len(await jobs.due(clock.now() + timedelta(days=2), count + 1))
         print(
             f"{number:5d}  {elapsed:7d}  {result_calls() - before:14d}  {pending:7d}  {peak_rss_mb():11.0f}"
@@ -75,7 +76,7 @@ async def run(bot: BotApp, count: int, rounds: int) -> None:
     done_rounds = 0
     while await jobs.due(clock.now() + timedelta(days=2), 1):
         clock.advance(timedelta(seconds=600))
-        await poll_round()
+        await poll_round(services)
         done_rounds += 1
     notices = len([m for m in bot.sandbox.feishu.bot_messages(HR_GROUP) if "小微企业查询" in str(m.content)])
     print(

@@ -1,41 +1,39 @@
-"""Start and stop the bot: settings → sandbox (if no credentials) → store, clients, scheduler → HTTP ingress."""
+"""Start and stop one bot, in small steps: build services → start HTTP → start background work.
+
+The app knows no feature (it is handed a list, or finds the installed ones) and no sandbox: the sandbox and its
+console are composed around it from outside (`bot.sandbox.compose`), through the `http_extensions` hook.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from bot import runtime
+from bot import maintenance
 from bot.clock import Clock
-from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigError, Settings
+from bot.config import ConfigError, Settings, SettingsModel, load_settings
+from bot.features import Feature, build_dispatcher, discover
 from bot.feishu import FeishuClient, FeishuError
 from bot.ingress.events import EventPipeline
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.migrations import upgrade
 from bot.redis_state import RedisState
-from bot.runtime import Services
-from bot.sandbox.server import Sandbox
 from bot.scheduler import Scheduler
+from bot.services import Services
 from bot.store import Store
-from handlers import build_dispatcher
 
 log = logging.getLogger("hrbot")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
 
-
-def _sandbox_secrets(settings: Settings) -> dict[str, Any]:
-    """The sandbox signs and encrypts like Feishu, with its own keys unless some are configured."""
-    return {
-        "feishu_encrypt_key": settings.feishu_encrypt_key or SANDBOX_ENCRYPT_KEY,
-        "feishu_verification_token": settings.feishu_verification_token or SANDBOX_VERIFICATION_TOKEN,
-    }
+HttpExtension = Callable[[web.Application, "BotApp"], None]
 
 
 def check_live_settings(settings: Settings, mode: str) -> None:
@@ -44,52 +42,60 @@ def check_live_settings(settings: Settings, mode: str) -> None:
 
 
 class BotApp:
-    """One running bot. `start()` returns once it listens; `stop()` shuts down in order."""
+    """One running bot. `start()` returns once it listens; `stop()` shuts down in order.
+
+    `overrides` win over the environment for every settings model (features' and providers' too); `defaults` fill
+    what the environment left empty. `env_file` is read by every settings model.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
+        features: Sequence[Feature] | None = None,
         mode: str = "webhook",
         clock: Clock | None = None,
-        sandbox_employees: int = 10_000,
+        env_file: str | None = ".env",
+        overrides: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        http_extensions: Sequence[HttpExtension] = (),
     ) -> None:
+        self.settings = settings
+        self.features = list(discover() if features is None else features)
         self.mode = mode
         self.clock = clock or Clock()
-        self.sandbox: Sandbox | None = None
-        self.settings = settings
         self.services: Services | None = None
         self.pipeline: EventPipeline | None = None
+        self.lease: Lease | None = None
         self.url = ""
-        self._sandbox_employees = sandbox_employees
+        # What /healthz says beyond the basics (the sandbox adds its address).
+        self.health: dict[str, Any] = {"mode": "live"}
+        self._env_file = env_file
+        self._overrides = dict(overrides or {})
+        self._defaults = dict(defaults or {})
+        self._http_extensions = list(http_extensions)
         self._runner: web.AppRunner | None = None
         self._longconn: Any = None
-        self.lease: Lease | None = None
+
+    def load_settings(self, model: type[SettingsModel]) -> SettingsModel:
+        return load_settings(
+            model, env_file=self._env_file, overrides=self._overrides, defaults=self._defaults
+        )
 
     async def start(self) -> None:
+        await self.build_services()
+        await self.start_http()
+        await self.start_background()
+        # What start-up built lives as long as the process: keep the collector from re-scanning it every pass.
+        gc.freeze()
+
+    # 1. Services -------------------------------------------------------------------------------------------------
+    async def build_services(self) -> None:
         settings = self.settings
-        if settings.sandbox and self.mode == "ws":
-            # The emulators deliver events the way the webhook receives them; a long connection needs real Feishu.
-            log.warning("sandbox mode has no long connection: events arrive through the webhook")
-            self.mode = "webhook"
-        if settings.sandbox:
-            self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
-            await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
-            settings = settings.model_copy(
-                update={
-                    **self.sandbox.upstream_settings(),
-                    **_sandbox_secrets(settings),
-                    **self.sandbox.persona_settings(settings),
-                }
-            )
-            log.info(
-                "sandbox mode: no Feishu credentials, using the embedded emulators at %s", self.sandbox.url
-            )
-        else:
+        if self.health["mode"] == "live":
             check_live_settings(settings, self.mode)
             log.info("live mode: Feishu at %s, ingress %s", settings.feishu_base_url, self.mode)
-        self.settings = settings
-
+        dispatcher = build_dispatcher(self.features, maintenance.router)
         retention = timedelta(hours=settings.hrbot_dedup_retention_hours)
         redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
@@ -101,25 +107,38 @@ class BotApp:
             clock=self.clock,
         )
         services = Services(
-            settings=settings, clock=self.clock, store=store, feishu=feishu, dispatcher=build_dispatcher()
+            settings=settings,
+            clock=self.clock,
+            store=store,
+            feishu=feishu,
+            dispatcher=dispatcher,
+            load_settings=self.load_settings,
         )
         self.services = services
+        # Every feature's settings are read now, so a bad value stops start-up rather than the first use.
+        for feature in self.features:
+            for model in feature.settings:
+                services.settings_of(model)
         services.bot_open_id = await self._bot_open_id(feishu)
-        runtime.install(services)
-
-        services.scheduler = Scheduler(settings)
-        services.scheduler.start()
-        services.scheduler.every(
-            "maintenance.purge_processed_events", "bot.maintenance:purge_processed_events", timedelta(hours=1)
-        )
-        await services.dispatcher.run_startup(services)
-        scheduler = services.scheduler
-        self.lease = Lease(
-            store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
-        )
-        await self.lease.start()
-
+        services.scheduler = Scheduler(settings, self._run_job)
         self.pipeline = EventPipeline(services)
+
+    async def _run_job(self, job_id: str, *args: Any) -> None:
+        services = self.services
+        assert services is not None
+        schedule = services.dispatcher.schedules.get(job_id)
+        if schedule is None:
+            # A job a removed feature left in the store: nothing runs it any more.
+            log.warning("no job %r is registered; removing it", job_id)
+            assert services.scheduler is not None
+            services.scheduler.remove(job_id)
+            return
+        await schedule.handler(services, *args)
+
+    # 2. HTTP -------------------------------------------------------------------------------------------------------
+    async def start_http(self) -> None:
+        assert self.pipeline is not None
+        settings = self.settings
         webhook = Webhook(
             self.pipeline,
             encrypt_key=settings.feishu_encrypt_key,
@@ -130,31 +149,41 @@ class BotApp:
             # With the long connection, events come only through it: no open door for posted envelopes.
             app.router.add_post("/feishu/events", webhook.handle)
         app.router.add_get("/healthz", self._healthz)
-        if self.sandbox is not None:
-            from bot.console.server import mount
-
-            mount(app, self)
+        for extend in self._http_extensions:
+            extend(app, self)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.hrbot_host, settings.hrbot_port)
         await site.start()
         self.url = f"http://{settings.hrbot_host}:{self._runner.addresses[0][1]}"
-        if self.sandbox is not None:
-            self.sandbox.deliver_to(
-                f"{self.url}/feishu/events",
-                encrypt_key=settings.feishu_encrypt_key,
-                verification_token=settings.feishu_verification_token,
-            )
+        if self.mode == "webhook":
+            log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+        else:
+            log.info("listening on %s (health only: events come over the long connection)", self.url)
+
+    # 3. Background work -------------------------------------------------------------------------------------------
+    async def start_background(self) -> None:
+        services = self.services
+        assert services is not None and services.scheduler is not None and self.pipeline is not None
+        scheduler = services.scheduler
+        schedules = services.dispatcher.schedules.values()
+        await asyncio.to_thread(scheduler.adopt, {s.legacy: s.id for s in schedules if s.legacy})
+        scheduler.start()
+        for schedule in schedules:
+            if schedule.every is not None:
+                scheduler.every(schedule.id, schedule.value(services))
+            elif schedule.cron is not None:
+                scheduler.cron(schedule.id, schedule.value(services))
+        await services.dispatcher.run_startup(services)
+        self.lease = Lease(
+            services.store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
+        )
+        await self.lease.start()
         if self.mode == "ws":
             from bot.ingress.longconn import LongConnection
 
-            self._longconn = LongConnection(self.pipeline, settings, asyncio.get_running_loop())
+            self._longconn = LongConnection(self.pipeline, self.settings, asyncio.get_running_loop())
             self._longconn.start()
-        # What start-up built lives as long as the process: keep the collector from re-scanning it every pass.
-        gc.freeze()
-        log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
-        if self.sandbox is not None:
-            print(f"console: {self.url}/console", flush=True)
 
     async def _bot_open_id(self, feishu: FeishuClient) -> str:
         """Groups are answered only when the bot itself is @-mentioned, so it must know its open_id."""
@@ -170,12 +199,10 @@ class BotApp:
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
             "status": "ok",
-            "mode": "sandbox" if self.sandbox else "live",
+            **self.health,
             "ingress": self.mode,
             "in_flight": self.pipeline.in_flight if self.pipeline else 0,
         }
-        if self.sandbox is not None:
-            body["sandbox_url"] = self.sandbox.url
         return web.json_response(body)
 
     async def stop(self) -> None:
@@ -197,6 +224,3 @@ class BotApp:
                     await close()
             await services.feishu.aclose()
             await services.store.dispose()
-        runtime.install(None)
-        if self.sandbox is not None:
-            await self.sandbox.stop()

@@ -8,12 +8,12 @@ import contextlib
 import signal
 import sys
 import time
+from typing import Any
 
 import httpx
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
-from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from cards.text import card_text
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--mode", choices=("webhook", "ws"), default="webhook", help="event ingress")
     say = commands.add_parser("say", help="send a message to a running sandbox bot and print its answer")
     say.add_argument("text")
-    say.add_argument("--user", default=EMPLOYEE, help="sender open_id (default: the sandbox employee)")
+    say.add_argument("--user", help="sender open_id (default: the sandbox employee)")
     say.add_argument("--chat", choices=("p2p", "group"), default="p2p")
     say.add_argument("--wait", type=float, default=15.0, help="seconds to wait for an answer")
     args = parser.parse_args(argv)
@@ -46,12 +46,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, mode: str) -> int:
-    from bot.app import BotApp
-
     setup_logging(settings.hrbot_log_level, settings.hrbot_log_format)
 
     async def run() -> None:
-        bot = BotApp(settings, mode=mode)
+        bot: Any
+        if settings.sandbox:
+            from bot.sandbox.compose import SandboxedBot
+
+            bot = SandboxedBot(settings, mode=mode)
+        else:
+            from bot.app import BotApp
+
+            bot = BotApp(settings, mode=mode)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,7 +82,10 @@ def _serve(settings: Settings, mode: str) -> int:
     return 0
 
 
-async def _say(settings: Settings, text: str, user: str, chat: str, wait: float) -> int:
+async def _say(settings: Settings, text: str, user: str | None, chat: str, wait: float) -> int:
+    from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
+
+    user = user or EMPLOYEE
     bot_url = f"http://{settings.hrbot_host}:{settings.hrbot_port}"
     async with httpx.AsyncClient(timeout=10.0) as client:
         try:

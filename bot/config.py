@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zoneinfo
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,12 +16,27 @@ SANDBOX_APP_ID = "cli_sandbox"
 SANDBOX_APP_SECRET = "sandbox-secret"
 
 
+ModelT = TypeVar("ModelT", bound=BaseSettings)
+
+
 class ConfigError(Exception):
     """A bad or missing setting, phrased as one line naming the variable."""
 
 
-class Settings(BaseSettings):
+class SettingsModel(BaseSettings):
+    """Every settings model (the core's, a provider's, a feature's): environment variables by field name."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, case_sensitive=False)
+
+
+def positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+class Settings(SettingsModel):
+    """The core's settings; features and providers declare their own models."""
 
     feishu_app_id: str = ""
     feishu_app_secret: str = ""
@@ -41,36 +57,12 @@ class Settings(BaseSettings):
     hrbot_dedup_retention_hours: int = 48
     hrbot_sandbox_port: int = 0
 
-    # Juhe (聚合数据): enterprise social security, micro-enterprise jobs, four-factor verification.
-    juhe_base_url: str = "https://v.juhe.cn"
-    juhe_apis_base_url: str = "https://apis.juhe.cn"
-    juhe_social_security_key: str = ""
-    juhe_micro_ent_key: str = ""
-    juhe_four_factors_key: str = ""
-    juhe_openid: str = ""
-    juhe_four_factors_mode: Literal["", "plain", "encrypted", "v2"] = ""
-    hrbot_managers: str = ""
-    hrbot_manager_chat_id: str = ""
     hrbot_cache_hours: float = 24.0
-    hrbot_micro_ent_poll_seconds: float = 60.0
-
-    # Tcredit (天创): personal social security.
-    tcredit_base_url: str = "https://api.tcredit.com"
-    tcredit_app_id: str = ""
-    tcredit_token_id: str = ""
-
-    # Social-insurance adjust records (Feishu compensation).
+    # Roles every feature may check: who is HR, who manages.
     hrbot_hr_open_ids: str = ""
-    hrbot_digest_chat_ids: str = ""
-    hrbot_digest_cron: str = "0 9 * * 1-5"
-    hrbot_digest_department_ids: str = "0"
+    hrbot_managers: str = ""
 
-    @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0")
-        return value
+    _positive = field_validator("hrbot_cache_hours")(positive)
 
     @field_validator("hrbot_log_level", mode="before")
     @classmethod
@@ -98,37 +90,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a port number between 0 and 65535")
         return value
 
-    @field_validator("hrbot_digest_cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        from bot.scheduler import crontab_trigger
-
-        try:
-            crontab_trigger(value, "UTC")
-        except ValueError as exc:
-            raise ValueError(f"not a crontab expression ({exc})") from exc
-        return value
-
-    @property
-    def four_factors_mode(self) -> str:
-        """Encrypted when an openid is configured, else plain, unless chosen explicitly."""
-        return self.juhe_four_factors_mode or ("encrypted" if self.juhe_openid else "plain")
-
     @property
     def managers(self) -> frozenset[str]:
-        return frozenset(_items(self.hrbot_managers))
+        return frozenset(items(self.hrbot_managers))
 
     @property
     def hr_open_ids(self) -> frozenset[str]:
-        return frozenset(_items(self.hrbot_hr_open_ids))
-
-    @property
-    def digest_chat_ids(self) -> tuple[str, ...]:
-        return _items(self.hrbot_digest_chat_ids)
-
-    @property
-    def digest_department_ids(self) -> tuple[str, ...]:
-        return _items(self.hrbot_digest_department_ids) or ("0",)
+        return frozenset(items(self.hrbot_hr_open_ids))
 
     @property
     def sandbox(self) -> bool:
@@ -139,16 +107,32 @@ class Settings(BaseSettings):
         return zoneinfo.ZoneInfo(self.hrbot_timezone)
 
 
-def _items(value: str) -> tuple[str, ...]:
+def items(value: str) -> tuple[str, ...]:
     """A comma-separated setting as a tuple, blanks dropped."""
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings; raise ConfigError with one line naming the first bad variable."""
+def load_settings(
+    model: type[ModelT] = Settings,  # type: ignore[assignment]
+    *,
+    env_file: str | None = ".env",
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> ModelT:
+    """Build a settings model from the environment and `env_file`; raise ConfigError naming the first bad variable.
+
+    `overrides` win over the environment (tests, the sandbox's emulator addresses); `defaults` fill only what the
+    environment left empty (the sandbox's personas). Keys a model does not declare are ignored.
+    """
+    fields = model.model_fields
+    chosen = {k: v for k, v in (overrides or {}).items() if k in fields}
     try:
-        return Settings(**overrides)
+        loaded = model(_env_file=env_file, **chosen)  # type: ignore[call-arg]
+        missing = {k: v for k, v in (defaults or {}).items() if k in fields and not getattr(loaded, k)}
+        if missing:
+            loaded = model(_env_file=env_file, **{**missing, **chosen})  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
         raise ConfigError(f"invalid setting {variable}: {first['msg']}") from None
+    return loaded

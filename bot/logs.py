@@ -44,5 +44,5 @@ def setup_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter at INFO would drown the one-line-per-event log.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "Lark"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "Lark", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,17 +1,22 @@
-"""Housekeeping jobs the scheduler runs."""
+"""The core's own housekeeping jobs."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from bot import runtime
+from bot.router import Router
+from bot.services import Services
 
 log = logging.getLogger("hrbot.maintenance")
 
+router = Router("maintenance")
 
-async def purge_processed_events() -> None:
-    services = runtime.current()
+
+@router.every(
+    timedelta(hours=1), id="purge_processed_events", legacy="bot.maintenance:purge_processed_events"
+)
+async def purge_processed_events(services: Services) -> None:
     removed = await services.store.purge_processed(
         timedelta(hours=services.settings.hrbot_dedup_retention_hours)
     )

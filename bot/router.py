@@ -1,20 +1,22 @@
-"""Command and card-action registration, dispatch, and the contexts handlers receive.
+"""Registration of commands, card actions, schedules and guards; dispatch; the contexts handlers receive.
 
-Features build a `Router`, register listeners on it with decorators, and the root `Dispatcher` includes it,
-the way aiogram includes routers: nothing in the core names a feature.
+A feature builds a `Router` named after itself and registers listeners on it with decorators; the root `Dispatcher`
+includes every feature's router, the way aiogram includes routers. Nothing in the core names a feature.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from cards.common import ACTION_KEY, Card
+from bot.guards import Guard
+from bot.protocol import ACTION_KEY, ActionResponse, Card
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
+    from bot.services import Services
 
 log = logging.getLogger("hrbot.router")
 
@@ -59,31 +61,13 @@ class IncomingAction:
         return str(self.value.get(ACTION_KEY, ""))
 
 
-class ActionResponse(dict):
-    """The synchronous answer to a card action: `{}` or a toast and/or a replacement card."""
-
-    @classmethod
-    def toast(cls, content: str, kind: str = "info", card: Card | None = None) -> ActionResponse:
-        response = cls(toast={"type": kind, "content": content})
-        if card is not None:
-            response["card"] = {"type": "raw", "data": card}
-        return response
-
-    @classmethod
-    def replace(cls, card: Card) -> ActionResponse:
-        return cls(card={"type": "raw", "data": card})
-
-    @property
-    def card(self) -> Card | None:
-        return self.get("card", {}).get("data")
-
-
 @dataclass
 class MessageContext:
     services: Services
     message: IncomingMessage
     command: str
     args: str
+    private: bool = False  # set by the `private_only` guard: replies go to the asker's private chat
 
     @property
     def argv(self) -> list[str]:
@@ -94,8 +78,13 @@ class MessageContext:
         return self.message.sender_open_id
 
     async def reply(self, card: Card) -> str:
-        """Reply in the thread of the user's message; returns the new message_id."""
+        """Reply in the thread of the user's message (or privately, see `move_private`); returns the message_id."""
+        if self.private:
+            return await self.send_private(card)
         return await self.services.feishu.reply_card(self.message.message_id, card)
+
+    def move_private(self) -> None:
+        self.private = True
 
     async def send_private(self, card: Card, open_id: str | None = None) -> str:
         return await self.services.feishu.send_card(open_id or self.user, card, id_type="open_id")
@@ -105,7 +94,7 @@ class MessageContext:
 class ActionContext:
     services: Services
     action: IncomingAction
-    _late: list[Coroutine[Any, Any, Any]] = field(default_factory=list)
+    late: list[Coroutine[Any, Any, Any]] = field(default_factory=list)
 
     @property
     def user(self) -> str:
@@ -124,11 +113,23 @@ class ActionContext:
 
     def after_answer(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` once the callback has been answered (slow work; patch the card when done)."""
-        self._late.append(work)
+        self.late.append(work)
+
+    def move_private(self) -> None:
+        """A click is answered where it happened: nothing to move."""
 
 
 CommandHandler = Callable[[MessageContext], Awaitable[None]]
 ActionHandler = Callable[[ActionContext], Awaitable[ActionResponse | None]]
+JobHandler = Callable[..., Awaitable[Any]]
+ErrorView = Callable[[str, str], Card]
+# A schedule's value may depend on settings (a configured cron, a poll interval): then it is read at start.
+Setting = Callable[["Services"], Any]
+
+
+async def _guarded(guards: Sequence[Guard], ctx: Any) -> None:
+    for guard in guards:
+        await guard(ctx)
 
 
 @dataclass(frozen=True)
@@ -138,31 +139,100 @@ class Command:
     summary: str
     example: str
     handler: CommandHandler
+    guards: tuple[Guard, ...] = ()
 
     @property
     def words(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    async def run(self, ctx: MessageContext) -> None:
+        await _guarded(self.guards, ctx)
+        await self.handler(ctx)
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    handler: ActionHandler
+    guards: tuple[Guard, ...] = ()
+
+    async def run(self, ctx: ActionContext) -> ActionResponse | None:
+        await _guarded(self.guards, ctx)
+        return await self.handler(ctx)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A job the scheduler runs: recurring (`every` / `cron`) or one-off targets (`job`), stored by `id`."""
+
+    id: str
+    handler: JobHandler
+    every: timedelta | Setting | None = None
+    cron: str | Setting | None = None
+    # The import path a job store of an older version holds for this job (see `Scheduler.adopt`).
+    legacy: str | None = None
+
+    def value(self, services: Services) -> Any:
+        spec = self.every if self.every is not None else self.cron
+        return spec(services) if callable(spec) else spec
 
 
 class Router:
     def __init__(self, name: str) -> None:
         self.name = name
         self.commands: list[Command] = []
-        self.actions: dict[str, ActionHandler] = {}
+        self.actions: dict[str, Action] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.startup: list[Callable[[Services], Awaitable[None]]] = []
+        self.fallback: CommandHandler | None = None
+        self.error_view: ErrorView | None = None
+
+    def qualified(self, name: str) -> str:
+        """Action and job ids carry the feature's name: `four_factors.verify`."""
+        return f"{self.name}.{name}"
 
     def command(
-        self, name: str, *aliases: str, summary: str, example: str | None = None
+        self, name: str, *aliases: str, summary: str, example: str | None = None, guards: Sequence[Guard] = ()
     ) -> Callable[[CommandHandler], CommandHandler]:
         def register(handler: CommandHandler) -> CommandHandler:
-            self.commands.append(Command(name, aliases, summary, example or name, handler))
+            self.commands.append(Command(name, aliases, summary, example or name, handler, tuple(guards)))
             return handler
 
         return register
 
-    def action(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
+    def action(
+        self, name: str, *, aliases: Sequence[str] = (), guards: Sequence[Guard] = ()
+    ) -> Callable[[ActionHandler], ActionHandler]:
+        """`aliases`: full ids this action had before (buttons on cards already in chats stay clickable)."""
+
         def register(handler: ActionHandler) -> ActionHandler:
-            self.actions[name] = handler
+            action = Action(self.qualified(name), handler, tuple(guards))
+            for action_id in (action.id, *aliases):
+                self.actions[action_id] = action
+            return handler
+
+        return register
+
+    def every(
+        self, interval: timedelta | Setting, *, id: str, legacy: str | None = None
+    ) -> Callable[[JobHandler], JobHandler]:
+        """A recurring job; it receives the services."""
+        return self._schedule(id, every=interval, legacy=legacy)
+
+    def cron(
+        self, expression: str | Setting, *, id: str, legacy: str | None = None
+    ) -> Callable[[JobHandler], JobHandler]:
+        """A job on a standard crontab (0 or 7 = Sunday) in the bot's time zone; it receives the services."""
+        return self._schedule(id, cron=expression, legacy=legacy)
+
+    def job(self, *, id: str, legacy: str | None = None) -> Callable[[JobHandler], JobHandler]:
+        """A job target scheduled at run time (`services.scheduler.at(...)`), with the arguments given then."""
+        return self._schedule(id, legacy=legacy)
+
+    def _schedule(self, name: str, **spec: Any) -> Callable[[JobHandler], JobHandler]:
+        def register(handler: JobHandler) -> JobHandler:
+            schedule = Schedule(self.qualified(name), handler, **spec)
+            self.schedules[schedule.id] = schedule
             return handler
 
         return register
@@ -170,19 +240,31 @@ class Router:
     def on_startup(
         self, hook: Callable[[Services], Awaitable[None]]
     ) -> Callable[[Services], Awaitable[None]]:
-        """Run once the services are up (e.g. to schedule a recurring job)."""
+        """Run once the services are up."""
         self.startup.append(hook)
         return hook
 
+    def on_fallback(self, handler: CommandHandler) -> CommandHandler:
+        """Answers what no command matches: an unknown word, an empty message, a message that is not text."""
+        self.fallback = handler
+        return handler
+
+    def on_error(self, view: ErrorView) -> ErrorView:
+        """Builds the card that shows a user-facing error (title, message) in answer to a message."""
+        self.error_view = view
+        return view
+
 
 class Dispatcher:
-    """The root: includes feature routers and finds the listener for a command word or an action name."""
+    """The root: includes feature routers and finds the listener for a command word, an action id or a job id."""
 
     def __init__(self) -> None:
         self.routers: list[Router] = []
         self._commands: dict[str, Command] = {}
-        self._actions: dict[str, ActionHandler] = {}
+        self._actions: dict[str, Action] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.fallback: CommandHandler | None = None
+        self.error_view: ErrorView | None = None
 
     def include(self, *routers: Router) -> None:
         for router in routers:
@@ -192,10 +274,19 @@ class Dispatcher:
                     if key in self._commands:
                         raise ValueError(f"command {word!r} registered twice")
                     self._commands[key] = command
-            for name, handler in router.actions.items():
-                if name in self._actions:
-                    raise ValueError(f"card action {name!r} registered twice")
-                self._actions[name] = handler
+            for action_id, action in router.actions.items():
+                if action_id in self._actions:
+                    raise ValueError(f"card action {action_id!r} registered twice")
+                self._actions[action_id] = action
+            for job_id, schedule in router.schedules.items():
+                if job_id in self.schedules:
+                    raise ValueError(f"job {job_id!r} registered twice")
+                self.schedules[job_id] = schedule
+            for hook in ("fallback", "error_view"):
+                if getattr(router, hook) is not None:
+                    if getattr(self, hook) is not None:
+                        raise ValueError(f"a second {hook} from router {router.name!r}")
+                    setattr(self, hook, getattr(router, hook))
             self.routers.append(router)
 
     @property
@@ -205,8 +296,8 @@ class Dispatcher:
     def find_command(self, word: str) -> Command | None:
         return self._commands.get(word.casefold())
 
-    def find_action(self, name: str) -> ActionHandler | None:
-        return self._actions.get(name)
+    def find_action(self, action_id: str) -> Action | None:
+        return self._actions.get(action_id)
 
     async def run_startup(self, services: Services) -> None:
         for router in self.routers:

@@ -1,17 +1,27 @@
-"""APScheduler 3 on the bot's own database: a restart picks up every pending job."""
+"""APScheduler 3 on the bot's own database: a restart picks up every pending job.
+
+The job store keeps a job's id and arguments, never an import path: every stored job points at `stored_job`, and
+the executor looks the id up among the routers' schedules and calls its handler with the services. Renaming or
+moving a feature's module therefore strands no persisted job.
+"""
 
 from __future__ import annotations
 
 import logging
+import pickle
+import sys
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.executors.base import run_coroutine_job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import create_engine
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Unicode, create_engine, inspect, select, update
 
 from bot.config import Settings
 from bot.store import connect_args, scheduler_url
@@ -19,6 +29,7 @@ from bot.store import connect_args, scheduler_url
 log = logging.getLogger("hrbot.scheduler")
 
 SCHEDULER_TABLE = "scheduler_jobs"
+JOB_REF = "bot.scheduler:stored_job"
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -74,19 +85,93 @@ def _weekday_number(token: str) -> int:
     return number
 
 
-class Scheduler:
-    """Jobs are stored by function reference ("module:function"), so they must be module-level coroutines."""
+async def stored_job(*_args: Any) -> None:
+    """What the job store points every job at; the executor runs the handler the job's id names instead."""
+    raise RuntimeError("scheduled jobs run through the bot's scheduler")
 
-    def __init__(self, settings: Settings) -> None:
+
+JobRunner = Callable[..., Awaitable[Any]]
+
+
+class _JobView:
+    """A stored job as APScheduler's runner sees it, with the registered handler in place of `stored_job`."""
+
+    def __init__(self, job: Any, func: JobRunner) -> None:
+        self._job = job
+        self.func = func
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._job, name)
+
+    def __str__(self) -> str:
+        return str(self._job)
+
+
+class _ByIdExecutor(AsyncIOExecutor):
+    def __init__(self, run: JobRunner) -> None:
+        super().__init__()
+        self._run = run
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def done(future: Any) -> None:
+            self._pending_futures.discard(future)
+            try:
+                events = future.result()
+            except BaseException:
+                self._run_job_error(job.id, *sys.exc_info()[1:])
+            else:
+                self._run_job_success(job.id, events)
+
+        view = _JobView(job, self._run)
+        future = self._eventloop.create_task(
+            run_coroutine_job(view, job._jobstore_alias, run_times, self._logger.name)
+        )
+        future.add_done_callback(done)
+        self._pending_futures.add(future)
+
+
+class Scheduler:
+    """`run(job_id, *args)` is called for each due job; ids are the routers' schedule ids."""
+
+    def __init__(self, settings: Settings, run: JobRunner) -> None:
         # Its job store runs synchronously on the loop: fail fast when the database stops answering.
         url = scheduler_url(settings.hrbot_database_url)
         self._engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **connect_args(url))
+        self.timezone = settings.tz
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=SCHEDULER_TABLE)},
-            executors={"default": AsyncIOExecutor()},
+            executors={"default": _ByIdExecutor(run)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=settings.tz,
         )
+
+    def adopt(self, legacy: Mapping[str, str]) -> int:
+        """Point jobs that an older version stored by import path (`legacy`: path → job id) at their id.
+
+        Run before the scheduler loads its store: APScheduler drops a job whose import path no longer resolves.
+        """
+        table = Table(
+            SCHEDULER_TABLE,
+            MetaData(),
+            Column("id", Unicode(191), primary_key=True),
+            Column("job_state", LargeBinary, nullable=False),
+        )
+        adopted = 0
+        with self._engine.begin() as conn:
+            if not inspect(conn).has_table(SCHEDULER_TABLE):
+                return 0
+            for key, blob in conn.execute(select(table.c.id, table.c.job_state)).all():
+                state = pickle.loads(blob)
+                job_id = legacy.get(state.get("func"))
+                if job_id is None:
+                    continue
+                state.update(func=JOB_REF, args=(job_id, *state.get("args", ())))
+                blob = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+                conn.execute(update(table).where(table.c.id == key).values(job_state=blob))
+                adopted += 1
+        if adopted:
+            log.info("adopted %d job(s) stored by import path", adopted)
+        return adopted
 
     def start(self) -> None:
         """Paused: every replica can add jobs to the shared store; only the lease holder runs them (`resume`)."""
@@ -107,23 +192,36 @@ class Scheduler:
             self.scheduler.shutdown(wait=False)
         self._engine.dispose()
 
-    def every(self, job_id: str, func: str, interval: timedelta, **kwargs: Any) -> None:
+    def every(self, job_id: str, interval: timedelta) -> None:
         """A recurring job, registered at every start."""
-        self.add(func, IntervalTrigger(seconds=interval.total_seconds()), job_id=job_id, **kwargs)
+        self._add(job_id, IntervalTrigger(seconds=interval.total_seconds()), job_id, ())
 
-    def add(self, func: str, trigger: Any, *, job_id: str, **kwargs: Any) -> None:
-        """Register a job; one already stored with the same function and trigger keeps its next run time.
+    def cron(self, job_id: str, expression: str) -> None:
+        self._add(job_id, crontab_trigger(expression, self.timezone), job_id, ())
+
+    def at(self, job_id: str, when: datetime, *args: Any, key: str) -> None:
+        """Run `job_id` once at `when` with `args`; `key` names this run (adding the same key again replaces it)."""
+        self._add(key, DateTrigger(when), job_id, args)
+
+    def _add(self, key: str, trigger: Any, job_id: str, args: tuple[Any, ...]) -> None:
+        """One already stored with the same target and trigger keeps its next run time.
 
         Replacing it would recompute that time from now, so replicas restarting more often than a job's interval
         would keep pushing it out and it would never run.
         """
-        current = self.scheduler.get_job(job_id)
-        if current is not None and current.func_ref == func and _same_trigger(current.trigger, trigger):
+        stored_args = (job_id, *args)
+        current = self.scheduler.get_job(key)
+        if (
+            current is not None
+            and current.func_ref == JOB_REF
+            and tuple(current.args) == stored_args
+            and _same_trigger(current.trigger, trigger)
+        ):
             return
-        self.scheduler.add_job(func, trigger, id=job_id, replace_existing=True, **kwargs)
+        self.scheduler.add_job(JOB_REF, trigger, id=key, args=stored_args, replace_existing=True)
 
-    def remove(self, job_id: str) -> None:
-        job = self.scheduler.get_job(job_id)
+    def remove(self, key: str) -> None:
+        job = self.scheduler.get_job(key)
         if job is not None:
             job.remove()
 
@@ -135,6 +233,3 @@ class Scheduler:
             job.modify(next_run_time=now)
         self.scheduler.wakeup()
         return len(jobs)
-
-    def has(self, job_id: str) -> bool:
-        return self.scheduler.get_job(job_id) is not None

@@ -38,11 +38,11 @@ from cards.common import (
 
 SOURCE = "天创"
 TITLE = "个人社保查询"
-CITY = "tcredit.city"
-METHOD = "tcredit.method"
-SUBMIT = "tcredit.submit"
-CODE = "tcredit.code"
-RESTART = "tcredit.restart"
+CITY = "personal_social.city"
+METHOD = "personal_social.method"
+SUBMIT = "personal_social.submit"
+CODE = "personal_social.code"
+RESTART = "personal_social.restart"
 
 SECTIONS = (
     ("oldageInsuranceInfos", "养老保险"),

@@ -18,8 +18,10 @@ from sqlalchemy.engine import make_url
 from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import Settings
+from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
+from bot.sandbox.server import Sandbox
 from bot.store import sync_url
 from cards.text import card_text
 from tests import feishu_wire as wire
@@ -53,7 +55,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Sandbox settings isolated from the developer's environment and .env."""
+    """The core's sandbox settings, isolated from the developer's environment and .env (features' settings are
+    given to `running_bot`)."""
     values: dict[str, Any] = {
         "feishu_app_id": "",
         "feishu_app_secret": "",
@@ -64,21 +67,23 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "hrbot_redis_url": REDIS_URL,
         "hrbot_log_level": "INFO",
     }
+    unknown = set(overrides) - set(Settings.model_fields)
+    assert not unknown, f"not core settings (give them to running_bot): {unknown}"
     values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 class RunningBot:
     """A started bot plus the ways a test talks to it like Feishu and looks at what users see."""
 
-    def __init__(self, app: BotApp, http: httpx.AsyncClient) -> None:
+    def __init__(self, app: BotApp, sandbox: Sandbox, http: httpx.AsyncClient) -> None:
         self.app = app
+        self.sandbox = sandbox
         self.http = http
 
     @property
     def feishu(self) -> FeishuEmulator:
-        assert self.app.sandbox is not None
-        return self.app.sandbox.feishu
+        return self.sandbox.feishu
 
     @property
     def events_url(self) -> str:
@@ -170,14 +175,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, clock: Clock | None = None) -> AsyncIterator[RunningBot]:
-    app = BotApp(settings, clock=clock, sandbox_employees=200)
-    await app.start()
-    async with httpx.AsyncClient(timeout=10.0) as http:
-        try:
-            yield RunningBot(app, http)
-        finally:
-            await app.stop()
+async def running_bot(
+    settings: Settings, clock: Clock | None = None, **feature_settings: Any
+) -> AsyncIterator[RunningBot]:
+    """A sandboxed bot with every installed feature; `feature_settings` set features' and providers' settings."""
+    composed = SandboxedBot(settings, clock=clock, employees=200, env_file=None, overrides=feature_settings)
+    try:
+        app = await composed.start()
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            yield RunningBot(app, composed.sandbox, http)
+    finally:
+        await composed.stop()
 
 
 @pytest.fixture

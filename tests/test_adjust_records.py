@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.providers.compensation import client as compensation_client
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from cards.text import card_text
-from handlers.adjust_records import DIGEST_JOB_ID, post_digest, schedule_slot
+from handlers.adjust_records.router import post_digest, schedule_slot
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
@@ -54,9 +55,9 @@ async def test_non_hr_cannot_query_others(bot: RunningBot) -> None:
 
 
 async def test_digest_goes_to_two_chats_with_the_emulators_counts(tmp_path, clock) -> None:
-    settings = make_settings(tmp_path, hrbot_digest_chat_ids=f"{HR_GROUP},{MANAGER_GROUP}")
-    async with running_bot(settings, clock) as bot:
-        compensation = bot.app.sandbox.compensation
+    two_chats = f"{HR_GROUP},{MANAGER_GROUP}"
+    async with running_bot(make_settings(tmp_path), clock, hrbot_digest_chat_ids=two_chats) as bot:
+        compensation = bot.sandbox.compensation
         assert await post_digest(bot.app.services, SLOT)
         increases, attritions = compensation.count("increase"), compensation.count("attrition")
         assert increases > 5 and attritions > 1
@@ -90,7 +91,7 @@ async def test_restart_in_the_same_slot_posts_one_digest(settings, clock) -> Non
 async def test_the_cron_job_is_persisted_and_fires(settings, clock) -> None:
     async with running_bot(settings, clock) as bot:
         scheduler = bot.app.services.scheduler.scheduler
-        job = scheduler.get_job(DIGEST_JOB_ID)
+        job = scheduler.get_job("adjust_records.digest")
         assert job is not None and str(job.trigger).startswith("cron[")
         job.modify(next_run_time=datetime.now(job.next_run_time.tzinfo))
         scheduler.wakeup()
@@ -99,7 +100,7 @@ async def test_the_cron_job_is_persisted_and_fires(settings, clock) -> None:
 
 
 async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBot) -> None:
-    compensation = bot.app.sandbox.compensation
+    compensation = bot.sandbox.compensation
     compensation.fail_next = 2
     text = await bot.reply_text(await bot.say("增减员"))
     assert "1000.10 元" in text
@@ -176,7 +177,7 @@ def test_a_long_digest_stays_under_the_card_limit() -> None:
 
 
 async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
-    compensation = bot.app.sandbox.compensation
+    compensation = bot.sandbox.compensation
     compensation.fail_code, compensation.fail_next = 2290002, 1
     text = await bot.reply_text(await bot.say("增减员"))
     assert "查询失败" in text and "查询参数不合法" in text
@@ -185,7 +186,7 @@ async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
 async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: RunningBot, monkeypatch) -> None:
     import httpx
 
-    api = bot.app.services.providers["feishu-compensation"]
+    api = compensation_client(bot.app.services)
     real = api.adjust_records
 
     async def flaky(ids, record_type, **kw):
@@ -202,10 +203,11 @@ async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: Running
 async def test_a_digest_cut_off_by_a_crash_is_run_again_at_start(tmp_path, clock, monkeypatch) -> None:
     # A daily slot two minutes ago: within the catch-up hour, and the cron does not fire again during the test
     # (an every-minute cron could start a new slot between the two runs and the catch-up would not be due).
-    fired = (clock.now() - timedelta(minutes=2)).astimezone(make_settings(tmp_path).tz)
-    settings = make_settings(tmp_path, hrbot_digest_cron=f"{fired.minute} {fired.hour} * * *")
-    slot = schedule_slot(settings.hrbot_digest_cron, settings.tz, clock.now())
-    async with running_bot(settings, clock) as first:
+    settings = make_settings(tmp_path)
+    fired = (clock.now() - timedelta(minutes=2)).astimezone(settings.tz)
+    cron = f"{fired.minute} {fired.hour} * * *"
+    slot = schedule_slot(cron, settings.tz, clock.now())
+    async with running_bot(settings, clock, hrbot_digest_cron=cron) as first:
         services = first.app.services
 
         async def killed(*args, **kwargs):
@@ -216,7 +218,7 @@ async def test_a_digest_cut_off_by_a_crash_is_run_again_at_start(tmp_path, clock
             await post_digest(services, slot)
         assert first.feishu.bot_messages(HR_GROUP) == []
     monkeypatch.undo()
-    async with running_bot(settings, clock) as second:
+    async with running_bot(settings, clock, hrbot_digest_cron=cron) as second:
         store = second.app.services.store
         await eventually(lambda: store.claimed(f"digest:{slot.isoformat()}"), within=10, what="slot done")
         [digest] = second.feishu.bot_messages(HR_GROUP)

@@ -149,21 +149,21 @@ def demo_card(title: str, template: str, status: str) -> Card:
 
 
 def demo_router() -> Router:
-    router = Router("test-console")
+    router = Router("test")
 
     @router.command(DEMO, summary="test")
     async def show(ctx: MessageContext) -> None:
         await ctx.reply(demo_card("控件演示", "orange", "等待操作"))
 
-    @router.action("test.select")
+    @router.action("select")
     async def chose(ctx: ActionContext) -> ActionResponse:
         return ActionResponse.toast(f"已选择 {ctx.action.option}", "info")
 
-    @router.action("test.button")
+    @router.action("button")
     async def pressed(ctx: ActionContext) -> ActionResponse:
         return ActionResponse.toast("按钮已收到", "success", card=demo_card("按钮已处理", "green", "按钮 ✓"))
 
-    @router.action("test.form")
+    @router.action("form")
     async def submitted(ctx: ActionContext) -> ActionResponse:
         summary = f"{ctx.form.get('name')} / {ctx.form.get('city')}"
 
@@ -287,7 +287,7 @@ async def test_live_mode_serves_no_console(tmp_path: Path, capsys: pytest.Captur
     await upstream.start("127.0.0.1", 0)
     settings = make_settings(
         tmp_path,
-        **upstream.upstream_settings(),
+        **upstream.feishu_settings(),
         feishu_encrypt_key=wire.ENCRYPT_KEY,
         feishu_verification_token=wire.TOKEN,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.providers.juhe import from_settings
+from bot.providers.juhe import JuheSettings, from_settings
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
 from bot.sandbox.juhe import SOCIAL_SECURITY_PATH
 from cards.text import card_text
@@ -16,7 +16,7 @@ XIAOMI = "小米科技有限责任公司"
 
 
 def billed(bot: RunningBot) -> int:
-    return bot.app.sandbox.juhe.billed_calls[SOCIAL_SECURITY_PATH]
+    return bot.sandbox.juhe.billed_calls[SOCIAL_SECURITY_PATH]
 
 
 async def ask(bot: RunningBot, text: str, **kw) -> dict:
@@ -125,14 +125,14 @@ async def test_every_error_is_a_short_message_without_the_key(bot: RunningBot) -
 
 async def test_provider_down_is_service_unavailable(bot: RunningBot) -> None:
     services = bot.app.services
-    dead = services.settings.model_copy(update={"juhe_base_url": "http://127.0.0.1:9"})
+    dead = services.settings_of(JuheSettings).model_copy(update={"juhe_base_url": "http://127.0.0.1:9"})
     services.providers["juhe"] = from_settings(dead)  # nothing listens there; closed when the bot stops
     text = card_text(await ask(bot, f"企业社保 {XIAOMI}"))
     assert "【查询失败】" in text and "服务暂时不可用，请稍后再试" in text
 
 
 async def test_invalid_credit_code_is_refused_without_a_call(bot: RunningBot) -> None:
-    juhe = bot.app.sandbox.juhe
+    juhe = bot.sandbox.juhe
     before = (dict(juhe.billed_calls), len(juhe.calls))
     text = card_text(await ask(bot, "企业社保 91110108551385082A"))
     assert "【查询失败】" in text and "不是有效的统一社会信用代码" in text
@@ -146,7 +146,7 @@ async def test_no_keyword_shows_how_to_ask(bot: RunningBot) -> None:
     text = card_text(card)
     assert card["header"]["template"] == "blue"
     assert "用法" in text and "企业社保 小米科技有限责任公司" in text
-    assert bot.app.sandbox.juhe.calls == []
+    assert bot.sandbox.juhe.calls == []
 
 
 async def test_in_a_group_when_mentioned(bot: RunningBot) -> None:

@@ -17,7 +17,7 @@ import pytest
 from Crypto.Cipher import AES
 from sqlalchemy import select
 
-from bot.providers.juhe import from_settings
+from bot.providers.juhe import JuheSettings, client, from_settings
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.sandbox.juhe import (
@@ -26,9 +26,9 @@ from bot.sandbox.juhe import (
     FOUR_FACTORS_V2_PATH,
     JuheEmulator,
 )
-from bot.verifications import four_factor_requests
 from cards.text import card_text
-from handlers.four_factors import expire_stale
+from handlers.four_factors.router import expire_stale
+from handlers.four_factors.state import four_factors_requests
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
@@ -51,7 +51,7 @@ LOST = ("其他管理员正在处理这条申请", "这条申请正在核验中"
 
 # Helpers -----------------------------------------------------------------------------------------------------------
 def juhe(bot: RunningBot) -> JuheEmulator:
-    return bot.app.sandbox.juhe
+    return bot.sandbox.juhe
 
 
 def billed(bot: RunningBot) -> int:
@@ -101,6 +101,13 @@ async def request_inline(bot: RunningBot, user: str = EMPLOYEE, text: str = INLI
     asked = await bot.say(text, user=user, **kw)
     in_chat = (await bot.replies(asked))[0]
     in_managers = (await wait_for(lambda: bot.feishu.bot_messages(MANAGER_GROUP)))[-1]
+    # The request records both copies once both are sent: later steps (patching every copy) rely on it.
+    copies = {in_chat.message_id, in_managers.message_id}
+
+    async def recorded() -> bool:
+        return any(set(r["message_ids"]) == copies for r in await rows(bot))
+
+    await eventually(recorded, what="both copies recorded")
     return in_chat, in_managers
 
 
@@ -117,7 +124,7 @@ async def settled(bot: RunningBot, *copies: SandboxMessage, prefix: str) -> None
 
 async def rows(bot: RunningBot) -> list[dict[str, Any]]:
     async with bot.app.services.store.engine.connect() as conn:
-        return [dict(r._mapping) for r in await conn.execute(select(four_factor_requests))]
+        return [dict(r._mapping) for r in await conn.execute(select(four_factors_requests))]
 
 
 async def rows_with_messages(bot: RunningBot, count: int) -> list[dict[str, Any]]:
@@ -308,8 +315,8 @@ async def test_provider_failure_offers_a_retry_which_is_a_new_call(bot: RunningB
     in_chat, in_managers = await request_inline(bot)
     services = bot.app.services
     first_value = button_value(in_managers, "核验")
-    working = services.provider("juhe", from_settings)
-    dead = services.settings.model_copy(update={"juhe_apis_base_url": "http://127.0.0.1:9"})
+    working = client(services)
+    dead = services.settings_of(JuheSettings).model_copy(update={"juhe_apis_base_url": "http://127.0.0.1:9"})
     services.providers["juhe"] = from_settings(dead)
     try:
         await press(bot, in_managers, user=MANAGER, value=first_value)
@@ -355,7 +362,7 @@ def _independent_encrypt(value: str, openid: str) -> str:
     [("plain", FOUR_FACTORS_PATH), ("encrypted", FOUR_FACTORS_ENCRYPTED_PATH), ("v2", FOUR_FACTORS_V2_PATH)],
 )
 async def test_each_mode_calls_its_endpoint(tmp_path, clock, mode: str, path: str) -> None:
-    async with running_bot(make_settings(tmp_path, juhe_four_factors_mode=mode), clock) as bot:
+    async with running_bot(make_settings(tmp_path), clock, juhe_four_factors_mode=mode) as bot:
         in_chat, in_managers = await request_inline(bot)
         await press(bot, in_managers, user=MANAGER, value=button_value(in_managers, "核验"))
         await settled(bot, in_chat, in_managers, prefix="企业核验一致")
@@ -369,7 +376,7 @@ async def test_each_mode_calls_its_endpoint(tmp_path, clock, mode: str, path: st
             assert "企业法人/负责人（7）" in text and "res" not in text
         if mode == "encrypted":
             # The emulator decrypted these on its own to answer 一致; they also equal an independent encryption.
-            openid = bot.app.settings.juhe_openid
+            openid = bot.app.services.settings_of(JuheSettings).juhe_openid
             assert sent["idcard"] == _independent_encrypt(ID_NUMBER, openid)
             assert sent["realname"] == _independent_encrypt(NAME, openid)
             assert sent["entname"] == _independent_encrypt(COMPANY, openid)
@@ -418,7 +425,7 @@ async def test_form_flow_keeps_the_id_number_out_of_every_message(bot: RunningBo
 async def test_undecided_requests_expire_and_lose_the_id_number(bot: RunningBot, clock) -> None:
     in_chat, in_managers = await request_inline(bot)
     clock.advance(timedelta(days=8))
-    await expire_stale()
+    await expire_stale(bot.app.services)
     assert title(in_chat).startswith("企业核验申请已过期") and title(in_managers).startswith(
         "企业核验申请已过期"
     )
@@ -436,17 +443,17 @@ async def test_undecided_requests_expire_and_lose_the_id_number(bot: RunningBot,
 
 
 async def test_a_verification_cut_off_by_a_restart_reopens(bot: RunningBot, clock) -> None:
-    from bot.verifications import Verifications
-    from handlers.four_factors import expire_stale
+    from handlers.four_factors.router import expire_stale
+    from handlers.four_factors.state import Verifications
 
     in_chat, in_managers = await request_inline(bot)
     request_id = (await rows(bot))[0]["id"]
     # The click was taken (核验中) but the process died before the call: simulated by starting without calling.
     await Verifications(bot.app.services.store).start(request_id, MANAGER, clock.now())
-    await expire_stale()
+    await expire_stale(bot.app.services)
     assert (await rows(bot))[0]["status"] == "verifying"  # too early to call it interrupted
     clock.advance(timedelta(minutes=11))
-    await expire_stale()
+    await expire_stale(bot.app.services)
     assert "核验过程被中断" in card_text(in_managers.content) and "[重新核验]" in card_text(
         in_managers.content
     )

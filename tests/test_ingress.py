@@ -152,18 +152,18 @@ async def test_card_actions_answer_in_time_and_patch_when_slow(tmp_path, clock) 
 
 
 async def _check_card_actions(bot: RunningBot) -> None:
-    router = Router("test-actions")
+    router = Router("test")
 
-    @router.action("test.quick")
+    @router.action("quick")
     async def quick(ctx: ActionContext) -> ActionResponse:
         return ActionResponse.toast("已完成", "success", card=card("完成", "green", [markdown("ok")]))
 
-    @router.action("test.slow")
+    @router.action("slow")
     async def slow(ctx: ActionContext) -> ActionResponse:
         await asyncio.sleep(0.6)
         return ActionResponse.replace(card("慢慢完成", "green", [markdown("patched later")]))
 
-    @router.action("test.slow_failure")
+    @router.action("slow_failure")
     async def slow_failure(ctx: ActionContext) -> ActionResponse:
         await asyncio.sleep(0.6)
         raise ProviderError("juhe", 10012, "查询服务余额不足，请联系管理员")

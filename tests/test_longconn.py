@@ -38,12 +38,12 @@ async def test_ws_events_reach_the_same_router(bot: RunningBot) -> None:
 
 
 async def test_ws_mode_in_sandbox_falls_back_to_the_webhook(tmp_path, clock) -> None:
-    from bot.app import BotApp
+    from bot.sandbox.compose import SandboxedBot
     from tests.conftest import make_settings
 
-    app = BotApp(make_settings(tmp_path), mode="ws", clock=clock, sandbox_employees=20)
-    await app.start()
+    sandboxed = SandboxedBot(make_settings(tmp_path), mode="ws", clock=clock, employees=20, env_file=None)
+    app = await sandboxed.start()
     try:
         assert app.mode == "webhook" and app._longconn is None
     finally:
-        await app.stop()
+        await sandboxed.stop()

@@ -10,7 +10,7 @@ import pytest
 from bot.sandbox.directory import EMPLOYEE, HR
 from bot.sandbox.juhe import MICRO_ENT_QUERY_PATH
 from cards.text import card_text
-from handlers.micro_ent import poll_round
+from handlers.micro_ent.router import poll_round
 from tests.conftest import RunningBot, make_settings, running_bot, wait_for
 
 COMPANY = "成都成电光信科技股份有限公司"
@@ -18,12 +18,12 @@ COMPANY = "成都成电光信科技股份有限公司"
 
 @pytest.fixture
 async def bot(tmp_path, clock):
-    async with running_bot(make_settings(tmp_path, hrbot_micro_ent_poll_seconds=1), clock) as running:
+    async with running_bot(make_settings(tmp_path), clock, hrbot_micro_ent_poll_seconds=1) as running:
         yield running
 
 
 def billed(bot: RunningBot) -> int:
-    return bot.app.sandbox.juhe.billed_calls[MICRO_ENT_QUERY_PATH]
+    return bot.sandbox.juhe.billed_calls[MICRO_ENT_QUERY_PATH]
 
 
 def notices(bot: RunningBot, user: str = EMPLOYEE) -> list:
@@ -35,10 +35,10 @@ def notices(bot: RunningBot, user: str = EMPLOYEE) -> list:
     ]
 
 
-async def poll_after(clock, seconds: float = 30) -> None:
+async def poll_after(bot: RunningBot, clock, seconds: float = 30) -> None:
     """Time passes (past any backoff), then a poll round runs."""
     clock.advance(timedelta(seconds=seconds))
-    await poll_round()
+    await poll_round(bot.app.services)
 
 
 async def submit(bot: RunningBot, user: str = EMPLOYEE, company: str = COMPANY):
@@ -53,11 +53,11 @@ async def test_pending_card_then_result_patched_in_place_and_one_notice(bot: Run
     assert card.content["header"]["template"] == "orange"
     assert billed(bot) == 1
 
-    await poll_after(clock, 5)  # the emulator's job needs 120 s: nothing changes
+    await poll_after(bot, clock, 5)  # the emulator's job needs 120 s: nothing changes
     assert "查询中" in card_text(card.content) and notices(bot) == []
 
-    bot.app.sandbox.juhe.complete_all()
-    await poll_after(clock)
+    bot.sandbox.juhe.complete_all()
+    await poll_after(bot, clock)
     text = card_text(card.content)
     assert "已完成" in text and "9151010057463511XR" in text and "其他电子设备制造" in text
     assert "5317万人民币" in text and "成都高新区市场监督管理局" in text
@@ -65,7 +65,7 @@ async def test_pending_card_then_result_patched_in_place_and_one_notice(bot: Run
     assert len(notices(bot)) == 1
     assert f"<at id={EMPLOYEE}></at>" in notices(bot)[0].content["body"]["elements"][0]["content"]
 
-    await poll_after(clock)
+    await poll_after(bot, clock)
     assert len(notices(bot)) == 1
 
 
@@ -74,8 +74,8 @@ async def test_same_company_joins_the_pending_job_and_later_hits_the_cache(bot: 
     joined = await submit(bot, user=HR)
     assert "已为你加入" in card_text(joined.content)
     assert billed(bot) == 1
-    bot.app.sandbox.juhe.complete_all()
-    await poll_after(clock)
+    bot.sandbox.juhe.complete_all()
+    await poll_after(bot, clock)
     assert len(notices(bot)) == 1 and len(notices(bot, HR)) == 1
     assert "已完成" in card_text(joined.content)
 
@@ -87,7 +87,7 @@ async def test_same_company_joins_the_pending_job_and_later_hits_the_cache(bot: 
 async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBot, clock) -> None:
     card = await submit(bot)
     clock.advance(timedelta(hours=24, minutes=1))
-    await poll_round()
+    await poll_round(bot.app.services)
     text = card_text(card.content)
     assert "查询已过期" in text and "[重新查询]" in text
     assert card.content["header"]["template"] == "grey"
@@ -103,10 +103,10 @@ async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBo
 
 async def test_refresh_button_polls_now(bot: RunningBot) -> None:
     card = await submit(bot)
-    jobid = next(iter(bot.app.sandbox.juhe.jobs))
+    jobid = next(iter(bot.sandbox.juhe.jobs))
     still = await bot.click(card, user=EMPLOYEE, value={"action": "micro_ent.refresh", "jobid": jobid})
     assert "仍在查询中" in still["toast"]["content"]
-    bot.app.sandbox.juhe.complete_all()
+    bot.sandbox.juhe.complete_all()
     done = await bot.click(card, user=EMPLOYEE, value={"action": "micro_ent.refresh", "jobid": jobid})
     assert "已完成" in card_text(done["card"]["data"])
     await wait_for(lambda: notices(bot), 1)
@@ -120,8 +120,8 @@ async def test_bad_keywords_cost_nothing_and_final_errors_explain(bot: RunningBo
     assert "用法" in await bot.reply_text(await bot.say("小微企业"))
 
     card = await submit(bot, company="不存在的小微企业有限公司")
-    bot.app.sandbox.juhe.complete_all()
-    await poll_after(clock)
+    bot.sandbox.juhe.complete_all()
+    await poll_after(bot, clock)
     text = card_text(card.content)
     assert "查询失败" in text and "[重新查询]" in text
     assert "已过期" not in text
@@ -129,4 +129,4 @@ async def test_bad_keywords_cost_nothing_and_final_errors_explain(bot: RunningBo
 
 async def test_the_poll_job_is_scheduled_persistently(bot: RunningBot) -> None:
     job = bot.app.services.scheduler.scheduler.get_job("micro_ent.poll")
-    assert job is not None and job.func_ref == "handlers.micro_ent:poll_round"
+    assert job is not None and job.args == ("micro_ent.poll",)

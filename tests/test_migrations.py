@@ -8,13 +8,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+import bot.dialogs
 import bot.leader
-import bot.micro_jobs
-import handlers  # noqa: F401  (features define their tables on import)
+from bot.features import discover
 from bot.migrations import owned, upgrade
 from bot.store import metadata, sync_url
 
-assert bot.leader and bot.micro_jobs
+assert bot.dialogs and bot.leader
+discover()  # features define their tables on import
 
 
 def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:

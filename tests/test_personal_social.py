@@ -19,7 +19,7 @@ from bot.sandbox.feishu import SandboxMessage
 from bot.sandbox.tcredit import IMAGE_CODE
 from bot.store import metadata, scheduler_url
 from cards.text import card_text
-from handlers.personal_social import poll_flows
+from handlers.personal_social.router import poll_flows
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, wait_for
 
@@ -71,7 +71,7 @@ async def submit(bot: RunningBot, card: SandboxMessage, form: dict) -> dict:
 
 async def poll_until(bot: RunningBot, card: SandboxMessage, text: str, rounds: int = 12) -> str:
     for _ in range(rounds):
-        await poll_flows()
+        await poll_flows(bot.app.services)
         if text in card_text(card.content):
             return card_text(card.content)
     raise AssertionError(f"{text!r} never appeared: {card_text(card.content)}")
@@ -92,7 +92,7 @@ async def test_success_through_city_form_and_progress_to_result(bot: RunningBot)
     for section in ("养老保险", "医疗保险", "生育保险", "工伤保险", "失业保险"):
         assert f"{section}** · 22 个月" in text
     assert "2026-10" in text and "单位合计" in text
-    assert bot.app.sandbox.tcredit.created_tasks == 1
+    assert bot.sandbox.tcredit.created_tasks == 1
 
 
 async def test_sms_step(bot: RunningBot) -> None:
@@ -165,7 +165,7 @@ async def test_select_params_required_fields_and_id_checksum(bot: RunningBot) ->
         bot, card, {"id_card": "110105194912310021", "password": PASSWORD, "sub_area": "310104"}
     )
     assert "身份证号码校验不通过" in answer["toast"]["content"]
-    assert bot.app.sandbox.tcredit.created_tasks == 0
+    assert bot.sandbox.tcredit.created_tasks == 0
 
 
 async def test_double_submit_creates_one_task(bot: RunningBot) -> None:
@@ -179,7 +179,7 @@ async def test_double_submit_creates_one_task(bot: RunningBot) -> None:
     )
     assert "登录中" in card_text(first["card"]["data"])
     assert second["toast"]["content"] == "这一步已经处理过了"
-    assert bot.app.sandbox.tcredit.created_tasks == 1
+    assert bot.sandbox.tcredit.created_tasks == 1
 
 
 async def test_asked_in_a_group_the_dialog_moves_to_private(bot: RunningBot) -> None:
@@ -197,7 +197,7 @@ async def test_abandoned_flows_expire_and_a_new_one_cancels_the_old(bot: Running
     new = await start(bot)
     assert "已取消" in card_text(old.content)
     clock.advance(timedelta(minutes=31))
-    await poll_flows()
+    await poll_flows(bot.app.services)
     assert "已超时失效" in card_text(new.content) and "[重新开始]" in card_text(new.content)
 
 
@@ -227,7 +227,7 @@ async def test_password_and_captcha_answers_are_never_kept(bot: RunningBot, capl
     with jobs_engine.connect() as conn:
         dump += str(conn.execute(text("SELECT * FROM scheduler_jobs")).all())
     jobs_engine.dispose()
-    assert "personal_flows" in metadata.tables and "done" in dump
+    assert "dialogs" in metadata.tables and "done" in dump
     assert PASSWORD not in dump and CAPTCHA not in dump
 
 
@@ -267,6 +267,6 @@ async def test_status_codes_and_a_lost_answer_are_not_retried() -> None:
 async def test_the_consoles_fast_forward_keeps_the_dialog_and_its_sms_step(bot: RunningBot) -> None:
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "sms", "password": PASSWORD})
-    bot.app.sandbox.fast_forward(timedelta(minutes=10))  # what the console's ⏩ does before running pollers
+    bot.sandbox.fast_forward(timedelta(minutes=10))  # what the console's ⏩ does before running pollers
     text = await poll_until(bot, card, "短信验证码")
     assert "已超时失效" not in text and "查询完成" not in text

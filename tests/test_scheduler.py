@@ -20,6 +20,6 @@ async def test_a_restart_keeps_each_recurring_jobs_next_run(tmp_path, database_u
 async def test_a_changed_schedule_replaces_the_job(tmp_path, database_url) -> None:
     async with running_bot(make_settings(tmp_path), Clock()):
         pass
-    async with running_bot(make_settings(tmp_path, hrbot_digest_cron="30 8 * * *"), Clock()) as bot:
+    async with running_bot(make_settings(tmp_path), Clock(), hrbot_digest_cron="30 8 * * *") as bot:
         job = bot.app.services.scheduler.scheduler.get_job("adjust_records.digest")
         assert job.next_run_time.hour == 8 and job.next_run_time.minute == 30

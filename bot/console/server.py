@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.errors import UserFacingError
+from bot.features import ConsoleTask
 from bot.sandbox.directory import BOT_OPEN_ID, PERSONAS
-from handlers.adjust_records import post_digest
 
 if TYPE_CHECKING:
     from bot.app import BotApp
-    from bot.runtime import Services
     from bot.sandbox.feishu import FeishuEmulator
     from bot.sandbox.server import Sandbox
+    from bot.services import Services
 
 STATIC = Path(__file__).with_name("static")
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -33,9 +34,9 @@ MAX_ADVANCE_MINUTES = 7 * 24 * 60
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
-def mount(app: web.Application, bot: BotApp) -> None:
+def mount(app: web.Application, bot: BotApp, sandbox: Sandbox) -> None:
     """Add the console's routes to the bot's aiohttp app (call only when the bot runs a sandbox)."""
-    console = Console(bot)
+    console = Console(bot, sandbox)
     app.router.add_get("/console", console.page)
     app.router.add_get("/console/static/{name}", console.static)
     app.router.add_get("/console/api/state", console.state)
@@ -43,7 +44,7 @@ def mount(app: web.Application, bot: BotApp) -> None:
     app.router.add_post("/console/api/click", console.click)
     app.router.add_get("/console/api/events", console.events)
     app.router.add_get("/console/api/images/{key}", console.image)
-    app.router.add_post("/console/api/digest", console.digest)
+    app.router.add_post("/console/api/task", console.run_task)
     app.router.add_post("/console/api/advance", console.advance)
     app.on_shutdown.append(console.close_streams)
 
@@ -67,14 +68,16 @@ async def _body(request: web.Request) -> dict[str, Any]:
 class Console:
     """The console's handlers, bound to one running sandbox bot."""
 
-    def __init__(self, bot: BotApp) -> None:
+    def __init__(self, bot: BotApp, sandbox: Sandbox) -> None:
         self.bot = bot
+        self.sandbox = sandbox
         self._streams: set[asyncio.Task[Any]] = set()
-
-    @property
-    def sandbox(self) -> Sandbox:
-        assert self.bot.sandbox is not None
-        return self.bot.sandbox
+        # Each feature's console buttons, by an id the page sends back.
+        self.tasks: dict[str, tuple[str, ConsoleTask]] = {
+            f"{feature.name}.{number}": (label, task)
+            for feature in bot.features
+            for number, (label, task) in enumerate(feature.console_tasks.items())
+        }
 
     @property
     def feishu(self) -> FeishuEmulator:
@@ -138,6 +141,7 @@ class Console:
                     {"name": c.name, "example": c.example, "summary": c.summary}
                     for c in self.services.dispatcher.commands
                 ],
+                "tasks": [{"id": task_id, "label": label} for task_id, (label, _) in self.tasks.items()],
                 # Message times are shown in the bot's zone, like the times on its cards.
                 "timezone": self.services.settings.hrbot_timezone,
                 "clock_offset_minutes": self._offset_minutes(),
@@ -177,15 +181,18 @@ class Console:
         )
         return web.json_response(answer)
 
-    async def digest(self, _request: web.Request) -> web.Response:
-        services = self.services
-        chats = list(services.settings.digest_chat_ids)
-        if not chats:
-            return _error("no digest chat is configured (HRBOT_DIGEST_CHAT_IDS)", 409)
-        # The digest claims its slot once; a slot per second lets every click post a fresh one.
-        slot = services.clock.now().astimezone(services.settings.tz).replace(microsecond=0)
-        posted = await post_digest(services, slot)
-        return web.json_response({"posted": posted, "chat_ids": chats})
+    async def run_task(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        found = self.tasks.get(str(body.get("id")))
+        if found is None:
+            return _error("unknown task", 404)
+        try:
+            answer = await found[1](self.services)
+        except UserFacingError as exc:
+            return _error(exc.user_message, 409)
+        names = {chat.chat_id: chat.name for chat in self.feishu.directory.chats()}
+        message = answer.message.replace("{chats}", "、".join(names.get(c, c) for c in answer.chats))
+        return web.json_response({"message": message, "kind": answer.kind, "open_chat": answer.open_chat})
 
     async def advance(self, request: web.Request) -> web.Response:
         body = await _body(request)

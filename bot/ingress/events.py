@@ -12,20 +12,18 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from bot.errors import Refusal, UserFacingError
 from bot.masking import mask_tail
-from bot.providers.base import ProviderError
+from bot.protocol import ActionResponse
 from bot.router import (
     ActionContext,
-    ActionResponse,
     IncomingAction,
     IncomingMessage,
     Mention,
     MessageContext,
     split_command,
 )
-from bot.runtime import Services
-from cards.common import error_card
-from cards.help import non_text_hint
+from bot.services import Services
 
 log = logging.getLogger("hrbot.events")
 
@@ -178,31 +176,42 @@ class EventPipeline:
         async with self._slots:
             word, args = split_command(message.text)
             dispatcher = self.services.dispatcher
-            command = dispatcher.find_command(word) if word else None
+            command = dispatcher.find_command(word) if word and message.message_type == "text" else None
             outcome = "ok"
             ctx = MessageContext(self.services, message, command.name if command else word, args)
             try:
-                if message.message_type != "text":
-                    outcome = "non-text"
-                    await ctx.reply(non_text_hint())
-                elif command is not None:
-                    await command.handler(ctx)
+                if command is not None:
+                    await command.run(ctx)
                 elif dispatcher.fallback is not None:
-                    outcome = "unknown-command" if word else "empty"
+                    outcome = (
+                        "non-text"
+                        if message.message_type != "text"
+                        else "unknown-command"
+                        if word
+                        else "empty"
+                    )
                     await dispatcher.fallback(ctx)
-            except ProviderError as exc:
-                outcome = f"provider-error:{exc.provider}:{exc.code}"
-                await self._reply_quietly(ctx, error_card("查询失败", exc.user_message))
+            except Refusal as exc:
+                outcome = exc.outcome
+                await self._show_error(ctx, exc, exc.card)
+            except UserFacingError as exc:
+                outcome = exc.outcome
+                await self._show_error(ctx, exc)
             except Exception:
                 outcome = "error"
                 log.exception("handler failed for command %s", ctx.command)
-                await self._reply_quietly(ctx, error_card("处理失败", GENERIC_FAILURE))
+                await self._show_error(ctx, UserFacingError(GENERIC_FAILURE))
             finally:
                 name = command.name if command else ""
                 _log_event(message.event_id, MESSAGE_RECEIVED, name, outcome, started, message.sender_open_id)
 
-    @staticmethod
-    async def _reply_quietly(ctx: MessageContext, card: dict[str, Any]) -> None:
+    async def _show_error(self, ctx: MessageContext, error: UserFacingError, card: Any = None) -> None:
+        """The feature's own card for it, else the error view's card; a failure to send is only logged."""
+        view = self.services.dispatcher.error_view
+        if card is None and view is not None:
+            card = view(error.title, error.user_message)
+        if card is None:
+            return
         try:
             await ctx.reply(card)
         except Exception:
@@ -239,15 +248,17 @@ class EventPipeline:
                 action.operator_open_id,
             )
             return ActionResponse.toast("正在处理，完成后会更新这张卡片", "info")
-        if ctx._late:
+        if ctx.late:
             self._spawn(self._run_late(ctx))
         _log_event(action.event_id, CARD_ACTION, action.action, "ok", started, action.operator_open_id)
         return dict(response or {})
 
     async def _invoke(self, handler: Any, ctx: ActionContext) -> ActionResponse | None:
         try:
-            return await handler(ctx)
-        except ProviderError as exc:
+            return await handler.run(ctx)
+        except Refusal as exc:
+            return ActionResponse.toast(exc.user_message, exc.kind)
+        except UserFacingError as exc:
             return ActionResponse.toast(exc.user_message, "error")
         except Exception:
             log.exception("card action %s failed", ctx.action.action)
@@ -262,20 +273,22 @@ class EventPipeline:
             if card is not None and ctx.action.open_message_id:
                 await ctx.patch(card)
             elif toast.get("type") == "error" and ctx.action.open_chat_id:
-                await self.services.feishu.send_card(
-                    ctx.action.open_chat_id, error_card("操作失败", toast["content"])
-                )
+                view = self.services.dispatcher.error_view
+                if view is not None:
+                    await self.services.feishu.send_card(
+                        ctx.action.open_chat_id, view("操作失败", toast["content"])
+                    )
         except Exception:
             log.exception("could not report the outcome of a slow card action")
         await self._run_late(ctx)
 
     async def _run_late(self, ctx: ActionContext) -> None:
-        for work in ctx._late:
+        for work in ctx.late:
             try:
                 await work
             except Exception:
                 log.exception("work after card action %s failed", ctx.action.action)
-        ctx._late.clear()
+        ctx.late.clear()
 
 
 def _log_event(

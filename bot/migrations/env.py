@@ -5,14 +5,15 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import bot.dialogs
 import bot.leader
-import bot.micro_jobs
-import handlers
+from bot.features import discover
 from bot.migrations import owned
 from bot.store import metadata
 
-# Importing these defines their tables on the shared metadata.
-assert bot.leader and bot.micro_jobs and handlers
+# Importing these defines their tables on the shared metadata: the core's, then every installed feature's.
+assert bot.dialogs and bot.leader
+discover()
 
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]

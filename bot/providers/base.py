@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 
+from bot.errors import UserFacingError
+
 SERVICE_UNAVAILABLE = "服务暂时不可用，请稍后再试"
 
 
-class ProviderError(Exception):
+class ProviderError(UserFacingError):
     """A provider call that did not produce data.
 
     `user_message` is short Simplified Chinese telling the user what failed and what to do next; it never holds
@@ -15,11 +17,17 @@ class ProviderError(Exception):
     """
 
     def __init__(self, provider: str, code: int | str, user_message: str, *, retryable: bool = False) -> None:
-        super().__init__(f"{provider} error {code}")
+        super().__init__(user_message, title="查询失败")
         self.provider = provider
         self.code = code
-        self.user_message = user_message
         self.retryable = retryable
+
+    def __str__(self) -> str:
+        return f"{self.provider} error {self.code}"
+
+    @property
+    def outcome(self) -> str:
+        return f"provider-error:{self.provider}:{self.code}"
 
 
 def pooled_client(base_url: str, *, timeout: float = 10.0, max_connections: int = 50) -> httpx.AsyncClient:

@@ -13,15 +13,19 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
 
+from bot.config import SettingsModel
 from bot.masking import mask_id_number, mask_name, mask_text
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.juhe_errors import MICRO_ENT_JOB_RUNNING, juhe_error
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger("hrbot.juhe")
 
@@ -309,6 +313,11 @@ def _text(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def client(services: Services) -> JuheClient:
+    """The process's one Juhe client."""
+    return services.provider("juhe", lambda s: from_settings(s.settings_of(JuheSettings)))
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -366,7 +375,24 @@ def _four_factors_result(result: dict[str, Any], mode: FourFactorsMode) -> FourF
     )
 
 
-def from_settings(settings: Any) -> JuheClient:
+class JuheSettings(SettingsModel):
+    """聚合数据: one key per API (企业社保, 小微企业, 企业四要素), and the openid of the encrypted four-factor API."""
+
+    juhe_base_url: str = "https://v.juhe.cn"
+    juhe_apis_base_url: str = "https://apis.juhe.cn"
+    juhe_social_security_key: str = ""
+    juhe_micro_ent_key: str = ""
+    juhe_four_factors_key: str = ""
+    juhe_openid: str = ""
+    juhe_four_factors_mode: Literal["", "plain", "encrypted", "v2"] = ""
+
+    @property
+    def four_factors_mode(self) -> FourFactorsMode:
+        """Encrypted when an openid is configured, else plain, unless chosen explicitly."""
+        return self.juhe_four_factors_mode or ("encrypted" if self.juhe_openid else "plain")
+
+
+def from_settings(settings: JuheSettings) -> JuheClient:
     return JuheClient(
         base_url=settings.juhe_base_url,
         apis_base_url=settings.juhe_apis_base_url,

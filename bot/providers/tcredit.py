@@ -11,12 +11,16 @@ import binascii
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bot.config import SettingsModel
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.tcredit_errors import status_error, task_step
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger("hrbot.tcredit")
 
@@ -211,7 +215,20 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def from_settings(settings: Any) -> TcreditClient:
+class TcreditSettings(SettingsModel):
+    """天创 personal social security: the app id and token id of the contract."""
+
+    tcredit_base_url: str = "https://api.tcredit.com"
+    tcredit_app_id: str = ""
+    tcredit_token_id: str = ""
+
+
+def from_settings(settings: TcreditSettings) -> TcreditClient:
     return TcreditClient(
         base_url=settings.tcredit_base_url, app_id=settings.tcredit_app_id, token_id=settings.tcredit_token_id
     )
+
+
+def client(services: Services) -> TcreditClient:
+    """The process's one Tcredit client."""
+    return services.provider("tcredit", lambda s: from_settings(s.settings_of(TcreditSettings)))

@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
+from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
-from bot.sandbox.directory import HR, HR_GROUP, MANAGER, MANAGER_GROUP, Directory
+from bot.sandbox.directory import Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.tcredit import TcreditEmulator
@@ -34,12 +34,21 @@ class Sandbox:
         self.url = ""
         self._runner: web.AppRunner | None = None
 
-    def upstream_settings(self) -> dict[str, Any]:
-        """Settings that point the bot's clients at this sandbox."""
+    def feishu_settings(self) -> dict[str, Any]:
+        """The core's settings that point the bot's Feishu client at this sandbox."""
         return {
             "feishu_base_url": f"{self.url}/feishu",
             "feishu_app_id": SANDBOX_APP_ID,
             "feishu_app_secret": SANDBOX_APP_SECRET,
+        }
+
+    def upstream_settings(self) -> dict[str, Any]:
+        """Every setting that points a bot at this sandbox (a live-mode bot in tests and benches)."""
+        return {**self.feishu_settings(), **self.provider_settings()}
+
+    def provider_settings(self) -> dict[str, Any]:
+        """The providers' settings that point their clients at this sandbox's emulators."""
+        return {
             "juhe_base_url": f"{self.url}/juhe-v",
             "juhe_apis_base_url": f"{self.url}/juhe-apis",
             "juhe_social_security_key": self.juhe.social_security_key,
@@ -50,17 +59,6 @@ class Sandbox:
             "tcredit_app_id": self.tcredit.app_id,
             "tcredit_token_id": self.tcredit.token_id,
         }
-
-    @staticmethod
-    def persona_settings(settings: Settings) -> dict[str, Any]:
-        """Who is HR, who manages, where digests go: the sandbox's personas, unless configured."""
-        defaults = {
-            "hrbot_hr_open_ids": HR,
-            "hrbot_digest_chat_ids": HR_GROUP,
-            "hrbot_managers": MANAGER,
-            "hrbot_manager_chat_id": MANAGER_GROUP,
-        }
-        return {name: value for name, value in defaults.items() if not getattr(settings, name)}
 
     def fast_forward(self, delta: timedelta) -> None:
         """Move the emulators' clock (and the bot's: they share it) and finish every pending provider job."""

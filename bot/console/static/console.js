@@ -533,14 +533,25 @@ async function busy(button, label, work) {
   }
 }
 
-function runDigest() {
-  return busy($("#run-digest"), "摘要生成中…", async () => {
-    const answer = await api("digest", {});
-    const names = answer.chat_ids.map((id) => state.chats.find((c) => c.chat_id === id)?.name || id).join("、");
-    if (!answer.posted) return toast({ type: "warning", content: "这一秒已经运行过，请稍后再试" });
-    toast({ type: "success", content: `摘要已发送到 ${names}` });
-    if (!answer.chat_ids.includes(chatId()) && state.chats.some((c) => c.chat_id === answer.chat_ids[0])) {
-      openChat(answer.chat_ids[0]);
+// Each feature's console buttons (e.g. run the digest now), as the server lists them.
+function renderTasks(tasks) {
+  const box = $("#tasks");
+  box.replaceChildren();
+  for (const task of tasks) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = task.label;
+    button.addEventListener("click", () => runTask(button, task));
+    box.append(button);
+  }
+}
+
+function runTask(button, task) {
+  return busy(button, "运行中…", async () => {
+    const answer = await api("task", { id: task.id });
+    toast({ type: answer.kind, content: answer.message });
+    if (answer.open_chat && answer.open_chat !== chatId() && state.chats.some((c) => c.chat_id === answer.open_chat)) {
+      openChat(answer.open_chat);
     }
   });
 }
@@ -565,6 +576,7 @@ async function load() {
   if (state.chatKey !== "p2p" && !state.chats.some((c) => c.chat_id === state.chatKey)) state.chatKey = "p2p";
   for (const messages of Object.values(data.messages)) messages.forEach(remember);
   renderClock(data.clock_offset_minutes);
+  renderTasks(data.tasks);
   renderChips();
   renderAll();
 }
@@ -589,6 +601,5 @@ function connect() {
 }
 
 $("#say").addEventListener("submit", say);
-$("#run-digest").addEventListener("click", runDigest);
 $("#advance").addEventListener("click", advance);
 connect();

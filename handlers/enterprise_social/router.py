@@ -1,4 +1,4 @@
-"""企业社保: a company's annual-report social security figures (seed 000), cached so a company costs one call."""
+"""企业社保: a company's annual-report social security figures (Juhe API 企业社保缴纳查询), cached so a company costs one call."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.providers.base import ProviderError
-from bot.providers.juhe import (
-    JuheClient,
-    SocialSecurity,
-    SocialSecurityReport,
-    YearReport,
-    from_settings,
-)
+from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, client
 from bot.router import MessageContext, Router
-from bot.runtime import Services
+from bot.services import Services
 from bot.validators import company_keyword_problem, looks_like_uscc
 from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_card
 
@@ -24,10 +18,6 @@ router = Router("enterprise_social")
 CACHE_PREFIX = "enterprise-social:"
 
 # One lookup per company at a time in this process: a second asker waits for the first answer and reads the cache.
-
-
-def _juhe(services: Services) -> JuheClient:
-    return services.provider("juhe", from_settings)
 
 
 def normalise(keyword: str) -> str:
@@ -63,7 +53,7 @@ async def lookup(services: Services, keyword: str) -> tuple[SocialSecurityReport
         if cached is not None:
             report, fetched_at = _from_cache(cached)
             return report, fetched_at, True
-        report = await _juhe(services).social_security(keyword)
+        report = await client(services).social_security(keyword)
         fetched_at = services.clock.now()
         ttl = timedelta(hours=services.settings.hrbot_cache_hours)
         entry = _to_cache(report, fetched_at)

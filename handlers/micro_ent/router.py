@@ -13,17 +13,13 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from bot import runtime
 from bot.feishu import FeishuError
-from bot.micro_jobs import DONE, EXPIRED, FAILED, PENDING, Job, MicroJobs, Watcher
 from bot.providers.base import ProviderError
-from bot.providers.juhe import UNAVAILABLE, JuheClient, from_settings
+from bot.providers.juhe import UNAVAILABLE, client
 from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.runtime import Services
+from bot.services import Services
 from bot.validators import company_keyword_problem
 from cards.micro_ent import (
-    REFRESH,
-    RETRY,
     expired_card,
     failed_card,
     finished_notice,
@@ -31,12 +27,13 @@ from cards.micro_ent import (
     result_card,
     usage_card,
 )
+from handlers.micro_ent.settings import MicroEntSettings
+from handlers.micro_ent.state import DONE, EXPIRED, FAILED, PENDING, Job, MicroJobs, Watcher
 
 log = logging.getLogger("hrbot.micro_ent")
 
 router = Router("micro_ent")
 
-POLL_JOB_ID = "micro_ent.poll"
 JOB_LIFETIME = timedelta(hours=24)
 BACKOFF_FACTOR = 1.5
 MAX_BACKOFF_MULTIPLE = 10
@@ -49,12 +46,8 @@ NOTIFY_BATCH = 200
 UNDELIVERABLE = frozenset({230002, 230013, 230017, 230027})
 
 
-def _juhe(services: Services) -> JuheClient:
-    return services.provider("juhe", from_settings)
-
-
 def poll_interval(services: Services) -> float:
-    return services.settings.hrbot_micro_ent_poll_seconds
+    return services.settings_of(MicroEntSettings).hrbot_micro_ent_poll_seconds
 
 
 def next_delay(base: float, polls: int) -> timedelta:
@@ -62,11 +55,9 @@ def next_delay(base: float, polls: int) -> timedelta:
     return timedelta(seconds=min(base * BACKOFF_FACTOR**polls, base * MAX_BACKOFF_MULTIPLE))
 
 
-@router.on_startup
-async def schedule_polling(services: Services) -> None:
-    assert services.scheduler is not None
-    tick = min(max(poll_interval(services) / 2, 1.0), 15.0)
-    services.scheduler.every(POLL_JOB_ID, "handlers.micro_ent:poll_round", timedelta(seconds=tick))
+def poll_tick(services: Services) -> timedelta:
+    """How often due jobs are looked for: half the first interval, between 1 and 15 seconds."""
+    return timedelta(seconds=min(max(poll_interval(services) / 2, 1.0), 15.0))
 
 
 def _normalise(keyword: str) -> str:
@@ -114,7 +105,7 @@ async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> t
         job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
         if job is not None:
             return job, True
-        jobid = await _juhe(services).micro_ent_submit(keyword)  # billed: once, never retried here
+        jobid = await client(services).micro_ent_submit(keyword)  # billed: once, never retried here
         await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
         created = await jobs.job(jobid)
         assert created is not None
@@ -122,9 +113,9 @@ async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> t
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
-async def poll_round() -> None:
-    """The scheduler's recurring job: poll the due jobs, then tell the watchers of finished ones."""
-    services = runtime.current()
+@router.every(poll_tick, id="poll", legacy="handlers.micro_ent:poll_round")
+async def poll_round(services: Services) -> None:
+    """Poll the due jobs, then tell the watchers of finished ones."""
     jobs = MicroJobs(services.store)
     due = await jobs.due(services.clock.now(), ROUND_SIZE)
     slots = asyncio.Semaphore(ROUND_CONCURRENCY)
@@ -143,7 +134,7 @@ async def poll_one(services: Services, jobs: MicroJobs, job: Job) -> None:
         await jobs.finish(job.jobid, EXPIRED, now)
         return
     try:
-        result = await _juhe(services).micro_ent_result(job.jobid)
+        result = await client(services).micro_ent_result(job.jobid)
     except ProviderError as exc:
         if exc.retryable or exc.code == UNAVAILABLE:
             await jobs.reschedule(
@@ -221,7 +212,7 @@ async def _own_watcher(ctx: ActionContext) -> Watcher | ActionResponse:
     return watcher
 
 
-@router.action(REFRESH)
+@router.action("refresh")
 async def refresh(ctx: ActionContext) -> ActionResponse:
     """Poll this job now (free); answer with its current card."""
     watcher = await _own_watcher(ctx)
@@ -243,7 +234,7 @@ async def refresh(ctx: ActionContext) -> ActionResponse:
     return ActionResponse.toast(f"查询{outcome}", "success" if job.status == DONE else "warning", card=card)
 
 
-@router.action(RETRY)
+@router.action("retry")
 async def retry(ctx: ActionContext) -> ActionResponse:
     """A new billed job for the same company, followed by the same card."""
     watcher = await _own_watcher(ctx)

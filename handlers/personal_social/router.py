@@ -12,21 +12,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import runtime
-from bot.flows import CITY, DONE, EXPIRED, FAILED, FORM, IMAGE, RUNNING, SMS, Flow, Flows
+from bot.errors import Refusal
+from bot.guards import private_only
+from bot.protocol import ActionResponse, Card
 from bot.providers.base import ProviderError
-from bot.providers.tcredit import LoginMethod, TcreditClient, from_settings
-from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.runtime import Services
+from bot.providers.tcredit import LoginMethod, client
+from bot.router import ActionContext, MessageContext, Router
+from bot.services import Services
 from bot.validators import valid_id_number
 from cards.personal_social import (
-    CITY as CITY_ACTION,
-)
-from cards.personal_social import (
-    CODE,
-    METHOD,
-    RESTART,
-    SUBMIT,
     Field,
     cancelled_card,
     captcha_card,
@@ -39,12 +33,24 @@ from cards.personal_social import (
     result_card,
     sms_card,
 )
+from handlers.personal_social.state import (
+    CITY,
+    DONE,
+    EXPIRED,
+    FAILED,
+    FEATURE,
+    FORM,
+    IMAGE,
+    RUNNING,
+    SMS,
+    Flow,
+    Flows,
+)
 
 log = logging.getLogger("hrbot.personal_social")
 
-router = Router("personal_social")
+router = Router(FEATURE)
 
-POLL_JOB_ID = "personal_social.poll"
 POLL_SECONDS = 2.0
 FLOW_LIFETIME = timedelta(minutes=30)
 CITIES_TTL = timedelta(days=1)
@@ -54,20 +60,8 @@ STATUS_WORDS = {1: "系统维护", 2: "开发中"}
 ID_FIELDS = ("id_card", "idcard")
 
 
-def _tcredit(services: Services) -> TcreditClient:
-    return services.provider("tcredit", from_settings)
-
-
 def _local(services: Services, moment: datetime) -> datetime:
     return moment.astimezone(services.settings.tz)
-
-
-@router.on_startup
-async def schedule_polling(services: Services) -> None:
-    assert services.scheduler is not None
-    services.scheduler.every(
-        POLL_JOB_ID, "handlers.personal_social:poll_flows", timedelta(seconds=POLL_SECONDS)
-    )
 
 
 async def _cities(services: Services) -> list[dict[str, Any]]:
@@ -77,7 +71,7 @@ async def _cities(services: Services) -> list[dict[str, Any]]:
         return cached
     cities = [
         {"area_code": c.area_code, "area_name": c.area_name, "status": c.status}
-        for c in await _tcredit(services).cities()
+        for c in await client(services).cities()
     ]
     await services.store.cache_set("tcredit:cities", cities, CITIES_TTL)
     return cities
@@ -98,8 +92,8 @@ def _fields(method: LoginMethod) -> list[Field]:
 
 async def _form_step(
     services: Services, flow: Flow, area_code: str, area_name: str, login_type: str | None = None
-) -> ActionResponse | dict[str, Any]:
-    methods = await _tcredit(services).login_methods(area_code)
+) -> Card:
+    methods = await client(services).login_methods(area_code)
     if not methods:
         return failed_card(area_name, "这个城市暂时没有可用的登录方式，请换一个城市或稍后再试")
     chosen = next((m for m in methods if m.login_type == login_type), methods[0])
@@ -113,14 +107,17 @@ async def _form_step(
         login_type=chosen.login_type,
     )
     if advanced is None:
-        return ActionResponse.toast("这张卡片已过期，请重新发起", "warning")
+        raise Refusal("这张卡片已过期，请重新发起")
     pairs = [(m.login_type, m.login_name) for m in methods]
     return form_card(area_name, pairs, chosen.login_type, _fields(chosen), advanced.version)
 
 
 # Starting --------------------------------------------------------------------------------------------------------
 @router.command(
-    "个人社保", summary="查询本人社保缴纳记录（私聊进行，需登录当地社保网站）", example="个人社保 北京"
+    "个人社保",
+    summary="查询本人社保缴纳记录（私聊进行，需登录当地社保网站）",
+    example="个人社保 北京",
+    guards=[private_only(moved_private_card)],
 )
 async def start(ctx: MessageContext) -> None:
     services = ctx.services
@@ -139,54 +136,47 @@ async def start(ctx: MessageContext) -> None:
         next((c for c in cities if c["area_name"] == wanted and c["status"] == 0), None) if wanted else None
     )
     if city is not None:
-        card = await _form_step(services, flow, city["area_code"], city["area_name"])
-        if isinstance(card, ActionResponse):
-            return
+        try:
+            card = await _form_step(services, flow, city["area_code"], city["area_name"])
+        except Refusal:
+            return  # a newer 个人社保 from the same user took over meanwhile
     else:
         available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
         unavailable = [
             (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
         ]
         card = city_card(available, unavailable, flow.version)
-    if ctx.message.is_private:
-        message_id = await ctx.reply(card)
-    else:
-        # Personal data stays out of groups: the dialog moves to the private chat.
-        message_id = await ctx.send_private(card)
-        await ctx.reply(moved_private_card())
+    message_id = await ctx.reply(card)
     await flows.set_message(ctx.user, message_id)
 
 
 # Card steps --------------------------------------------------------------------------------------------------------
-async def _current(ctx: ActionContext, *states: str) -> Flow | ActionResponse:
+async def _current(ctx: ActionContext, *states: str) -> Flow:
+    """The clicker's flow, if this card is its current step; else a refusal saying why not."""
     flow = await Flows(ctx.services.store).get(ctx.user)
     if flow is None or flow.message_id != ctx.action.open_message_id:
-        return ActionResponse.toast("这张卡片不是你当前的查询，请发送「个人社保」重新开始", "warning")
+        raise Refusal("这张卡片不是你当前的查询，请发送「个人社保」重新开始")
     if flow.state not in states or ctx.value.get("v") != flow.version:
-        return ActionResponse.toast("这一步已经处理过了", "info")
+        raise Refusal("这一步已经处理过了", "info")
     return flow
 
 
-@router.action(CITY_ACTION)
+@router.action("city", aliases=["tcredit.city"])
 async def choose_city(ctx: ActionContext) -> ActionResponse:
     flow = await _current(ctx, CITY)
-    if isinstance(flow, ActionResponse):
-        return flow
     cities = {c["area_code"]: c for c in await _cities(ctx.services)}
     city = cities.get(ctx.action.option or "")
     if city is None or city["status"] != 0:
         return ActionResponse.toast("这个城市暂不可查询，请选择其他城市", "error")
     card = await _form_step(ctx.services, flow, city["area_code"], city["area_name"])
-    return card if isinstance(card, ActionResponse) else ActionResponse.replace(card)
+    return ActionResponse.replace(card)
 
 
-@router.action(METHOD)
+@router.action("method", aliases=["tcredit.method"])
 async def choose_method(ctx: ActionContext) -> ActionResponse:
     flow = await _current(ctx, FORM)
-    if isinstance(flow, ActionResponse):
-        return flow
     card = await _form_step(ctx.services, flow, flow.area_code or "", flow.area_name or "", ctx.action.option)
-    return card if isinstance(card, ActionResponse) else ActionResponse.replace(card)
+    return ActionResponse.replace(card)
 
 
 def _problem(method: LoginMethod, values: dict[str, str]) -> str | None:
@@ -199,13 +189,11 @@ def _problem(method: LoginMethod, values: dict[str, str]) -> str | None:
     return None
 
 
-@router.action(SUBMIT)
+@router.action("submit", aliases=["tcredit.submit"])
 async def submit_login(ctx: ActionContext) -> ActionResponse:
     flow = await _current(ctx, FORM)
-    if isinstance(flow, ActionResponse):
-        return flow
     services = ctx.services
-    tcredit = _tcredit(services)
+    tcredit = client(services)
     try:
         methods = await tcredit.login_methods(flow.area_code or "")
         method = next(
@@ -249,11 +237,9 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
         ctx.form.clear()
 
 
-@router.action(CODE)
+@router.action("code", aliases=["tcredit.code"])
 async def submit_code(ctx: ActionContext) -> ActionResponse:
     flow = await _current(ctx, SMS, IMAGE)
-    if isinstance(flow, ActionResponse):
-        return flow
     services = ctx.services
     try:
         code = str(ctx.form.get("code") or "").strip()
@@ -266,7 +252,7 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
         if running is None:
             return ActionResponse.toast("验证码已提交", "info")
         try:
-            await _tcredit(services).submit_code(flow.tid or "", code)
+            await client(services).submit_code(flow.tid or "", code)
         except ProviderError as exc:
             await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
             return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
@@ -277,7 +263,7 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
         ctx.form.clear()
 
 
-@router.action(RESTART)
+@router.action("restart", aliases=["tcredit.restart"])
 async def restart(ctx: ActionContext) -> ActionResponse:
     services = ctx.services
     flows = Flows(services.store)
@@ -296,9 +282,9 @@ async def restart(ctx: ActionContext) -> ActionResponse:
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
-async def poll_flows() -> None:
-    """The scheduler's job: expire abandoned flows, and move running tasks' cards along."""
-    services = runtime.current()
+@router.every(timedelta(seconds=POLL_SECONDS), id="poll", legacy="handlers.personal_social:poll_flows")
+async def poll_flows(services: Services) -> None:
+    """Expire abandoned flows, and move running tasks' cards along."""
     flows = Flows(services.store)
     now = services.clock.now()
     for flow in await flows.lapsed(now, POLL_BATCH):
@@ -320,7 +306,7 @@ def _alive(now: datetime) -> dict[str, Any]:
 
 async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     try:
-        state = await _tcredit(services).task_state(flow.tid or "")
+        state = await client(services).task_state(flow.tid or "")
     except ProviderError as exc:
         log.warning("task state unavailable for a flow: %s", exc.code)
         return

@@ -1,16 +1,19 @@
-"""Feishu compensation: social-insurance adjust records (seed 004), paced to the API's 10 requests per second."""
+"""Feishu compensation: social-insurance adjust records (Feishu Open API 批量查询调薪记录 / compensation adjust records), paced to the API's 10 requests per second."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bot.feishu import FeishuClient, FeishuError, RateLimited
 from bot.providers.base import ProviderError
 from bot.ratelimit import Pacer
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
 MAX_IDS = 200
@@ -140,3 +143,8 @@ class CompensationApi:
                 "feishu-compensation", exc.code, message, retryable=exc.code == SERVER_ERROR
             ) from None
         return [AdjustRecord.from_json(r) for r in data.get("records") or []]
+
+
+def client(services: Services) -> CompensationApi:
+    """The process's one compensation client: one pacer for every caller."""
+    return services.provider("feishu-compensation", lambda s: CompensationApi(s.feishu))

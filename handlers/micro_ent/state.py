@@ -1,4 +1,4 @@
-"""Pending micro-enterprise jobs (seed 001) and who waits for each: the state that survives a restart."""
+"""Pending micro-enterprise jobs (Juhe's asynchronous 小微企业 query) and who waits for each: the state that survives a restart."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""帮助 / help, and the answer to any unknown command."""
+"""帮助 / help; the answer to an unknown command, an empty or non-text message; the card for user-facing errors."""
 
 from __future__ import annotations
 
+from bot.protocol import Card
 from bot.router import MessageContext, Router
-from cards.help import CommandLine, help_card
+from cards.common import error_card
+from cards.help import CommandLine, help_card, non_text_hint
 
 router = Router("help")
 
@@ -17,3 +19,16 @@ async def show_help(ctx: MessageContext) -> None:
         ctx.command if ctx.services.dispatcher.find_command(ctx.command) is None and ctx.command else None
     )
     await ctx.reply(help_card(commands, unknown=unknown))
+
+
+@router.on_fallback
+async def answer_anything_else(ctx: MessageContext) -> None:
+    if ctx.message.message_type != "text":
+        await ctx.reply(non_text_hint())
+    else:
+        await show_help(ctx)
+
+
+@router.on_error
+def show_error(title: str, message: str) -> Card:
+    return error_card(title, message)

@@ -7,15 +7,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.triggers.date import DateTrigger
-
-from bot import runtime
-from bot.compensation import MAX_IDS, RECORD_TYPES, AdjustRecord, CompensationApi
-from bot.contacts import members
+from bot.errors import Refusal, UserFacingError
+from bot.features import ConsoleAnswer
+from bot.guards import hr_only, private_only
 from bot.providers.base import ProviderError
+from bot.providers.compensation import MAX_IDS, RECORD_TYPES, AdjustRecord, client
 from bot.router import MessageContext, Router
-from bot.runtime import Services
 from bot.scheduler import crontab_trigger
+from bot.services import Services
 from cards.adjust_records import (
     DigestData,
     DigestLine,
@@ -25,54 +24,63 @@ from cards.adjust_records import (
     records_card,
     refusal_card,
 )
+from handlers.adjust_records.contacts import members
+from handlers.adjust_records.settings import AdjustRecordsSettings
 
 log = logging.getLogger("hrbot.adjust_records")
 
 router = Router("adjust_records")
 
-DIGEST_JOB_ID = "adjust_records.digest"
 PREVIOUS_KEYS = "adjust_records:previous-digest-keys"
 CATCH_UP_WITHIN = timedelta(hours=1)
 # Batches in flight at once; the pacer decides the actual request rate.
 MAX_BATCHES_IN_FLIGHT = 8
 
 
-def _api(services: Services) -> CompensationApi:
-    return services.providers["feishu-compensation"]
+def settings(services: Services) -> AdjustRecordsSettings:
+    return services.settings_of(AdjustRecordsSettings)
+
+
+def digest_cron(services: Services) -> str:
+    return settings(services).hrbot_digest_cron
 
 
 @router.on_startup
-async def schedule_digest(services: Services) -> None:
-    services.providers.setdefault("feishu-compensation", CompensationApi(services.feishu))
-    trigger = crontab_trigger(services.settings.hrbot_digest_cron, services.settings.tz)
+async def catch_up_a_cut_off_digest(services: Services) -> None:
+    """A digest a crash cut off (started, never finished) within the last hour is run again now."""
     assert services.scheduler is not None
-    services.scheduler.add("handlers.adjust_records:run_scheduled_digest", trigger, job_id=DIGEST_JOB_ID)
-    # A digest a crash cut off (started, never finished) within the last hour is run again now.
     now = services.clock.now()
-    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, now)
+    slot = schedule_slot(digest_cron(services), services.settings.tz, now)
     key = f"digest:{slot.isoformat()}"
     if now - slot < CATCH_UP_WITHIN and await services.store.claimed(f"{key}:started"):
         if not await services.store.claimed(key):
             log.warning("the digest for %s was cut off; running it again", slot.isoformat())
-            services.scheduler.add(
-                "handlers.adjust_records:run_scheduled_digest",
-                DateTrigger(now),
-                job_id=f"{DIGEST_JOB_ID}.catch-up",
-                args=[slot.isoformat()],
+            services.scheduler.at(
+                router.qualified("catch_up"), now, slot.isoformat(), key=router.qualified("digest.catch-up")
             )
 
 
-# On demand ---------------------------------------------------------------------------------------------------------
+# On demand -----------------------------------------------------------------------------------------------------
+REFUSAL = "只有 HR 可以查询其他同事的增减员记录"
+
+
+async def others_only_for_hr(ctx: MessageContext) -> None:
+    """Anyone may see their own records; naming colleagues is for HR."""
+    if any(m.open_id for m in ctx.message.mentions) and ctx.user not in ctx.services.settings.hr_open_ids:
+        raise Refusal(REFUSAL, "error", card=refusal_card())
+
+
 @router.command(
-    "增减员", "社保增减员", summary="查询社保/公积金增减员记录（HR 可 @同事 查询）", example="增减员 @张三"
+    "增减员",
+    "社保增减员",
+    summary="查询社保/公积金增减员记录（HR 可 @同事 查询）",
+    example="增减员 @张三",
+    # Salary bases are not for a group's eyes: the records go to the requester privately.
+    guards=[others_only_for_hr, private_only(moved_private_card)],
 )
 async def show_records(ctx: MessageContext) -> None:
-    subjects = [m.open_id for m in ctx.message.mentions if m.open_id]
-    if subjects and ctx.user not in ctx.services.settings.hr_open_ids:
-        await ctx.reply(refusal_card())
-        return
-    subjects = subjects or [ctx.user]
-    api = _api(ctx.services)
+    subjects = [m.open_id for m in ctx.message.mentions if m.open_id] or [ctx.user]
+    api = client(ctx.services)
     names = await _names(ctx.services, subjects)
     by_user: dict[str, list[AdjustRecord]] = {open_id: [] for open_id in subjects}
     for record_type in RECORD_TYPES:
@@ -81,13 +89,7 @@ async def show_records(ctx: MessageContext) -> None:
     people = [
         PersonRecords(open_id, names.get(open_id, "同事"), tuple(by_user[open_id])) for open_id in subjects
     ]
-    card = records_card(people, queried_at=_local_now(ctx.services), viewer=ctx.user)
-    if ctx.message.is_private:
-        await ctx.reply(card)
-    else:
-        # Salary bases are not for a group's eyes: the records go to the requester privately.
-        await ctx.send_private(card)
-        await ctx.reply(moved_private_card())
+    await ctx.reply(records_card(people, queried_at=_local_now(ctx.services), viewer=ctx.user))
 
 
 async def _names(services: Services, open_ids: list[str]) -> dict[str, str]:
@@ -95,25 +97,29 @@ async def _names(services: Services, open_ids: list[str]) -> dict[str, str]:
     return {open_id: str(user.get("name") or "") for open_id, user in users.items()}
 
 
-@router.command("增减员摘要", summary="立即生成增减员摘要（仅 HR）", example="增减员摘要")
+@router.command(
+    "增减员摘要",
+    summary="立即生成增减员摘要（仅 HR）",
+    example="增减员摘要",
+    guards=[hr_only(REFUSAL, refusal_card)],
+)
 async def digest_now(ctx: MessageContext) -> None:
-    if ctx.user not in ctx.services.settings.hr_open_ids:
-        await ctx.reply(refusal_card())
-        return
     data = await collect_digest(ctx.services, await _previous_keys(ctx.services))
     await ctx.reply(digest_card(data, queried_at=_local_now(ctx.services)))
 
 
 # Digest ------------------------------------------------------------------------------------------------------------
-async def run_scheduled_digest(slot: str | None = None) -> None:
-    """The cron job (its slot is the latest fire time), or a catch-up for the slot it names."""
-    services = runtime.current()
-    when = (
-        datetime.fromisoformat(slot)
-        if slot
-        else schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, services.clock.now())
+@router.cron(digest_cron, id="digest")
+async def run_scheduled_digest(services: Services) -> None:
+    """The slot is the latest fire time: a late run still posts its own slot's digest once."""
+    await post_digest(
+        services, schedule_slot(digest_cron(services), services.settings.tz, services.clock.now())
     )
-    await post_digest(services, when)
+
+
+@router.job(id="catch_up", legacy="handlers.adjust_records:run_scheduled_digest")
+async def catch_up(services: Services, slot: str) -> None:
+    await post_digest(services, datetime.fromisoformat(slot))
 
 
 async def post_digest(services: Services, slot: datetime) -> bool:
@@ -130,7 +136,7 @@ async def post_digest(services: Services, slot: datetime) -> bool:
     previous = await _previous_keys(services)
     data = await collect_digest(services, previous)
     card = digest_card(data, queried_at=_local_now(services), title_suffix=f" · {slot:%Y-%m-%d}")
-    for chat_id in services.settings.digest_chat_ids:
+    for chat_id in settings(services).digest_chat_ids:
         try:
             await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
         except Exception:
@@ -158,7 +164,7 @@ async def _previous_keys(services: Services) -> set[str]:
 
 async def collect_digest(services: Services, previous: set[str]) -> DigestData:
     """Employees of the configured departments → both record types in batches of 200, paced to 10 requests/s."""
-    api = _api(services)
+    api = client(services)
     data = DigestData()
     names: dict[str, str] = {}
     in_flight: set[asyncio.Task[None]] = set()
@@ -188,7 +194,7 @@ async def collect_digest(services: Services, previous: set[str]) -> DigestData:
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
 
-    async for user in members(services.feishu, services.settings.digest_department_ids):
+    async for user in members(services.feishu, settings(services).digest_department_ids):
         open_id = str(user["open_id"])
         names[open_id] = str(user.get("name") or "")
         data.employees += 1
@@ -229,3 +235,14 @@ def _lines(records: list[AdjustRecord], names: dict[str, str], previous: set[str
 
 def _local_now(services: Services) -> datetime:
     return services.clock.now().astimezone(services.settings.tz)
+
+
+async def digest_from_console(services: Services) -> ConsoleAnswer:
+    """The sandbox console's 立即运行摘要: a slot per second, so every click posts a fresh digest."""
+    chats = settings(services).digest_chat_ids
+    if not chats:
+        raise UserFacingError("没有配置接收摘要的群（HRBOT_DIGEST_CHAT_IDS）")
+    slot = services.clock.now().astimezone(services.settings.tz).replace(microsecond=0)
+    if not await post_digest(services, slot):
+        return ConsoleAnswer("这一秒已经运行过，请稍后再试", "warning")
+    return ConsoleAnswer("摘要已发送到 {chats}", chats=chats)

@@ -1,4 +1,4 @@
-"""Four-factor verification requests (seed 003): what a manager is asked to verify, and where its cards are.
+"""Four-factor verification requests (Juhe's 企业四要素核验): what a manager is asked to verify, and where its cards are.
 
 The full name and ID number live only here, server-side, between the request and its decision: cards and button
 values carry masked values and the request id. Once a request is decided (verified, rejected or expired) the full
@@ -28,8 +28,8 @@ PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED = (
 )
 OPEN = (PENDING, FAILED)  # states a manager can still act on
 
-four_factor_requests = Table(
-    "four_factor_requests",
+four_factors_requests = Table(
+    "four_factors_requests",
     metadata,
     Column("id", String(32), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
@@ -131,11 +131,11 @@ class Verifications:
             "decided_at": None,
         }
         async with self.engine.begin() as conn:
-            await conn.execute(insert(four_factor_requests).values(**values))
+            await conn.execute(insert(four_factors_requests).values(**values))
         return _request(SimpleNamespace(**values))
 
     async def get(self, request_id: str) -> VerificationRequest | None:
-        query = select(four_factor_requests).where(four_factor_requests.c.id == request_id)
+        query = select(four_factors_requests).where(four_factors_requests.c.id == request_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return _request(row) if row else None
@@ -143,8 +143,8 @@ class Verifications:
     async def set_messages(self, request_id: str, message_ids: list[str]) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(four_factor_requests)
-                .where(four_factor_requests.c.id == request_id)
+                update(four_factors_requests)
+                .where(four_factors_requests.c.id == request_id)
                 .values(message_ids=message_ids)
             )
 
@@ -155,14 +155,14 @@ class Verifications:
     async def interrupted(self, started_before: datetime, error: str) -> list[VerificationRequest]:
         """Verifications cut off mid-call (a restart): failed with their outcome unknown, open to 重新核验."""
         stuck = and_(
-            four_factor_requests.c.status == VERIFYING, four_factor_requests.c.decided_at < started_before
+            four_factors_requests.c.status == VERIFYING, four_factors_requests.c.decided_at < started_before
         )
         async with self.engine.begin() as conn:
-            rows = [_request(row) for row in await conn.execute(select(four_factor_requests).where(stuck))]
+            rows = [_request(row) for row in await conn.execute(select(four_factors_requests).where(stuck))]
             for request in rows:
                 await conn.execute(
-                    update(four_factor_requests)
-                    .where(four_factor_requests.c.id == request.id, stuck)
+                    update(four_factors_requests)
+                    .where(four_factors_requests.c.id == request.id, stuck)
                     .values(status=FAILED, attempt=request.attempt + 1, outcome={"error": error})
                 )
         return [await self.get(r.id) or r for r in rows]
@@ -194,16 +194,16 @@ class Verifications:
 
     async def expire(self, created_before: datetime) -> list[VerificationRequest]:
         """Requests nobody decided in time: expired, full values erased; returned so their cards can say so."""
-        undecided = four_factor_requests.c.status.in_((PENDING, VERIFYING, FAILED))
-        query = select(four_factor_requests).where(
-            undecided, four_factor_requests.c.created_at < created_before
+        undecided = four_factors_requests.c.status.in_((PENDING, VERIFYING, FAILED))
+        query = select(four_factors_requests).where(
+            undecided, four_factors_requests.c.created_at < created_before
         )
         async with self.engine.begin() as conn:
             stale = [_request(row) for row in await conn.execute(query)]
             if stale:
                 await conn.execute(
-                    update(four_factor_requests)
-                    .where(four_factor_requests.c.id.in_([r.id for r in stale]), undecided)
+                    update(four_factors_requests)
+                    .where(four_factors_requests.c.id.in_([r.id for r in stale]), undecided)
                     .values(status=EXPIRED, realname=None, idcard=None)
                 )
         return stale
@@ -211,5 +211,5 @@ class Verifications:
     async def _set(self, request_id: str, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(four_factor_requests).where(four_factor_requests.c.id == request_id).values(**values)
+                update(four_factors_requests).where(four_factors_requests.c.id == request_id).values(**values)
             )

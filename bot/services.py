@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic_settings import BaseSettings
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -15,6 +17,8 @@ from bot.store import Store
 if TYPE_CHECKING:
     from bot.scheduler import Scheduler
 
+ModelT = TypeVar("ModelT", bound=BaseSettings)
+
 
 @dataclass
 class Services:
@@ -23,28 +27,24 @@ class Services:
     store: Store
     feishu: FeishuClient
     dispatcher: Dispatcher
+    # Loads a settings model (a feature's or a provider's) from the same sources as the core's.
+    load_settings: Callable[[type[BaseSettings]], BaseSettings]
     bot_open_id: str = ""
     scheduler: Scheduler | None = None
     # Provider clients by name ("juhe", "tcredit"); features fetch theirs with `provider()`.
     providers: dict[str, Any] = field(default_factory=dict)
+    _models: dict[type[BaseSettings], BaseSettings] = field(default_factory=dict)
 
-    def provider(self, name: str, factory: Callable[[Settings], Any] | None = None) -> Any:
+    def provider(self, name: str, factory: Callable[[Services], Any] | None = None) -> Any:
         """The named provider client, created on first use when a factory is given (one per process)."""
         if name not in self.providers and factory is not None:
-            self.providers[name] = factory(self.settings)
+            self.providers[name] = factory(self)
         return self.providers[name]
 
-
-_current: Services | None = None
-
-
-def install(services: Services | None) -> None:
-    """Persistent scheduler jobs are stored by function reference; they find the services here."""
-    global _current
-    _current = services
-
-
-def current() -> Services:
-    if _current is None:
-        raise RuntimeError("the bot's services are not running")
-    return _current
+    def settings_of(self, model: type[ModelT]) -> ModelT:
+        """A feature's or provider's settings, read once."""
+        if model not in self._models:
+            self._models[model] = self.load_settings(model)
+        loaded = self._models[model]
+        assert isinstance(loaded, model)
+        return loaded

@@ -1,6 +1,7 @@
-"""企业核验: anyone asks, a manager verifies (seed 003), from a request card posted in the chat and the managers' chat.
+"""企业核验: anyone asks, a manager verifies (Juhe's 企业四要素核验), from a request card posted in the chat and the
+managers' chat.
 
-The request's full name and ID number stay server-side (`bot.verifications`); cards and button values carry masked
+The request's full name and ID number stay server-side (`state.py`); cards and button values carry masked
 values and the request id. 核验 and 驳回 claim `four-factors:<request>:<attempt>` in the dedup store, so two managers
 clicking at once, or one clicking twice, make one decision and at most one billed call. A failed call moves the
 request to the next attempt: 重新核验 is a new claim.
@@ -12,29 +13,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from bot import runtime
+from bot.errors import Refusal
+from bot.guards import managers_only
 from bot.masking import mask_name
+from bot.protocol import ActionResponse, Card
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
-from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheClient, from_settings
-from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.runtime import Services
+from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings, client
+from bot.router import ActionContext, MessageContext, Router
+from bot.services import Services
 from bot.validators import valid_id_number, valid_reg_number, valid_uscc
-from bot.verifications import (
-    DONE,
-    EXPIRED,
-    OPEN,
-    REJECTED,
-    VERIFYING,
-    VerificationRequest,
-    Verifications,
-)
-from cards.common import Card
 from cards.four_factors import (
-    REJECT,
-    SUBMIT,
-    VERIFY,
     Outcome,
     RequestView,
     expired_card,
@@ -47,13 +37,22 @@ from cards.four_factors import (
     usage_card,
     verifying_card,
 )
+from handlers.four_factors.settings import FourFactorsSettings
+from handlers.four_factors.state import (
+    DONE,
+    EXPIRED,
+    OPEN,
+    REJECTED,
+    VERIFYING,
+    VerificationRequest,
+    Verifications,
+)
 
 log = logging.getLogger("hrbot.four_factors")
 
 router = Router("four_factors")
 
 AUDIT_ACTION = "four_factors"
-EXPIRY_JOB_ID = "four_factors.expire"
 # Undecided requests are closed (and their full ID numbers erased) after this long.
 REQUEST_LIFETIME = timedelta(days=7)
 # A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
@@ -63,14 +62,8 @@ INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（�
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
 
 
-def _juhe(services: Services) -> JuheClient:
-    return services.provider("juhe", from_settings)
-
-
-@router.on_startup
-async def schedule_expiry(services: Services) -> None:
-    assert services.scheduler is not None
-    services.scheduler.every(EXPIRY_JOB_ID, "handlers.four_factors:expire_stale", timedelta(hours=1))
+def _mode(services: Services) -> FourFactorsMode:
+    return services.settings_of(JuheSettings).four_factors_mode
 
 
 # Asking ------------------------------------------------------------------------------------------------------------
@@ -124,7 +117,7 @@ async def ask(ctx: MessageContext) -> None:
     await Verifications(services.store).set_messages(request.id, copies)
 
 
-@router.action(SUBMIT)
+@router.action("submit")
 async def submit(ctx: ActionContext) -> ActionResponse:
     """The form: the same card becomes the request card."""
     form = ctx.form
@@ -158,7 +151,7 @@ async def _create(services: Services, requester: str, chat_id: str, factors: Fac
 
 
 async def _post_to_managers(services: Services, card: Card, chat_id: str) -> list[str]:
-    manager_chat = services.settings.hrbot_manager_chat_id
+    manager_chat = services.settings_of(FourFactorsSettings).hrbot_manager_chat_id
     if not manager_chat or manager_chat == chat_id:
         return []
     try:
@@ -170,17 +163,15 @@ async def _post_to_managers(services: Services, card: Card, chat_id: str) -> lis
 
 
 # Deciding ----------------------------------------------------------------------------------------------------------
-async def _open_request(ctx: ActionContext) -> VerificationRequest | ActionResponse:
-    """The request this button is about, if the clicker may act on it now; else the toast saying why not."""
-    if ctx.user not in ctx.services.settings.managers:
-        return ActionResponse.toast(NOT_A_MANAGER, "error")
+async def _open_request(ctx: ActionContext) -> VerificationRequest:
+    """The request this button is about, if it can be decided now; else a refusal saying why not."""
     request = await Verifications(ctx.services.store).get(str(ctx.value.get("request", "")))
     if request is None:
-        return ActionResponse.toast("找不到这条核验申请，请重新发起", "warning")
+        raise Refusal("找不到这条核验申请，请重新发起")
     if request.status not in OPEN or ctx.value.get("attempt") != request.attempt:
-        return ActionResponse.toast(_state_text(request.status), "info")
+        raise Refusal(_state_text(request.status), "info")
     if not await ctx.services.store.claim([f"four-factors:{request.id}:{request.attempt}"]):
-        return ActionResponse.toast("其他管理员正在处理这条申请", "info")
+        raise Refusal("其他管理员正在处理这条申请", "info")
     return request
 
 
@@ -193,11 +184,9 @@ def _state_text(status: str) -> str:
     }.get(status, "这张卡片已更新，请查看最新状态")
 
 
-@router.action(VERIFY)
+@router.action("verify", guards=[managers_only(NOT_A_MANAGER)])
 async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
-    if isinstance(request, ActionResponse):
-        return request
     await Verifications(ctx.services.store).start(request.id, ctx.user, ctx.services.clock.now())
     # The call may take seconds: answer the click now, update every copy when Juhe has answered.
     ctx.after_answer(run_verification(ctx.services, request, ctx.user, ctx.action.open_message_id))
@@ -214,10 +203,9 @@ async def run_verification(
     copies = [*request.message_ids, clicked_message]
     await _patch_all(services, copies, verifying_card(view, verifier))
     assert request.realname is not None and request.idcard is not None  # open requests keep them
-    mode = cast(FourFactorsMode, services.settings.four_factors_mode)
     try:
-        result = await _juhe(services).four_factors(
-            request.entname, request.entmark, request.realname, request.idcard, mode=mode
+        result = await client(services).four_factors(
+            request.entname, request.entmark, request.realname, request.idcard, mode=_mode(services)
         )
     except ProviderError as exc:
         await _failed(services, request, view, manager, verifier, copies, exc.user_message)
@@ -247,17 +235,14 @@ async def _failed(
     """No verdict: the request stays open for 重新核验, which is the next attempt (a new claim)."""
     now = services.clock.now()
     await Verifications(services.store).fail(request.id, request.attempt, reason, manager, now)
-    mode = services.settings.four_factors_mode
-    await _audit(services, request, manager, "failed", None, {"error": reason, "mode": mode})
+    await _audit(services, request, manager, "failed", None, {"error": reason, "mode": _mode(services)})
     retry = replace(view, attempt=request.attempt + 1)
     await _patch_all(services, copies, failed_card(retry, reason, verifier, _local(services, now)))
 
 
-@router.action(REJECT)
+@router.action("reject", guards=[managers_only(NOT_A_MANAGER)])
 async def reject(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
-    if isinstance(request, ActionResponse):
-        return request
     services = ctx.services
     now = services.clock.now()
     await Verifications(services.store).decide(request.id, REJECTED, None, ctx.user, now)
@@ -271,10 +256,10 @@ async def reject(ctx: ActionContext) -> ActionResponse:
 
 
 # Housekeeping ------------------------------------------------------------------------------------------------------
-async def expire_stale() -> None:
-    """The scheduler's job: close requests nobody decided within REQUEST_LIFETIME, erasing their ID numbers, and
-    reopen verifications a restart cut off mid-call."""
-    services = runtime.current()
+@router.every(timedelta(hours=1), id="expire", legacy="handlers.four_factors:expire_stale")
+async def expire_stale(services: Services) -> None:
+    """Close requests nobody decided within REQUEST_LIFETIME, erasing their ID numbers, and reopen verifications a
+    restart cut off mid-call."""
     store = Verifications(services.store)
     now = services.clock.now()
     for request in await store.expire(now - REQUEST_LIFETIME):

@@ -1,0 +1,67 @@
+"""Features are found, not imported by name: each is a `Feature` object that a distribution declares in the
+`hrbot.features` entry-point group (see pyproject.toml), the way pytest finds plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from bot.config import SettingsModel
+from bot.router import Dispatcher, Router
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+ENTRY_POINT_GROUP = "hrbot.features"
+
+
+@dataclass(frozen=True)
+class ConsoleAnswer:
+    """What the sandbox console shows after running a feature's console task."""
+
+    message: str  # "{chats}" in it becomes the names of `chats`
+    kind: str = "success"
+    chats: Sequence[str] = ()
+
+    @property
+    def open_chat(self) -> str | None:
+        return self.chats[0] if self.chats else None
+
+
+ConsoleTask = Callable[["Services"], Awaitable[ConsoleAnswer]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: its router (commands, actions, schedules), the settings models it reads, the values the
+    sandbox gives its settings when the environment leaves them empty, and buttons for the sandbox console (label →
+    task). Its tables are defined when its package is imported. `order` places its commands in the help card."""
+
+    router: Router
+    settings: Sequence[type[SettingsModel]] = ()
+    sandbox_defaults: Mapping[str, Any] = field(default_factory=dict)
+    console_tasks: Mapping[str, ConsoleTask] = field(default_factory=dict)
+    order: int = 100
+
+    @property
+    def name(self) -> str:
+        return self.router.name
+
+
+def discover() -> list[Feature]:
+    """Every installed feature, in help-card order."""
+    found = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        feature = entry.load()
+        if not isinstance(feature, Feature):
+            raise TypeError(f"entry point {entry.name!r} is not a Feature")
+        found.append(feature)
+    return sorted(found, key=lambda f: (f.order, f.name))
+
+
+def build_dispatcher(features: Iterable[Feature], *core: Router) -> Dispatcher:
+    dispatcher = Dispatcher()
+    dispatcher.include(*core, *(feature.router for feature in features))
+    return dispatcher

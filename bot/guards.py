@@ -1,0 +1,52 @@
+"""Guards a command or card action is registered with: checked by the router before the handler runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING
+
+from bot.errors import Refusal
+from bot.protocol import Card
+
+if TYPE_CHECKING:
+    from bot.router import ActionContext, MessageContext
+    from bot.services import Services
+
+    Context = MessageContext | ActionContext
+
+Guard = Callable[["Context"], Awaitable[None]]
+
+
+def members_only(
+    members: Callable[[Services], Collection[str]], refusal: str, card: Callable[[], Card] | None = None
+) -> Guard:
+    """Only the open_ids `members` returns may go on; others are refused with `refusal` (or `card`, for a message)."""
+
+    async def check(ctx: Context) -> None:
+        if ctx.user not in members(ctx.services):
+            raise Refusal(refusal, "error", card=card() if card else None)
+
+    return check
+
+
+def hr_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:
+    """HR only (HRBOT_HR_OPEN_IDS)."""
+    return members_only(lambda services: services.settings.hr_open_ids, refusal, card)
+
+
+def managers_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:
+    """Managers only (HRBOT_MANAGERS)."""
+    return members_only(lambda services: services.settings.managers, refusal, card)
+
+
+def private_only(notice: Callable[[], Card]) -> Guard:
+    """Personal data stays out of groups: asked in a group, the group gets `notice` and the answer goes to the
+    asker's private chat (every `ctx.reply` of the handler)."""
+
+    async def check(ctx: Context) -> None:
+        message = getattr(ctx, "message", None)
+        if message is not None and not message.is_private:
+            await ctx.reply(notice())
+            ctx.move_private()
+
+    return check

@@ -1,0 +1,8 @@
+"""小微企业: a billed asynchronous query at Juhe, polled until done, its result pushed once."""
+
+from bot.features import Feature
+from bot.providers.juhe import JuheSettings
+from handlers.micro_ent.router import router
+from handlers.micro_ent.settings import MicroEntSettings
+
+feature = Feature(router, settings=(JuheSettings, MicroEntSettings), order=20)

@@ -1,0 +1,12 @@
+"""小微企业's settings."""
+
+from pydantic import field_validator
+
+from bot.config import SettingsModel, positive
+
+
+class MicroEntSettings(SettingsModel):
+    # The first poll of a submitted job comes this many seconds later; later polls back off up to 10×.
+    hrbot_micro_ent_poll_seconds: float = 60.0
+
+    _positive = field_validator("hrbot_micro_ent_poll_seconds")(positive)
