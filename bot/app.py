@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import runtime
+from bot.bot_identity import BotIdentity
 from bot.clock import Clock
 from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigError, Settings
-from bot.feishu import FeishuClient, FeishuError
+from bot.feishu import FeishuClient
 from bot.ingress.events import EventPipeline
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
@@ -65,6 +66,7 @@ class BotApp:
         self._runner: web.AppRunner | None = None
         self._longconn: Any = None
         self.lease: Lease | None = None
+        self.identity: BotIdentity | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -94,6 +96,8 @@ class BotApp:
         redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
         await asyncio.to_thread(upgrade, settings.hrbot_database_url)
+        if redis is not None:
+            await redis.redis.ping()  # unreachable Redis must stop start-up, not fail every event later
         feishu = FeishuClient(
             base_url=settings.feishu_base_url,
             app_id=settings.feishu_app_id,
@@ -104,7 +108,10 @@ class BotApp:
             settings=settings, clock=self.clock, store=store, feishu=feishu, dispatcher=build_dispatcher()
         )
         self.services = services
-        services.bot_open_id = await self._bot_open_id(feishu)
+        self.identity = BotIdentity(
+            feishu, on_found=lambda open_id: setattr(services, "bot_open_id", open_id)
+        )
+        await self.identity.start()
         runtime.install(services)
 
         services.scheduler = Scheduler(settings)
@@ -152,20 +159,12 @@ class BotApp:
             self._longconn.start()
         # What start-up built lives as long as the process: keep the collector from re-scanning it every pass.
         gc.freeze()
-        log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+        if self.mode == "webhook":
+            log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+        else:
+            log.info("listening on %s (health only; events arrive over the long connection)", self.url)
         if self.sandbox is not None:
             print(f"console: {self.url}/console", flush=True)
-
-    async def _bot_open_id(self, feishu: FeishuClient) -> str:
-        """Groups are answered only when the bot itself is @-mentioned, so it must know its open_id."""
-        for attempt in range(3):
-            try:
-                return str((await feishu.bot_info()).get("open_id", ""))
-            except (FeishuError, OSError) as exc:
-                log.warning("could not fetch the bot's info (attempt %d): %s", attempt + 1, exc)
-                await asyncio.sleep(0.5 * (attempt + 1))
-        log.error("bot info unavailable: group messages will be ignored until restart")
-        return ""
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
@@ -180,7 +179,15 @@ class BotApp:
 
     async def stop(self) -> None:
         if self.pipeline is not None:
+            if self.pipeline.in_flight:
+                log.info(
+                    "stopping: waiting up to %.0f s for %d event(s) being handled",
+                    SHUTDOWN_GRACE_SECONDS,
+                    self.pipeline.in_flight,
+                )
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
+        if self.identity is not None:
+            await self.identity.stop()
         if self._longconn is not None:
             self._longconn.stop()
         if self._runner is not None:

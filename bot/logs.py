@@ -16,6 +16,10 @@ class MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask_text(super().format(record))
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # With its offset: a line read beside Feishu's or a provider's logs must say which zone it means.
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -44,5 +48,5 @@ def setup_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter at INFO would drown the one-line-per-event log.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "Lark"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "Lark", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
