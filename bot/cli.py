@@ -1,4 +1,4 @@
-"""`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot; `hrbot whoami` lists the ids to configure."""
+"""`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot from the terminal."""
 
 from __future__ import annotations
 
