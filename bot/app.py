@@ -16,10 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from bot import maintenance
+from bot.bot_identity import BotIdentity
 from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.features import Feature, build_dispatcher, discover
-from bot.feishu import FeishuClient, FeishuError
+from bot.feishu import FeishuClient
 from bot.ingress.events import EventPipeline
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
@@ -67,6 +68,7 @@ class BotApp:
         self.services: Services | None = None
         self.pipeline: EventPipeline | None = None
         self.lease: Lease | None = None
+        self.identity: BotIdentity | None = None
         self.url = ""
         # What /healthz says beyond the basics (the sandbox adds its address).
         self.health: dict[str, Any] = {"mode": "live"}
@@ -98,6 +100,8 @@ class BotApp:
         dispatcher = build_dispatcher(self.features, maintenance.router)
         retention = timedelta(hours=settings.hrbot_dedup_retention_hours)
         redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
+        if redis is not None:
+            await redis.redis.ping()  # unreachable Redis must stop start-up, not fail every event later
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
         await asyncio.to_thread(upgrade, settings.hrbot_database_url)
         feishu = FeishuClient(
@@ -119,7 +123,10 @@ class BotApp:
         for feature in self.features:
             for model in feature.settings:
                 services.settings_of(model)
-        services.bot_open_id = await self._bot_open_id(feishu)
+        self.identity = BotIdentity(
+            feishu, on_found=lambda open_id: setattr(services, "bot_open_id", open_id)
+        )
+        await self.identity.start()
         services.scheduler = Scheduler(settings, self._run_job)
         self.pipeline = EventPipeline(services)
 
@@ -185,17 +192,6 @@ class BotApp:
             self._longconn = LongConnection(self.pipeline, self.settings, asyncio.get_running_loop())
             self._longconn.start()
 
-    async def _bot_open_id(self, feishu: FeishuClient) -> str:
-        """Groups are answered only when the bot itself is @-mentioned, so it must know its open_id."""
-        for attempt in range(3):
-            try:
-                return str((await feishu.bot_info()).get("open_id", ""))
-            except (FeishuError, OSError) as exc:
-                log.warning("could not fetch the bot's info (attempt %d): %s", attempt + 1, exc)
-                await asyncio.sleep(0.5 * (attempt + 1))
-        log.error("bot info unavailable: group messages will be ignored until restart")
-        return ""
-
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
             "status": "ok",
@@ -207,6 +203,12 @@ class BotApp:
 
     async def stop(self) -> None:
         if self.pipeline is not None:
+            if self.pipeline.in_flight:
+                log.info(
+                    "stopping: waiting up to %.0f s for %d event(s) being handled",
+                    SHUTDOWN_GRACE_SECONDS,
+                    self.pipeline.in_flight,
+                )
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
         if self._longconn is not None:
             self._longconn.stop()
@@ -214,6 +216,8 @@ class BotApp:
             await self._runner.cleanup()
         if self.lease is not None:
             await self.lease.stop()
+        if self.identity is not None:
+            await self.identity.stop()
         services = self.services
         if services is not None:
             if services.scheduler is not None:

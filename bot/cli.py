@@ -4,29 +4,54 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import logging
 import signal
 import sys
-import time
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
-from cards.text import card_text
+from bot.startup_errors import check_urls, explain
+
+log = logging.getLogger("hrbot")
+
+
+def _version() -> str:
+    try:
+        return version("hrbot")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hrbot", description="Feishu bot for HR teams")
+    parser.add_argument("--version", action="version", version=f"hrbot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the bot (sandbox mode without Feishu credentials)")
     serve.add_argument("--mode", choices=("webhook", "ws"), default="webhook", help="event ingress")
-    say = commands.add_parser("say", help="send a message to a running sandbox bot and print its answer")
-    say.add_argument("text")
-    say.add_argument("--user", help="sender open_id (default: the sandbox employee)")
-    say.add_argument("--chat", choices=("p2p", "group"), default="p2p")
-    say.add_argument("--wait", type=float, default=15.0, help="seconds to wait for an answer")
+    say_cmd = commands.add_parser(
+        "say",
+        help="send a message to a running sandbox bot and print its answer",
+        description="Type a message into the sandbox, e.g.: hrbot say 企业社保 小米科技有限责任公司",
+    )
+    say_cmd.add_argument("text", nargs="+", help="the message; several words are joined with spaces")
+    say_cmd.add_argument(
+        "--user",
+        default="employee",
+        help="who types: an open_id, a persona's name or role (employee 张小明, hr 李思, manager 王建国)",
+    )
+    say_cmd.add_argument(
+        "--chat",
+        choices=("p2p", "group", "managers"),
+        default="p2p",
+        help="where to type: p2p = the user's private chat with the bot (default); group = the HR group (李思 "
+        "and the bot); managers = the managers' group (王建国, 李思 and the bot). In groups the bot is "
+        "@-mentioned for you.",
+    )
+    say_cmd.add_argument("--wait", type=float, default=15.0, help="seconds to wait for an answer")
     args = parser.parse_args(argv)
 
     try:
@@ -37,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(settings, args.mode)
     try:
-        return asyncio.run(_say(settings, args.text, args.user, args.chat, args.wait))
+        from bot.sandbox.say import say
+
+        return asyncio.run(say(settings, args.text, args.user, args.chat, args.wait))
     except httpx.HTTPError:
         print(
             "hrbot: lost the connection to the sandbox bot; is `hrbot serve` still running?", file=sys.stderr
@@ -69,72 +96,22 @@ def _serve(settings: Settings, mode: str) -> int:
             await bot.stop()
 
     try:
+        check_urls(settings)
         asyncio.run(run())
-    except ConfigError as exc:
-        print(f"hrbot: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(
-            f"hrbot: cannot listen on {settings.hrbot_host}:{settings.hrbot_port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
+    except Exception as exc:
+        failure = explain(exc, settings)
+        if failure is not None:
+            log.debug("start-up failed", exc_info=True)
+            print(f"hrbot: {failure.line}", file=sys.stderr)
+            return failure.exit_status
+        if isinstance(exc, OSError):
+            print(
+                f"hrbot: cannot listen on {settings.hrbot_host}:{settings.hrbot_port}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+        raise
     return 0
-
-
-async def _say(settings: Settings, text: str, user: str | None, chat: str, wait: float) -> int:
-    from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
-
-    user = user or EMPLOYEE
-    bot_url = f"http://{settings.hrbot_host}:{settings.hrbot_port}"
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        try:
-            health = (await client.get(f"{bot_url}/healthz")).json()
-        except (httpx.HTTPError, ValueError):
-            print(f"hrbot: no bot answers at {bot_url}; start it with `hrbot serve`", file=sys.stderr)
-            return 1
-        sandbox = health.get("sandbox_url")
-        if not sandbox:
-            print("hrbot: `say` talks to a sandbox bot; this one is connected to Feishu", file=sys.stderr)
-            return 1
-        chat_id = Directory.p2p_chat_of(user) if chat == "p2p" else HR_GROUP
-        if chat == "group" and "@" not in text:
-            text = f"@hrbot {text}"
-        response = await client.post(
-            f"{sandbox}/sandbox/api/say", json={"text": text, "user": user, "chat_id": chat_id}
-        )
-        if response.status_code != 200:
-            print(f"hrbot: the sandbox refused the message: {response.text}", file=sys.stderr)
-            return 1
-        sent = response.json()
-        replies = await _collect_replies(client, sandbox, sent["message_id"], wait)
-    if not replies:
-        print("(no answer)")
-        return 0 if chat == "group" else 1
-    for reply in replies:
-        content = reply["content"]
-        print(card_text(content) if reply["msg_type"] == "interactive" else content.get("text", ""))
-        print()
-    return 0
-
-
-async def _collect_replies(
-    client: httpx.AsyncClient, sandbox: str, message_id: str, wait: float
-) -> list[dict]:
-    deadline = time.monotonic() + wait
-    replies: list[dict] = []
-    settle_until = None
-    while time.monotonic() < deadline:
-        replies = (
-            await client.get(f"{sandbox}/sandbox/api/messages", params={"reply_to": message_id})
-        ).json()
-        if replies and settle_until is None:
-            settle_until = time.monotonic() + 0.5  # more cards may follow the first
-        if settle_until is not None and time.monotonic() >= settle_until:
-            break
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(0.1)
-    return replies
 
 
 if __name__ == "__main__":

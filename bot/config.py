@@ -64,6 +64,15 @@ class Settings(SettingsModel):
 
     _positive = field_validator("hrbot_cache_hours")(positive)
 
+    @field_validator("hrbot_action_timeout")
+    @classmethod
+    def _within_feishu_limit(cls, value: float) -> float:
+        # Feishu drops a card callback not answered within 3 s:
+        # https://open.feishu.cn/document/uAjLw4CM/ukzMukzMukzM/feishu-cards/card-callback-communication
+        if not 0 < value < 3:
+            raise ValueError("must be more than 0 and less than 3 seconds (Feishu waits 3 s for an answer)")
+        return value
+
     @field_validator("hrbot_log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -134,5 +143,6 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigError(f"invalid setting {variable}: {first['msg']}") from None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {variable}: {reason}") from None
     return loaded

@@ -38,6 +38,10 @@ class RateLimited(FeishuError):
     """HTTP 429 or code 99991400: the call was not performed, so repeating it is safe."""
 
 
+class CredentialsRefused(FeishuError):
+    """The token call answered with an error code: the app id or secret is wrong (or the app is disabled)."""
+
+
 class FeishuClient:
     def __init__(
         self,
@@ -75,8 +79,12 @@ class FeishuClient:
                 json={"app_id": self._app_id, "app_secret": self._app_secret},
             )
             body = _json(response)
-            if body.get("code") != 0:
-                raise FeishuError(int(body.get("code", -1)), str(body.get("msg", "")), response.status_code)
+            code = int(body.get("code", -1))
+            if code != 0:
+                # A 5xx or a rate limit is Feishu's trouble and passes; any other code is about the credentials.
+                transient = response.status_code >= 500 or code == RATE_LIMITED_CODE
+                error = FeishuError if transient else CredentialsRefused
+                raise error(code, str(body.get("msg", "")), response.status_code)
             self._token = str(body["tenant_access_token"])
             lifetime = float(body.get("expire", 7200))
             self._token_expires_at = self._clock.timestamp() + max(

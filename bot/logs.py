@@ -16,6 +16,10 @@ class MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask_text(super().format(record))
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # With its offset: a line read beside Feishu's or a provider's logs must say which zone it means.
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

@@ -72,8 +72,11 @@ class Console:
     page: Any  # playwright Page
 
     async def send(self, text: str) -> None:
-        await self.page.get_by_label("消息").fill(text)
-        await self.page.get_by_label("消息").press("Enter")
+        box = self.page.get_by_label("消息")
+        await box.fill(text)
+        await box.press("Enter")
+        # The page clears the box once the message is sent; Enter while a send is in flight would be lost.
+        await expect(box).to_have_value("")
 
     def card(self, title: str) -> Any:
         return self.page.locator(".card", has_text=title)
@@ -431,3 +434,38 @@ async def test_personal_social_through_the_sms_step(console: Console) -> None:
     shown = await page.evaluate(PAGE_TEXT)
     assert PASSWORD not in shown and "11010519491231002X" not in shown
     await expect(page.locator(".msg.from-bot")).to_have_count(1)  # one card, updated in place
+
+
+async def test_the_root_opens_the_console_and_an_updated_card_comes_into_view(console: Console) -> None:
+    page = console.page
+    await page.goto(f"{console.bot.app.url}/")
+    await expect(page).to_have_url(f"{console.bot.app.url}/console")
+    await expect(page.locator("body[data-ready]")).to_be_attached()
+
+    await show_demo(console)
+    (demo_message,) = console.bot.feishu.bot_messages()
+    for _ in range(3):
+        await console.send("帮助")
+    await expect(console.card("使用帮助")).to_have_count(3)
+    await expect(console.card("等待操作").locator(".card-header")).not_to_be_in_viewport()
+
+    # A slow job finishes: the card scrolled out of sight is patched, and the page brings its title into view.
+    assert console.bot.app.services is not None
+    await console.bot.app.services.feishu.patch_card(
+        demo_message.message_id, demo_card("后台已更新", "green", "按钮 ✓")
+    )
+    updated = console.card("后台已更新")
+    await expect(updated.locator(".card-header")).to_be_in_viewport(ratio=1)
+
+    await updated.get_by_role("button", name="确认").click()
+    await expect(page.locator(".toast", has_text="按钮已收到")).to_be_visible()
+    title = await console.card("按钮已处理").locator(".card-header").bounding_box()
+    toast_box = await page.locator(".toast", has_text="按钮已收到").bounding_box()
+    assert title is not None and toast_box is not None
+    overlap_x = min(title["x"] + title["width"], toast_box["x"] + toast_box["width"]) - max(
+        title["x"], toast_box["x"]
+    )
+    overlap_y = min(title["y"] + title["height"], toast_box["y"] + toast_box["height"]) - max(
+        title["y"], toast_box["y"]
+    )
+    assert overlap_x <= 0 or overlap_y <= 0, (title, toast_box)

@@ -170,7 +170,7 @@ async def test_image_code_path_carries_a_real_png(sandbox: Sandbox) -> None:
     image = states[-1].image
     assert states[-1].kind == "need_image" and "图片" in states[-1].text
     assert image is not None and image.startswith(PNG_SIGNATURE)
-    assert image[12:16] == b"IHDR" and struct.unpack(">II", image[16:24]) == (80, 30)
+    assert image[12:16] == b"IHDR" and struct.unpack(">II", image[16:24]) == (120, 44)
     await sandbox.client.submit_code(tid, IMAGE_CODE)
     final = await _poll(sandbox.client, tid)
     assert _codes(final) == [10002, 20001, 40001] and final[-1].kind == "done"

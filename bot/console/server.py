@@ -37,6 +37,7 @@ IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": 
 def mount(app: web.Application, bot: BotApp, sandbox: Sandbox) -> None:
     """Add the console's routes to the bot's aiohttp app (call only when the bot runs a sandbox)."""
     console = Console(bot, sandbox)
+    app.router.add_get("/", _to_console)  # what a newcomer opens first
     app.router.add_get("/console", console.page)
     app.router.add_get("/console/static/{name}", console.static)
     app.router.add_get("/console/api/state", console.state)
@@ -47,6 +48,10 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox) -> None:
     app.router.add_post("/console/api/task", console.run_task)
     app.router.add_post("/console/api/advance", console.advance)
     app.on_shutdown.append(console.close_streams)
+
+
+async def _to_console(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console")
 
 
 def _error(message: str, status: int = 400) -> web.Response:

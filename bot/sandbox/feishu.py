@@ -175,7 +175,8 @@ class FeishuEmulator:
         return response.status_code, answer
 
     async def user_says(self, text: str, *, user: str, chat_id: str) -> SandboxMessage:
-        """A person types `text` in a chat; in groups `@bot` (or a leading @hrbot) mentions the bot."""
+        """A person types `text` in a chat; in groups `@bot` (or a leading @hrbot) mentions the bot. `@name` of a
+        persona is a mention in any chat, as Feishu's client turns a picked person into one, private chats included."""
         chat = self.directory.chat(chat_id)
         mentions = []
         shown = text
@@ -191,10 +192,10 @@ class FeishuEmulator:
                         "name": "hrbot",
                     }
                 )
-            for index, (marker, person) in enumerate(self.directory.mentioned_people(shown), start=2):
-                key = f"@_user_{index}"
-                shown = shown.replace(marker, key, 1)
-                mentions.append({"key": key, "id": {"open_id": person.open_id}, "name": person.name})
+        for index, (marker, person) in enumerate(self.directory.mentioned_people(shown), start=2):
+            key = f"@_user_{index}"
+            shown = shown.replace(marker, key, 1)
+            mentions.append({"key": key, "id": {"open_id": person.open_id}, "name": person.name})
         message = self._new_message(
             chat_id=chat_id,
             sender=user,

@@ -12,7 +12,7 @@ from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
-from bot.sandbox.directory import Directory
+from bot.sandbox.directory import PERSONAS, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.tcredit import TcreditEmulator
@@ -103,6 +103,11 @@ class Sandbox:
     # Driving API (used by `hrbot say`, the console and tests) --------------------------------------------------
     async def _say(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if not self.feishu.directory.has_user(str(body.get("user"))):
+            personas = ", ".join(f"{p.open_id} ({p.name})" for p in PERSONAS)
+            return web.json_response(
+                {"error": f"unknown user {body.get('user')!r}; the personas are {personas}"}, status=400
+            )
         try:
             message = await self.feishu.user_says(
                 str(body["text"]), user=str(body["user"]), chat_id=str(body["chat_id"])

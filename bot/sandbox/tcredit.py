@@ -80,10 +80,36 @@ def login_params(area_code: str) -> list[dict[str, Any]]:
     ]
 
 
-def _png(width: int = 80, height: int = 30) -> bytes:
-    """A small real PNG (grey stripes), made here so no image library is needed."""
+# The captcha's characters drawn on a 5×7 grid, enough for the one code the emulator asks for.
+_GLYPHS = {
+    "K": ("X...X", "X..X.", "X.X..", "XX...", "X.X..", "X..X.", "X...X"),
+    "7": ("XXXXX", "....X", "...X.", "..X..", ".X...", ".X...", ".X..."),
+    "q": (".....", ".XXXX", "X...X", "X...X", ".XXXX", "....X", "....X"),
+    "2": (".XXX.", "X...X", "....X", "...X.", "..X..", ".X...", "XXXXX"),
+}
+_SCALE = 4
+_MARGIN = 8
+
+
+def _png(text: str) -> bytes:
+    """A real greyscale PNG showing `text` dark on a light ground, legible in a card; no image library needed."""
+    glyph_width, glyph_height = 5 * _SCALE, 7 * _SCALE
+    width = 2 * _MARGIN + len(text) * glyph_width + (len(text) - 1) * _SCALE * 2
+    height = 2 * _MARGIN + glyph_height
+    ink: set[tuple[int, int]] = set()
+    for index, char in enumerate(text):
+        left = _MARGIN + index * (glyph_width + _SCALE * 2)
+        for row, line in enumerate(_GLYPHS[char]):
+            for column, cell in enumerate(line):
+                if cell == "X":
+                    ink.update(
+                        (left + column * _SCALE + dx, _MARGIN + row * _SCALE + dy)
+                        for dx in range(_SCALE)
+                        for dy in range(_SCALE)
+                    )
     rows = b"".join(
-        b"\x00" + bytes((255 if (x // 6 + y // 5) % 2 else 60) for x in range(width)) for y in range(height)
+        b"\x00" + bytes(40 if (x, y) in ink else (235 if (x + y) % 7 else 205) for x in range(width))
+        for y in range(height)
     )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -98,7 +124,7 @@ def _png(width: int = 80, height: int = 30) -> bytes:
     )
 
 
-CAPTCHA_PNG = _png()
+CAPTCHA_PNG = _png(IMAGE_CODE)
 
 SCRIPTS = {
     "sms": [10001, 10003, 10002, 20001, 40001],

@@ -403,6 +403,10 @@ function showIncoming(kind, message) {
   if (existing) {
     existing.replaceWith(node);
     node.classList.add("updated");
+    // An update to a card scrolled out of sight (a slow job finishing) is brought back, title first.
+    const box = node.getBoundingClientRect();
+    const view = list.getBoundingClientRect();
+    if (box.top < view.top || box.top > view.bottom - 40) node.scrollIntoView({ block: "start", behavior: "smooth" });
   } else {
     list.querySelector(".empty")?.remove();
     list.append(node);

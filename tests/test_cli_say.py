@@ -1,0 +1,114 @@
+"""`hrbot say` against a running sandbox (`hrbot serve` in its own process), typed the way a newcomer types it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.cli import main
+from tests.processes import free_port
+
+Hrbot = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(scope="module")
+def sandbox_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    home = tmp_path_factory.mktemp("say")
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
+    }
+    env.update({"HRBOT_PORT": str(port), "HRBOT_DATABASE_URL": f"sqlite:///{home / 'hrbot.db'}"})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=home, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and server.poll() is None, "the sandbox did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def hrbot(
+    sandbox_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Hrbot:
+    """Run `hrbot ARGS...` in this process against the sandbox; returns (exit status, stdout, stderr)."""
+    for name in list(os.environ):
+        if name.startswith(("FEISHU_", "HRBOT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HRBOT_PORT", str(sandbox_port))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:
+            status = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def test_unquoted_words_are_one_message_printed_without_markup(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("say", "企业社保", "小米科技有限责任公司")
+    assert status == 0, err
+    assert "【企业社保缴纳 · 小米科技有限责任公司】" in out
+    assert "2019 年报" in out and "**" not in out
+
+
+def test_group_messages_mention_the_bot_even_with_another_mention(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("say", "增减员 @王建国", "--chat", "group", "--user", "hr")
+    assert status == 0, err
+    assert "已私聊发给你" in out
+
+
+def test_a_mention_in_a_private_chat_names_that_person(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("say", "增减员", "@王建国", "--user", "李思")
+    assert status == 0, err
+    assert "社保增减员记录 · 王" in out
+
+
+def test_a_mention_of_nobody_in_the_sandbox_is_refused_with_the_names(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("say", "增减员", "@张三")
+    assert status == 2 and out == ""
+    assert "张三" in err and "@张小明" in err and "@李思" in err
+
+
+def test_an_unknown_user_lists_the_personas(hrbot: Hrbot) -> None:
+    status, _out, err = hrbot("say", "帮助", "--user", "nobody")
+    assert status == 2
+    assert "ou_sandbox_employee" in err and "ou_sandbox_hr" in err and "ou_sandbox_manager" in err
+    status, _out, err = hrbot("say", "帮助", "--user", "ou_nobody")
+    assert status == 2 and "ou_sandbox_hr" in err  # the sandbox refuses open_ids it does not know
+
+
+def test_no_answer_is_said_and_fails(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("say", "帮助", "--wait", "0")
+    assert status == 1 and out == ""
+    assert "no answer within 0 s" in err
+
+
+def test_help_version_and_chat_choices(hrbot: Hrbot) -> None:
+    status, out, _err = hrbot("--version")
+    assert status == 0 and out.startswith("hrbot ")
+    status, out, _err = hrbot("say", "--help")
+    assert status == 0
+    assert "private chat" in out and "HR group" in out and "managers" in out
