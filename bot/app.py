@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigError, Settings
 from bot.feishu import FeishuClient, FeishuError
 from bot.ingress.events import EventPipeline
+from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.migrations import upgrade
@@ -63,15 +64,11 @@ class BotApp:
         self.url = ""
         self._sandbox_employees = sandbox_employees
         self._runner: web.AppRunner | None = None
-        self._longconn: Any = None
+        self.longconn: LongConnection | None = None
         self.lease: Lease | None = None
 
     async def start(self) -> None:
         settings = self.settings
-        if settings.sandbox and self.mode == "ws":
-            # The emulators deliver events the way the webhook receives them; a long connection needs real Feishu.
-            log.warning("sandbox mode has no long connection: events arrive through the webhook")
-            self.mode = "webhook"
         if settings.sandbox:
             self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
             await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
@@ -145,14 +142,15 @@ class BotApp:
                 encrypt_key=settings.feishu_encrypt_key,
                 verification_token=settings.feishu_verification_token,
             )
+            if self.mode == "ws":
+                self.sandbox.deliver_over_longconn()
         if self.mode == "ws":
-            from bot.ingress.longconn import LongConnection
-
-            self._longconn = LongConnection(self.pipeline, settings, asyncio.get_running_loop())
-            self._longconn.start()
+            self.longconn = LongConnection(self.pipeline, settings)
+            self.longconn.start()
         # What start-up built lives as long as the process: keep the collector from re-scanning it every pass.
         gc.freeze()
-        log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
+        events = "over the long connection" if self.mode == "ws" else f"at {self.url}/feishu/events"
+        log.info("listening on %s (events %s)", self.url, events)
         if self.sandbox is not None:
             print(f"console: {self.url}/console", flush=True)
 
@@ -174,15 +172,18 @@ class BotApp:
             "ingress": self.mode,
             "in_flight": self.pipeline.in_flight if self.pipeline else 0,
         }
+        if self.longconn is not None:
+            body["longconn"] = self.longconn.state().as_json()
         if self.sandbox is not None:
             body["sandbox_url"] = self.sandbox.url
         return web.json_response(body)
 
     async def stop(self) -> None:
+        if self.longconn is not None:
+            # First, so Feishu pushes new events to other replicas while in-flight work drains.
+            await self.longconn.stop()
         if self.pipeline is not None:
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
-        if self._longconn is not None:
-            self._longconn.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.lease is not None:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     hrbot_action_timeout: float = 2.5
     hrbot_dedup_retention_hours: int = 48
     hrbot_sandbox_port: int = 0
+    # Long connection: reconnect after this many ping intervals without any frame (and never later than the max);
+    # not ready once reconnecting has failed for longer than the last.
+    hrbot_ws_watchdog_pings: float = 2.0
+    hrbot_ws_watchdog_max_seconds: float = 300.0
+    hrbot_ws_unready_after_seconds: float = 60.0
 
     # Juhe (聚合数据): enterprise social security, micro-enterprise jobs, four-factor verification.
     juhe_base_url: str = "https://v.juhe.cn"
@@ -65,7 +70,13 @@ class Settings(BaseSettings):
     hrbot_digest_cron: str = "0 9 * * 1-5"
     hrbot_digest_department_ids: str = "0"
 
-    @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds")
+    @field_validator(
+        "hrbot_cache_hours",
+        "hrbot_micro_ent_poll_seconds",
+        "hrbot_ws_watchdog_pings",
+        "hrbot_ws_watchdog_max_seconds",
+        "hrbot_ws_unready_after_seconds",
+    )
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
