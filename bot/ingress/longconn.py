@@ -233,9 +233,8 @@ class LongConnection:
                 next_ping = now + self.config.ping_interval
             limit = self._silence_limit()
             if now - last_frame >= limit:
-                log.warning("long connection: watchdog: no frame and no pong for %.1f s", now - last_frame)
                 await socket.close(code=1000, message=b"watchdog")
-                return f"watchdog: silent for {now - last_frame:.1f} s"
+                return f"watchdog: no frame and no pong for {now - last_frame:.1f} s"
             try:
                 message = await socket.receive(timeout=max(0.01, min(next_ping, last_frame + limit) - now))
             except TimeoutError:
