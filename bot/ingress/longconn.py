@@ -248,7 +248,7 @@ class LongConnection:
                 aiohttp.WSMsgType.CLOSING,
                 aiohttp.WSMsgType.CLOSED,
             ):
-                return f"closed by the server ({socket.close_code})"
+                return f"connection closed ({socket.close_code})"
             elif message.type == aiohttp.WSMsgType.ERROR:
                 return f"connection error: {socket.exception()}"
         return "stopping"
