@@ -306,15 +306,15 @@ def _pinged(hub: LongConnHub) -> Any:
 
 
 async def test_the_outage_is_reported_for_readiness(tmp_path: Path, clock: Clock) -> None:
-    async with ws_bot(tmp_path, clock) as bot:
+    async with ws_bot(tmp_path, clock, hrbot_ws_unready_after_seconds=0.5) as bot:
         hub, longconn = hub_of(bot), bot.app.longconn
-        assert longconn is not None and longconn.state().ready(max_down_seconds=0)
+        assert longconn is not None and longconn.ready()
         hub.refuse_for(60)
         hub.drop()
 
         async def not_ready() -> bool:
             assert longconn is not None
-            return not longconn.state().ready(max_down_seconds=0.5)
+            return not longconn.ready()
 
         await eventually(not_ready, 10, what="not ready after half a second down")
         state = longconn.state()

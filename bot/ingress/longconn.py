@@ -142,6 +142,10 @@ class LongConnection:
             last_error=self._last_error,
         )
 
+    def ready(self) -> bool:
+        """For /readyz: false once reconnecting has failed for longer than HRBOT_WS_UNREADY_AFTER_SECONDS."""
+        return self.state().ready(self.settings.hrbot_ws_unready_after_seconds)
+
     def _set(self, status: str, error: str = "") -> None:
         """Every state change is logged once; repeated failures in the same state are not."""
         if error:
