@@ -22,6 +22,7 @@ from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.features import Feature, build_dispatcher, discover
 from bot.feishu import FeishuClient
 from bot.ingress.events import EventPipeline
+from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.migrations import upgrade
@@ -77,7 +78,7 @@ class BotApp:
         self._defaults = dict(defaults or {})
         self._http_extensions = list(http_extensions)
         self._runner: web.AppRunner | None = None
-        self._longconn: Any = None
+        self.longconn: LongConnection | None = None
 
     def load_settings(self, model: type[SettingsModel]) -> SettingsModel:
         return load_settings(
@@ -187,10 +188,8 @@ class BotApp:
         )
         await self.lease.start()
         if self.mode == "ws":
-            from bot.ingress.longconn import LongConnection
-
-            self._longconn = LongConnection(self.pipeline, self.settings, asyncio.get_running_loop())
-            self._longconn.start()
+            self.longconn = LongConnection(self.pipeline, self.settings)
+            self.longconn.start()
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
@@ -199,9 +198,14 @@ class BotApp:
             "ingress": self.mode,
             "in_flight": self.pipeline.in_flight if self.pipeline else 0,
         }
+        if self.longconn is not None:
+            body["longconn"] = self.longconn.state().as_json()
         return web.json_response(body)
 
     async def stop(self) -> None:
+        if self.longconn is not None:
+            # First, so Feishu pushes new events to other replicas while in-flight work drains.
+            await self.longconn.stop()
         if self.pipeline is not None:
             if self.pipeline.in_flight:
                 log.info(
@@ -210,8 +214,6 @@ class BotApp:
                     self.pipeline.in_flight,
                 )
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
-        if self._longconn is not None:
-            self._longconn.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.lease is not None:

@@ -56,13 +56,23 @@ class Settings(SettingsModel):
     hrbot_action_timeout: float = 2.5
     hrbot_dedup_retention_hours: int = 48
     hrbot_sandbox_port: int = 0
+    # Long connection: reconnect after this many ping intervals without any frame (and never later than the max);
+    # not ready once reconnecting has failed for longer than the last.
+    hrbot_ws_watchdog_pings: float = 2.0
+    hrbot_ws_watchdog_max_seconds: float = 300.0
+    hrbot_ws_unready_after_seconds: float = 60.0
 
     hrbot_cache_hours: float = 24.0
     # Roles every feature may check: who is HR, who manages.
     hrbot_hr_open_ids: str = ""
     hrbot_managers: str = ""
 
-    _positive = field_validator("hrbot_cache_hours")(positive)
+    _positive = field_validator(
+        "hrbot_cache_hours",
+        "hrbot_ws_watchdog_pings",
+        "hrbot_ws_watchdog_max_seconds",
+        "hrbot_ws_unready_after_seconds",
+    )(positive)
 
     @field_validator("hrbot_action_timeout")
     @classmethod

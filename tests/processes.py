@@ -51,11 +51,11 @@ async def sandbox_for(port: int, *, employees: int = 20) -> Sandbox:
 
 
 async def start_bot(
-    env: dict[str, str], cwd: Path, *, log_file: Path | None = None
+    env: dict[str, str], cwd: Path, *, log_file: Path | None = None, mode: str = "webhook"
 ) -> asyncio.subprocess.Process:
     stderr = log_file.open("wb") if log_file else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=cwd, stderr=stderr
+        sys.executable, "-m", "bot.cli", "serve", "--mode", mode, env=env, cwd=cwd, stderr=stderr
     )
     url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
     async with httpx.AsyncClient() as client:

@@ -31,6 +31,7 @@ ROLE_LABELS = {"employee": "员工", "hr": "HR", "manager": "经理"}
 HEARTBEAT_SECONDS = 15.0
 MAX_TEXT = 2000
 MAX_ADVANCE_MINUTES = 7 * 24 * 60
+MAX_REFUSE_SECONDS = 600
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
@@ -47,6 +48,8 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox) -> None:
     app.router.add_get("/console/api/images/{key}", console.image)
     app.router.add_post("/console/api/task", console.run_task)
     app.router.add_post("/console/api/advance", console.advance)
+    app.router.add_get("/console/api/ingress", console.ingress)
+    app.router.add_post("/console/api/longconn/fault", console.longconn_fault)
     app.on_shutdown.append(console.close_streams)
 
 
@@ -223,6 +226,39 @@ class Console:
             (t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream"
         )
         return web.Response(body=data, content_type=kind)
+
+    # Ingress ---------------------------------------------------------------------------------------------------
+    async def ingress(self, _request: web.Request) -> web.Response:
+        """Which way events reach the bot: the webhook, or the long connection (the bot's and the emulator's view)."""
+        longconn = self.bot.longconn
+        return web.json_response(
+            {
+                "mode": self.bot.mode,
+                "longconn": longconn.state().as_json() if longconn is not None else None,
+                "sandbox": self.sandbox.longconn.status(),
+            }
+        )
+
+    async def longconn_fault(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        hub, fault = self.sandbox.longconn, body.get("fault")
+        try:
+            seconds = float(body.get("seconds", 10))
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if fault == "drop":
+            hub.drop()
+        elif fault == "silent":
+            hub.go_silent()
+        elif fault == "refuse" and 0 < seconds <= MAX_REFUSE_SECONDS:
+            hub.refuse_for(seconds)
+        elif fault == "duplicate":
+            hub.duplicate_next()
+        else:
+            return _error(
+                f"fault must be drop, silent, refuse (0 < seconds <= {MAX_REFUSE_SECONDS}) or duplicate"
+            )
+        return web.json_response(hub.status())
 
     # Live stream -----------------------------------------------------------------------------------------------
     async def events(self, request: web.Request) -> web.StreamResponse:

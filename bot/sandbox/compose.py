@@ -36,10 +36,6 @@ class SandboxedBot:
         env_file: str | None = ".env",
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
-        if mode == "ws":
-            # The emulators deliver events the way the webhook receives them.
-            log.warning("sandbox mode has no long connection: events arrive through the webhook")
-            mode = "webhook"
         self.settings = settings
         self.clock = clock or Clock()
         self.sandbox = Sandbox(self.clock, employees=employees)
@@ -85,6 +81,9 @@ class SandboxedBot:
             encrypt_key=core.feishu_encrypt_key,
             verification_token=core.feishu_verification_token,
         )
+        if self.mode == "ws":
+            # As choosing the long connection in Feishu's developer console: events go down the connection.
+            sandbox.deliver_over_longconn()
         print(f"console: {app.url}/console", flush=True)
         return app
 

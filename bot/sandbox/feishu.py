@@ -24,6 +24,7 @@ from aiohttp import web
 from bot.clock import Clock
 from bot.ingress.crypto import encrypt, signature
 from bot.sandbox.directory import BOT_OPEN_ID, Directory
+from bot.sandbox.longconn import ENDPOINT_PATH, LongConnHub
 
 TOKEN_LIFETIME = 7200
 MAX_CONTENT_BYTES = 30 * 1024
@@ -89,6 +90,7 @@ class FeishuEmulator:
     app_secret: str
     directory: Directory = field(default_factory=Directory)
     target: DeliveryTarget | None = None
+    longconn: LongConnHub | None = None
     tokens: dict[str, float] = field(default_factory=dict)
     token_requests: int = 0
     messages: dict[str, SandboxMessage] = field(default_factory=dict)
@@ -138,24 +140,25 @@ class FeishuEmulator:
 
     # Delivering events to the bot ------------------------------------------------------------------------------
     def _envelope(self, event_type: str, event: dict[str, Any]) -> dict[str, Any]:
-        assert self.target is not None, "no bot to deliver to"
         return {
             "schema": "2.0",
             "header": {
                 "event_id": uuid.uuid4().hex,
-                "token": self.target.verification_token,
+                "token": self.target.verification_token if self.target else "",
                 "create_time": str(int(self.clock.timestamp() * 1000)),
                 "event_type": event_type,
                 "tenant_key": "sandbox-tenant",
-                "app_id": self.target.app_id,
+                "app_id": self.app_id,
             },
             "event": event,
         }
 
     async def deliver(self, event_type: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST an event to the bot as Feishu does: encrypted, signed; returns (status, answer body)."""
-        assert self.target is not None, "no bot to deliver to"
+        """Push an event down the long connection, or POST it encrypted and signed; returns (status, answer body)."""
         envelope = self._envelope(event_type, event)
+        if self.longconn is not None and self.longconn.subscribed:
+            return await self.longconn.deliver(envelope, card=event_type == "card.action.trigger")
+        assert self.target is not None, "no bot to deliver to"
         body = json.dumps(
             {"encrypt": encrypt(json.dumps(envelope, ensure_ascii=False), self.target.encrypt_key)}
         )
@@ -280,7 +283,8 @@ class FeishuEmulator:
         window = self.rate_windows.get(route)
         if window is not None and not window.admit():
             return _fail(99991400, "request trigger frequency limit", status=429)
-        if not route.endswith("tenant_access_token/internal") and not self._authorised(request):
+        public = route.endswith(("tenant_access_token/internal", ENDPOINT_PATH))
+        if not public and not self._authorised(request):
             return _fail(
                 99991663, "Invalid access token for authorization. Please make a request with token attached."
             )

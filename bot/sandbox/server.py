@@ -15,6 +15,7 @@ from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.directory import PERSONAS, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
+from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
 
 log = logging.getLogger("hrbot.sandbox")
@@ -29,6 +30,9 @@ class Sandbox:
         self.compensation = CompensationEmulator(self.feishu.directory, clock.now())
         self.feishu.extra_routes.append(self.compensation.route())
         self.feishu.limit(COMPENSATION_PATH, COMPENSATION_PER_SECOND)
+        self.longconn = LongConnHub(SANDBOX_APP_ID, SANDBOX_APP_SECRET)
+        self.feishu.longconn = self.longconn
+        self.feishu.extra_routes.append(("POST", ENDPOINT_PATH, self.longconn.endpoint))
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
         self.url = ""
@@ -74,6 +78,10 @@ class Sandbox:
     def deliver_to(self, url: str, *, encrypt_key: str, verification_token: str) -> None:
         self.feishu.target = DeliveryTarget(url, encrypt_key, verification_token, SANDBOX_APP_ID)
 
+    def deliver_over_longconn(self) -> None:
+        """Events and card actions go down the bot's long connection (queued while it is not connected)."""
+        self.longconn.subscribed = True
+
     def app(self) -> web.Application:
         root = web.Application()
         root.add_subapp("/feishu/", self.feishu.app())
@@ -84,6 +92,8 @@ class Sandbox:
         root.router.add_post("/sandbox/api/click", self._click)
         root.router.add_get("/sandbox/api/messages", self._messages)
         root.router.add_get("/sandbox/api/images/{key}", self._image)
+        root.router.add_get(SOCKET_PATH, self.longconn.socket)
+        root.on_shutdown.append(self.longconn.close_all)
         return root
 
     async def start(self, host: str, port: int) -> str:

@@ -571,6 +571,32 @@ function advance() {
   });
 }
 
+// Ingress: which way events reach the bot -------------------------------------------------------------------------
+const LONGCONN_STATUS = { connecting: "连接中", connected: "已连接", reconnecting: "重连中", stopped: "已停止" };
+
+async function renderIngress() {
+  const info = await api("ingress");
+  const box = $("#ingress");
+  if (info.mode !== "ws") {
+    box.textContent = "事件通道：Webhook（HTTP 回调）";
+  } else {
+    const conn = info.longconn || {};
+    const status = LONGCONN_STATUS[conn.status] || conn.status;
+    box.textContent = `事件通道：长连接 · ${status} · 重连 ${conn.reconnects || 0} 次 · 服务端连接数 ${info.sandbox.connections}`;
+  }
+  box.dataset.mode = info.mode;
+  $("#faults").hidden = info.mode !== "ws";
+}
+
+function fault(button) {
+  const label = button.textContent;
+  return busy(button, "…", async () => {
+    await api("longconn/fault", { fault: button.dataset.fault, seconds: 10 });
+    toast({ type: "info", content: `已触发：${label}` });
+    await renderIngress();
+  });
+}
+
 // Start ------------------------------------------------------------------------------------------------------------
 async function load() {
   const data = await api("state");
@@ -583,6 +609,7 @@ async function load() {
   renderTasks(data.tasks);
   renderChips();
   renderAll();
+  await renderIngress();
 }
 
 function connect() {
@@ -606,4 +633,6 @@ function connect() {
 
 $("#say").addEventListener("submit", say);
 $("#advance").addEventListener("click", advance);
+document.querySelectorAll("#faults button").forEach((b) => b.addEventListener("click", () => fault(b)));
+setInterval(() => renderIngress().catch(() => {}), 2000);
 connect();
