@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cards.common import INFO, Card, card, markdown, note
+from cards.safe import md
+
+# An unknown command is echoed back at most this long: enough to spot a typo.
+ECHO_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,8 @@ class CommandLine:
 def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) -> Card:
     elements = []
     if unknown:
-        elements.append(markdown(f"没有「{unknown}」这个命令。可以试试下面这些："))
+        shown = unknown if len(unknown) <= ECHO_LIMIT else unknown[:ECHO_LIMIT] + "…"
+        elements.append(markdown(f"没有「{md(shown)}」这个命令。可以试试下面这些："))
     lines = []
     for command in commands:
         alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""

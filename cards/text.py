@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.safe import unescape
+
 
 def card_text(card: dict[str, Any]) -> str:
     lines: list[str] = []
@@ -23,7 +25,9 @@ def _walk(element: Any, lines: list[str]) -> None:
     if not isinstance(element, dict):
         return
     tag = element.get("tag")
-    if tag in ("markdown", "lark_md", "plain_text"):
+    if tag in ("markdown", "lark_md"):
+        lines.append(unescape(str(element.get("content", ""))))
+    elif tag == "plain_text":
         lines.append(str(element.get("content", "")))
     elif tag == "div":
         lines.append(str((element.get("text") or {}).get("content", "")))
@@ -43,7 +47,7 @@ def _walk(element: Any, lines: list[str]) -> None:
             lines.append(" | ".join(str(row.get(c.get("name"), "")) for c in columns))
     elif tag == "collapsible_panel":
         header_title = ((element.get("header") or {}).get("title") or {}).get("content", "")
-        lines.append(f"▸ {header_title}")
+        lines.append(f"▸ {unescape(header_title)}")
     for key in ("elements", "columns"):
         if tag == "table" and key == "columns":
             continue
