@@ -15,9 +15,11 @@ from bot.clock import Clock
 from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, ConfigError, Settings
 from bot.feishu import FeishuClient, FeishuError
 from bot.ingress.events import EventPipeline
+from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.migrations import upgrade
+from bot.readiness import Readiness, StorageCheck, redis_check
 from bot.redis_state import RedisState
 from bot.runtime import Services
 from bot.sandbox.server import Sandbox
@@ -38,9 +40,21 @@ def _sandbox_secrets(settings: Settings) -> dict[str, Any]:
     }
 
 
+# What a live bot needs per ingress mode; FEISHU_BASE_URL alone never makes a bot live.
+LIVE_SETTINGS = {
+    "webhook": ("feishu_app_id", "feishu_app_secret", "feishu_verification_token"),
+    "ws": ("feishu_app_id", "feishu_app_secret"),
+}
+
+
 def check_live_settings(settings: Settings, mode: str) -> None:
-    if mode == "webhook" and not settings.feishu_verification_token:
-        raise ConfigError("missing setting FEISHU_VERIFICATION_TOKEN: required to accept webhook events")
+    """One app credential set means live mode: the rest of the live set must be there, else refuse to start."""
+    missing = [name.upper() for name in LIVE_SETTINGS[mode] if not getattr(settings, name)]
+    if missing:
+        raise ConfigError(
+            f"missing setting {', '.join(missing)}: required for live mode with --mode {mode} "
+            "(unset FEISHU_APP_ID and FEISHU_APP_SECRET both for the sandbox)"
+        )
 
 
 class BotApp:
@@ -65,6 +79,9 @@ class BotApp:
         self._runner: web.AppRunner | None = None
         self._longconn: Any = None
         self.lease: Lease | None = None
+        # Readiness checks by name; other parts of the bot (long connection, Feishu reachability) add theirs.
+        self.readiness = Readiness()
+        self.connections: Connections | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -74,7 +91,9 @@ class BotApp:
             self.mode = "webhook"
         if settings.sandbox:
             self.sandbox = Sandbox(self.clock, employees=self._sandbox_employees)
-            await self.sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
+            # The emulators' drive API has no login either: loopback only, like the console, unless opened.
+            sandbox_host = settings.hrbot_host if settings.hrbot_console_public else "127.0.0.1"
+            await self.sandbox.start(sandbox_host, settings.hrbot_sandbox_port)
             settings = settings.model_copy(
                 update={
                     **self.sandbox.upstream_settings(),
@@ -94,6 +113,11 @@ class BotApp:
         redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
         await asyncio.to_thread(upgrade, settings.hrbot_database_url)
+        storage = StorageCheck(store)
+        await storage.remember()
+        self.readiness.add("storage", storage)
+        if redis is not None:
+            self.readiness.add("redis", redis_check(redis))
         feishu = FeishuClient(
             base_url=settings.feishu_base_url,
             app_id=settings.feishu_app_id,
@@ -124,19 +148,24 @@ class BotApp:
             self.pipeline,
             encrypt_key=settings.feishu_encrypt_key,
             verification_token=settings.feishu_verification_token,
+            max_age_seconds=settings.hrbot_max_request_age.total_seconds(),
         )
         app = web.Application(client_max_size=1024 * 1024)
+        harden(app)
         if self.mode == "webhook":
             # With the long connection, events come only through it: no open door for posted envelopes.
             app.router.add_post("/feishu/events", webhook.handle)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
         if self.sandbox is not None:
             from bot.console.server import mount
 
-            mount(app, self)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            mount(app, self, public=settings.hrbot_console_public)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.hrbot_host, settings.hrbot_port)
+        fds = raise_fd_limit(settings.hrbot_max_connections + RESERVED_FDS)
+        self.connections = Connections(min(settings.hrbot_max_connections, max(fds - RESERVED_FDS, 64)))
+        site = GuardedSite(self._runner, settings.hrbot_host, settings.hrbot_port, self.connections)
         await site.start()
         self.url = f"http://{settings.hrbot_host}:{self._runner.addresses[0][1]}"
         if self.sandbox is not None:
@@ -177,6 +206,12 @@ class BotApp:
         if self.sandbox is not None:
             body["sandbox_url"] = self.sandbox.url
         return web.json_response(body)
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        ready, checks = await self.readiness.run()
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+        )
 
     async def stop(self) -> None:
         if self.pipeline is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Sandbox mode signs and encrypts its own events with these, so the secure path is always exercised.
@@ -39,6 +40,13 @@ class Settings(BaseSettings):
     hrbot_max_concurrency: int = 64
     hrbot_action_timeout: float = 2.5
     hrbot_dedup_retention_hours: int = 48
+    # A signed request older than this (by its X-Lark-Request-Timestamp, wall clock) is refused: seconds or ISO 8601
+    # (PT24H). Shorter than the dedup retention, so any replay is either recognised as a duplicate or refused.
+    hrbot_max_request_age: timedelta = timedelta(hours=24)
+    # The sandbox's console is unauthenticated: it answers loopback peers only unless this is set explicitly.
+    hrbot_console_public: bool = False
+    # Open HTTP connections at most (the open-files limit is raised to fit, within the hard limit).
+    hrbot_max_connections: int = 4096
     hrbot_sandbox_port: int = 0
 
     # Juhe (聚合数据): enterprise social security, micro-enterprise jobs, four-factor verification.
@@ -109,6 +117,22 @@ class Settings(BaseSettings):
             raise ValueError(f"not a crontab expression ({exc})") from exc
         return value
 
+    @field_validator("hrbot_max_request_age")
+    @classmethod
+    def _positive_age(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be greater than 0")
+        return value
+
+    @model_validator(mode="after")
+    def _age_within_retention(self) -> Settings:
+        if self.hrbot_max_request_age >= timedelta(hours=self.hrbot_dedup_retention_hours):
+            raise ValueError(
+                f"HRBOT_MAX_REQUEST_AGE ({self.hrbot_max_request_age}) must be shorter than "
+                f"HRBOT_DEDUP_RETENTION_HOURS ({self.hrbot_dedup_retention_hours} h)"
+            )
+        return self
+
     @property
     def four_factors_mode(self) -> str:
         """Encrypted when an openid is configured, else plain, unless chosen explicitly."""
@@ -132,7 +156,8 @@ class Settings(BaseSettings):
 
     @property
     def sandbox(self) -> bool:
-        return not (self.feishu_app_id and self.feishu_app_secret)
+        """Sandbox only when no app credential at all is set: half a live configuration is an error, not a demo."""
+        return not (self.feishu_app_id or self.feishu_app_secret)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -150,5 +175,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        if not first["loc"]:
+            # A rule across settings: its message names them.
+            raise ConfigError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from None
+        variable = str(first["loc"][0]).upper()
         raise ConfigError(f"invalid setting {variable}: {first['msg']}") from None

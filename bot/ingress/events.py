@@ -75,7 +75,8 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
     if message_type == "text":
         try:
             content = json.loads(_text(_require(message, "content")))
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: thousands of nested brackets are valid JSON but deeper than the parser goes.
             raise MalformedEvent("content is not JSON") from exc
         text = str(content.get("text", "")) if isinstance(content, dict) else ""
         for mention in mentions:
@@ -141,8 +142,19 @@ class EventPipeline:
         header = _require(envelope, "header")
         event_type = _text(_require(header, "event_type"))
         event_id = _text(_require(header, "event_id"))
+        try:
+            parsed: Any = None
+            if event_type == MESSAGE_RECEIVED:
+                parsed = parse_message(envelope, self.services.bot_open_id)
+            elif event_type == CARD_ACTION:
+                parsed = parse_action(envelope)
+        except (MalformedEvent, RecursionError, TypeError, ValueError):
+            # A verified event we cannot read: claimed and answered, so Feishu does not redeliver it forever.
+            if await self.services.store.claim([f"event:{event_id}"]):
+                _log_event(event_id, event_type, "", "malformed", started)
+            return {}
         if event_type == MESSAGE_RECEIVED:
-            message, addressed = parse_message(envelope, self.services.bot_open_id)
+            message, addressed = parsed
             if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
                 _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
                 return {}
@@ -152,7 +164,7 @@ class EventPipeline:
             self._spawn(self._run_message(message, started))
             return {}
         if event_type == CARD_ACTION:
-            action = parse_action(envelope)
+            action = parsed
             if not await self.services.store.claim([f"event:{event_id}"]):
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
