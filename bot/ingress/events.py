@@ -12,7 +12,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from bot.masking import mask_tail
+from bot.masking import log_excerpt, mask_tail
 from bot.providers.base import ProviderError
 from bot.router import (
     ActionContext,
@@ -25,7 +25,7 @@ from bot.router import (
 )
 from bot.runtime import Services
 from cards.common import error_card
-from cards.help import non_text_hint
+from cards.help import non_text_hint, too_long_card
 
 log = logging.getLogger("hrbot.events")
 
@@ -33,6 +33,9 @@ MESSAGE_RECEIVED = "im.message.receive_v1"
 CARD_ACTION = "card.action.trigger"
 
 GENERIC_FAILURE = "处理时出错了，请稍后再试；如果一直失败，请联系管理员"
+# A command's arguments at most this long, checked before any handler (and so any provider call) runs;
+# features cap their own fields tighter (company names: 100).
+MAX_ARGUMENT_CHARS = 200
 
 
 class MalformedEvent(ValueError):
@@ -197,6 +200,9 @@ class EventPipeline:
                 if message.message_type != "text":
                     outcome = "non-text"
                     await ctx.reply(non_text_hint())
+                elif command is not None and len(args) > MAX_ARGUMENT_CHARS:
+                    outcome = "too-long"
+                    await ctx.reply(too_long_card(command.name, command.example, MAX_ARGUMENT_CHARS))
                 elif command is not None:
                     await command.handler(ctx)
                 elif dispatcher.fallback is not None:
@@ -207,7 +213,7 @@ class EventPipeline:
                 await self._reply_quietly(ctx, error_card("查询失败", exc.user_message))
             except Exception:
                 outcome = "error"
-                log.exception("handler failed for command %s", ctx.command)
+                log.exception("handler failed for command %s", log_excerpt(ctx.command))
                 await self._reply_quietly(ctx, error_card("处理失败", GENERIC_FAILURE))
             finally:
                 name = command.name if command else ""
