@@ -21,6 +21,7 @@ log = logging.getLogger("hrbot.http")
 HEAD_SECONDS = 5.0
 BODY_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
+LINGER_SECONDS = 1.0
 # File descriptors kept back for the database, upstream clients and logs when sizing the connection cap.
 RESERVED_FDS = 128
 SERVER_NAME = "hrbot"
@@ -153,4 +154,5 @@ def harden(app: web.Application) -> None:
 
 
 def runner_options() -> dict[str, Any]:
-    return {"keepalive_timeout": KEEPALIVE_SECONDS}
+    # Lingering reads what a cut-off client still sends before closing; aiohttp's 10 s would double BODY_SECONDS.
+    return {"keepalive_timeout": KEEPALIVE_SECONDS, "lingering_time": LINGER_SECONDS}
