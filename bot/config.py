@@ -117,6 +117,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a crontab expression ({exc})") from exc
         return value
 
+    @field_validator("hrbot_max_request_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number is seconds (pydantic reads an environment string of digits as a malformed duration)."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @field_validator("hrbot_max_request_age")
     @classmethod
     def _positive_age(cls, value: timedelta) -> timedelta:
@@ -128,7 +136,7 @@ class Settings(BaseSettings):
     def _age_within_retention(self) -> Settings:
         if self.hrbot_max_request_age >= timedelta(hours=self.hrbot_dedup_retention_hours):
             raise ValueError(
-                f"HRBOT_MAX_REQUEST_AGE ({self.hrbot_max_request_age}) must be shorter than "
+                f"HRBOT_MAX_REQUEST_AGE ({self.hrbot_max_request_age.total_seconds() / 3600:g} h) must be shorter than "
                 f"HRBOT_DEDUP_RETENTION_HOURS ({self.hrbot_dedup_retention_hours} h)"
             )
         return self
