@@ -43,7 +43,7 @@ def mask_tail(value: str, keep: int = 4) -> str:
     return "*" * (len(value) - keep) + value[-keep:]
 
 
-def log_excerpt(text: str, limit: int = 24) -> str:
+def log_excerpt(text: str, limit: int = 48) -> str:
     """At most a short, masked prefix of untrusted text for a log line, with the full length."""
     masked = mask_text(text)
     return masked if len(masked) <= limit else f"{masked[:limit]}…({len(text)} chars)"
