@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     hrbot_digest_cron: str = "0 9 * * 1-5"
     hrbot_digest_department_ids: str = "0"
 
-    @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds")
+    @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds", "hrbot_max_connections")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
