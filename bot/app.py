@@ -22,10 +22,12 @@ from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.features import Feature, build_dispatcher, discover
 from bot.feishu import FeishuClient
 from bot.ingress.events import EventPipeline
+from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.migrations import upgrade
+from bot.readiness import Readiness, StorageCheck, redis_check
 from bot.redis_state import RedisState
 from bot.scheduler import Scheduler
 from bot.services import Services
@@ -38,9 +40,21 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 HttpExtension = Callable[[web.Application, "BotApp"], None]
 
 
+# What a live bot needs per ingress mode; FEISHU_BASE_URL alone never makes a bot live.
+LIVE_SETTINGS = {
+    "webhook": ("feishu_app_id", "feishu_app_secret", "feishu_verification_token"),
+    "ws": ("feishu_app_id", "feishu_app_secret"),
+}
+
+
 def check_live_settings(settings: Settings, mode: str) -> None:
-    if mode == "webhook" and not settings.feishu_verification_token:
-        raise ConfigError("missing setting FEISHU_VERIFICATION_TOKEN: required to accept webhook events")
+    """One app credential set means live mode: the rest of the live set must be there, else refuse to start."""
+    missing = [name.upper() for name in LIVE_SETTINGS[mode] if not getattr(settings, name)]
+    if missing:
+        raise ConfigError(
+            f"missing setting {', '.join(missing)}: required for live mode with --mode {mode} "
+            "(unset FEISHU_APP_ID and FEISHU_APP_SECRET both for the sandbox)"
+        )
 
 
 class BotApp:
@@ -70,6 +84,9 @@ class BotApp:
         self.pipeline: EventPipeline | None = None
         self.lease: Lease | None = None
         self.identity: BotIdentity | None = None
+        # Readiness checks by name; other parts of the bot (long connection, Feishu reachability) add theirs.
+        self.readiness = Readiness()
+        self.connections: Connections | None = None
         self.url = ""
         # What /healthz says beyond the basics (the sandbox adds its address).
         self.health: dict[str, Any] = {"mode": "live"}
@@ -105,6 +122,11 @@ class BotApp:
             await redis.redis.ping()  # unreachable Redis must stop start-up, not fail every event later
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
         await asyncio.to_thread(upgrade, settings.hrbot_database_url)
+        storage = StorageCheck(store)
+        await storage.remember()
+        self.readiness.add("storage", storage)
+        if redis is not None:
+            self.readiness.add("redis", redis_check(redis))
         feishu = FeishuClient(
             base_url=settings.feishu_base_url,
             app_id=settings.feishu_app_id,
@@ -128,6 +150,7 @@ class BotApp:
             feishu, on_found=lambda open_id: setattr(services, "bot_open_id", open_id)
         )
         await self.identity.start()
+        self.readiness.add("feishu_bot_info", self._identity_ready)
         services.scheduler = Scheduler(settings, self._run_job)
         self.pipeline = EventPipeline(services)
 
@@ -151,17 +174,22 @@ class BotApp:
             self.pipeline,
             encrypt_key=settings.feishu_encrypt_key,
             verification_token=settings.feishu_verification_token,
+            max_age_seconds=settings.hrbot_max_request_age.total_seconds(),
         )
         app = web.Application(client_max_size=1024 * 1024)
+        harden(app)
         if self.mode == "webhook":
             # With the long connection, events come only through it: no open door for posted envelopes.
             app.router.add_post("/feishu/events", webhook.handle)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
         for extend in self._http_extensions:
             extend(app, self)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.hrbot_host, settings.hrbot_port)
+        fds = raise_fd_limit(settings.hrbot_max_connections + RESERVED_FDS)
+        self.connections = Connections(min(settings.hrbot_max_connections, max(fds - RESERVED_FDS, 64)))
+        site = GuardedSite(self._runner, settings.hrbot_host, settings.hrbot_port, self.connections)
         await site.start()
         self.url = f"http://{settings.hrbot_host}:{self._runner.addresses[0][1]}"
         if self.mode == "webhook":
@@ -190,6 +218,7 @@ class BotApp:
         if self.mode == "ws":
             self.longconn = LongConnection(self.pipeline, self.settings)
             self.longconn.start()
+            self.readiness.add("long_connection", self._longconn_ready)
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
@@ -201,6 +230,23 @@ class BotApp:
         if self.longconn is not None:
             body["longconn"] = self.longconn.state().as_json()
         return web.json_response(body)
+
+    async def _identity_ready(self) -> str | None:
+        assert self.identity is not None
+        ready, why = self.identity.readiness()
+        return None if ready else why
+
+    async def _longconn_ready(self) -> str | None:
+        assert self.longconn is not None
+        if self.longconn.ready():
+            return None
+        return f"long connection down for {self.longconn.state().down_seconds:.0f} s"
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        ready, checks = await self.readiness.run()
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+        )
 
     async def stop(self) -> None:
         if self.longconn is not None:

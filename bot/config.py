@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Sandbox mode signs and encrypts its own events with these, so the secure path is always exercised.
@@ -55,6 +56,13 @@ class Settings(SettingsModel):
     hrbot_max_concurrency: int = 64
     hrbot_action_timeout: float = 2.5
     hrbot_dedup_retention_hours: int = 48
+    # A signed request older than this (by its X-Lark-Request-Timestamp, wall clock) is refused: seconds or ISO 8601
+    # (PT24H). Shorter than the dedup retention, so any replay is either recognised as a duplicate or refused.
+    hrbot_max_request_age: timedelta = timedelta(hours=24)
+    # The sandbox's console is unauthenticated: it answers loopback peers only unless this is set explicitly.
+    hrbot_console_public: bool = False
+    # Open HTTP connections at most (the open-files limit is raised to fit, within the hard limit).
+    hrbot_max_connections: int = 4096
     hrbot_sandbox_port: int = 0
     # Long connection: reconnect after this many ping intervals without any frame (and never later than the max);
     # not ready once reconnecting has failed for longer than the last.
@@ -72,6 +80,7 @@ class Settings(SettingsModel):
         "hrbot_ws_watchdog_pings",
         "hrbot_ws_watchdog_max_seconds",
         "hrbot_ws_unready_after_seconds",
+        "hrbot_max_connections",
     )(positive)
 
     @field_validator("hrbot_action_timeout")
@@ -109,6 +118,30 @@ class Settings(SettingsModel):
             raise ValueError("must be a port number between 0 and 65535")
         return value
 
+    @field_validator("hrbot_max_request_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number is seconds (pydantic reads an environment string of digits as a malformed duration)."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
+    @field_validator("hrbot_max_request_age")
+    @classmethod
+    def _positive_age(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be greater than 0")
+        return value
+
+    @model_validator(mode="after")
+    def _age_within_retention(self) -> Settings:
+        if self.hrbot_max_request_age >= timedelta(hours=self.hrbot_dedup_retention_hours):
+            raise ValueError(
+                f"HRBOT_MAX_REQUEST_AGE ({self.hrbot_max_request_age.total_seconds() / 3600:g} h) must be shorter than "
+                f"HRBOT_DEDUP_RETENTION_HOURS ({self.hrbot_dedup_retention_hours} h)"
+            )
+        return self
+
     @property
     def managers(self) -> frozenset[str]:
         return frozenset(items(self.hrbot_managers))
@@ -119,7 +152,8 @@ class Settings(SettingsModel):
 
     @property
     def sandbox(self) -> bool:
-        return not (self.feishu_app_id and self.feishu_app_secret)
+        """Sandbox only when no app credential at all is set: half a live configuration is an error, not a demo."""
+        return not (self.feishu_app_id or self.feishu_app_secret)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -152,7 +186,10 @@ def load_settings(
             loaded = model(_env_file=env_file, **{**missing, **chosen})  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
         reason = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:
+            # A rule across settings: its message names them.
+            raise ConfigError(f"invalid settings: {reason}") from None
+        variable = str(first["loc"][0]).upper()
         raise ConfigError(f"invalid setting {variable}: {reason}") from None
     return loaded

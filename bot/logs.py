@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import unicodedata
 from datetime import UTC, datetime
 
 from bot.masking import mask_text
 
 # Fields an event log line may carry in JSON mode (set through `extra=`).
 _EXTRA_FIELDS = ("event_id", "event_type", "command", "outcome", "latency_ms", "user")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]")
+
+
+def clean(text: str, *, keep_newlines: bool = False) -> str:
+    """Text safe to log: no control or format characters (NUL, ESC, bidi overrides, zero-width marks).
+
+    A message is one line (a typed line break cannot forge a second record); a traceback keeps its line breaks.
+    """
+    if not keep_newlines:
+        text = _LINE_BREAKS.sub(" ", text)
+    return "".join(
+        c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
 
 
 class MaskingFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return clean(super().formatMessage(record))
+
+    def formatException(self, ei: object) -> str:
+        return clean(super().formatException(ei), keep_newlines=True)  # type: ignore[arg-type]
+
+    def formatStack(self, stack_info: str) -> str:
+        return clean(super().formatStack(stack_info), keep_newlines=True)
+
     def format(self, record: logging.LogRecord) -> str:
         return mask_text(super().format(record))
 
@@ -27,13 +51,14 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask_text(record.getMessage()),
+            "message": mask_text(clean(record.getMessage())),
         }
         for name in _EXTRA_FIELDS:
             if hasattr(record, name):
-                entry[name] = getattr(record, name)
+                value = getattr(record, name)
+                entry[name] = clean(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exception"] = mask_text(self.formatException(record.exc_info))
+            entry["exception"] = mask_text(clean(self.formatException(record.exc_info), keep_newlines=True))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -43,6 +43,12 @@ def mask_tail(value: str, keep: int = 4) -> str:
     return "*" * (len(value) - keep) + value[-keep:]
 
 
+def log_excerpt(text: str, limit: int = 48) -> str:
+    """At most a short, masked prefix of untrusted text for a log line, with the full length."""
+    masked = mask_text(text)
+    return masked if len(masked) <= limit else f"{masked[:limit]}…({len(text)} chars)"
+
+
 def mask_text(text: str) -> str:
     """Mask ID numbers and phone numbers wherever they appear in free text (for logs)."""
     text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)

@@ -59,11 +59,17 @@ def valid_id_number(value: str) -> bool:
     return _ID_CHECK[total % 11] == value[17]
 
 
+# Registered company names are far shorter; anything longer is a mistake or an attack on the bill.
+MAX_COMPANY_CHARS = 100
+
+
 def company_keyword_problem(keyword: str) -> str | None:
     """Why a company keyword would waste a billed call, or None when it is worth asking about."""
     keyword = keyword.strip()
     if not keyword:
         return "请输入企业全称、注册号或统一社会信用代码"
+    if len(keyword) > MAX_COMPANY_CHARS:
+        return f"企业名称最长 {MAX_COMPANY_CHARS} 个字，请输入营业执照上的企业全称"
     if looks_like_uscc(keyword) and not valid_uscc(keyword):
         return f"「{keyword}」不是有效的统一社会信用代码（校验位不符），请核对后重试"
     if looks_like_reg_number(keyword) and not valid_reg_number(keyword):

@@ -23,6 +23,7 @@ from cards.common import (
     plain,
     table,
 )
+from cards.safe import md
 
 if TYPE_CHECKING:
     from bot.compensation import AdjustDetail, AdjustRecord
@@ -52,21 +53,21 @@ def _ratio(value: str) -> str:
 
 def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
     heading = (
-        f"**{RECORD_TYPE.get(record_type, record_type)} · {INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type)}**"
-        f" · {STATUS.get(detail.insurance_status, detail.insurance_status or '—')}"
-        f" · 生效月份 {detail.effective_month or '—'}"
+        f"**{md(RECORD_TYPE.get(record_type, record_type))} · {md(INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type))}**"
+        f" · {md(STATUS.get(detail.insurance_status, detail.insurance_status or '—'))}"
+        f" · 生效月份 {md(detail.effective_month or '—')}"
     )
     lines = [heading]
     if detail.description:
-        lines.append(f"说明：{detail.description}")
+        lines.append(f"说明：{md(detail.description)}")
     if detail.base_salary:
-        lines.append(f"申报基数：{_money(detail.base_salary)}")
+        lines.append(f"申报基数：{md(_money(detail.base_salary))}")
     if detail.location_id:
-        lines.append(f"参保城市：{detail.location_id}")
+        lines.append(f"参保城市：{md(detail.location_id)}")
     if detail.company_id:
-        lines.append(f"缴纳主体：{detail.company_id}")
+        lines.append(f"缴纳主体：{md(detail.company_id)}")
     if detail.insurance_account:
-        lines.append(f"账号：{mask_tail(detail.insurance_account)}")
+        lines.append(f"账号：{md(mask_tail(detail.insurance_account))}")
     elements: list[Element] = [markdown("\n".join(lines))]
     if detail.items:
         rows = [
@@ -109,7 +110,7 @@ def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, viewe
         else:
             count = sum(len(r.details) for r in person.records)
             # Not bold: a masked name's stars would run into the markdown markers.
-            elements.append(panel(f"{name} · {count} 条记录", body, expanded=True))
+            elements.append(panel(f"{md(name)} · {count} 条记录", body, expanded=True))
     elements.append(footer(SOURCE, queried_at))
     title = "社保增减员记录" if len(people) != 1 else f"社保增减员记录 · {_shown_name(people[0], viewer)}"
     return card(title, INFO, elements)
@@ -164,7 +165,9 @@ def digest_card(
     elements: list[Element] = [markdown("\n".join(summary))]
     if data.failed_parts:
         elements.append(
-            markdown("⚠️ 以下部分未能获取，统计不完整：\n" + "\n".join(f"- {p}" for p in data.failed_parts))
+            markdown(
+                "⚠️ 以下部分未能获取，统计不完整：\n" + "\n".join(f"- {md(p)}" for p in data.failed_parts)
+            )
         )
     if not data.lines:
         elements.append(markdown("本期没有增减员记录。"))
@@ -193,14 +196,14 @@ def _group_panel(month: str, record_type: str, lines: list[DigestLine], limit: i
     new = sum(1 for line in lines if line.is_new)
     ordered = sorted(lines, key=lambda line: (not line.is_new, line.name))
     shown = [
-        f"{'🆕 ' if line.is_new else ''}{mask_name(line.name)} · "
-        f"{'、'.join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types)}"
-        + (f" · 基数 {line.base_salary}" if line.base_salary else "")
+        f"{'🆕 ' if line.is_new else ''}{md(mask_name(line.name))} · "
+        f"{md('、'.join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types))}"
+        + (f" · 基数 {md(line.base_salary)}" if line.base_salary else "")
         for line in ordered[:limit]
     ]
     if len(lines) > limit:
         shown.append(f"……还有 {len(lines) - limit} 人未显示")
-    title = f"**{month or '未知月份'} · {RECORD_TYPE.get(record_type, record_type)}** {len(lines)} 人" + (
+    title = f"**{md(month or '未知月份')} · {RECORD_TYPE.get(record_type, record_type)}** {len(lines)} 人" + (
         f"（新 {new}）" if new else ""
     )
     return panel(title, [markdown("\n".join(shown))], expanded=False)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cards.safe import md
+
 Card = dict[str, Any]
 Element = dict[str, Any]
 
@@ -49,15 +51,15 @@ def divider() -> Element:
 
 
 def fields(pairs: Iterable[tuple[str, str]]) -> Element:
-    """Label/value lines, one per row, readable on a phone."""
-    return markdown("\n".join(f"**{label}**：{value}" for label, value in pairs))
+    """Label/value lines, one per row, readable on a phone. Values are data (escaped) unless `Markup`."""
+    return markdown("\n".join(f"**{label}**：{md(value)}" for label, value in pairs))
 
 
 def footer(source: str, queried_at: datetime, *, ref: str | None = None) -> Element:
     """数据来源 · 查询时间 (already in the bot's time zone) · short provider reference."""
     parts = [f"数据来源：{source}", f"查询时间：{queried_at:%Y-%m-%d %H:%M}"]
     if ref:
-        parts.append(f"编号：{short_ref(ref)}")
+        parts.append(f"编号：{md(short_ref(ref))}")
     return note(" · ".join(parts))
 
 
@@ -167,9 +169,12 @@ def image(image_key: str, alt: str) -> Element:
 def error_card(
     title: str, reason: str, next_step: str | None = None, *, extra: Sequence[Element] = ()
 ) -> Card:
-    """Title says what failed, body says why in the user's words and what to do next."""
-    body = [markdown(reason)]
+    """Title says what failed, body says why in the user's words and what to do next.
+
+    `reason` and `next_step` often carry what the user typed or a provider said: escaped unless `Markup`.
+    """
+    body = [markdown(md(reason))]
     if next_step:
-        body.append(note(next_step))
+        body.append(note(md(next_step)))
     body.extend(extra)
     return card(title, FAILED, body)

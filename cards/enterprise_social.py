@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cards.common import INFO, Card, Element, card, error_card, footer, markdown, note, panel, table
+from cards.safe import md
 
 if TYPE_CHECKING:
     from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
@@ -74,9 +75,9 @@ def _year_table(figures: SocialSecurity) -> Element:
 
 
 def _year_panel(year: YearReport, *, expanded: bool) -> Element:
-    published = f" · {year.report_date} 发布" if _shown(year.report_date) != NO_DATA else ""
+    published = f" · {md(year.report_date)} 发布" if _shown(year.report_date) != NO_DATA else ""
     return panel(
-        f"**{year.report_year} 年报**{published}", [_year_table(year.social_security)], expanded=expanded
+        f"**{md(year.report_year)} 年报**{published}", [_year_table(year.social_security)], expanded=expanded
     )
 
 
@@ -84,7 +85,7 @@ def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: b
     """Newest year first and open; older years collapsed. Figures as the report gives them (人, 万元)."""
     years = report.years[:MAX_YEARS]
     elements: list[Element] = [
-        markdown(f"**{report.name}** · 工商年报披露的社保信息，共 {len(report.years)} 个年度"),
+        markdown(f"**{md(report.name)}** · 工商年报披露的社保信息，共 {len(report.years)} 个年度"),
         *(_year_panel(year, expanded=index == 0) for index, year in enumerate(years)),
     ]
     if len(report.years) > len(years):

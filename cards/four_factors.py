@@ -29,6 +29,7 @@ from cards.common import (
     submit_button,
     text_input,
 )
+from cards.safe import Markup, md
 
 SOURCE = "聚合数据"
 SUBMIT = "four_factors.submit"
@@ -88,7 +89,7 @@ def _subject(view: RequestView) -> Element:
 
 
 def _requested(view: RequestView) -> str:
-    return f"申请人：{view.requester} · 申请时间：{view.requested_at:%Y-%m-%d %H:%M}"
+    return f"申请人：{md(view.requester)} · 申请时间：{view.requested_at:%Y-%m-%d %H:%M}"
 
 
 def form_card() -> Card:
@@ -107,14 +108,14 @@ def form_card() -> Card:
 def usage_card(reason: str | None = None) -> Card:
     lines = [f"用法：`{USAGE}`", f"例：`{EXAMPLE}`", "或只发送「企业核验」，在表单中填写（群聊中推荐）。"]
     if reason:
-        return error_card("无法发起核验", reason, "\n".join(lines))
+        return error_card("无法发起核验", reason, Markup("\n".join(lines)))
     return card("企业四要素核验", INFO, [markdown("\n".join(lines))])
 
 
 def invalid_card(problems: list[str]) -> Card:
     return error_card(
         "无法发起核验",
-        "\n".join(f"- {problem}" for problem in problems),
+        Markup("\n".join(f"- {md(problem)}" for problem in problems)),
         "请核对后重新发送；信息有误时不会发起计费查询。",
     )
 
@@ -146,13 +147,17 @@ def verifying_card(view: RequestView, verifier: str) -> Card:
     return card(
         _title("企业核验中", view),
         WAITING,
-        [_subject(view), markdown(f"**核验中**：{verifier} 已发起核验，请稍候。"), note(_requested(view))],
+        [
+            _subject(view),
+            markdown(f"**核验中**：{md(verifier)} 已发起核验，请稍候。"),
+            note(_requested(view)),
+        ],
     )
 
 
 def result_card(view: RequestView, outcome: Outcome) -> Card:
     verdict = "一致" if outcome.consistent else "不一致"
-    lines: list[tuple[str, str]] = [("核验结果", f"**{verdict}**")]
+    lines: list[tuple[str, str]] = [("核验结果", Markup(f"**{verdict}**"))]
     if outcome.detail_code is not None:
         lines.append(("结果说明", f"{outcome.detail_desc or '未知'}（{outcome.detail_code}）"))
     if outcome.res is not None:
@@ -170,7 +175,7 @@ def result_card(view: RequestView, outcome: Outcome) -> Card:
         [
             fields(lines),
             _subject(view),
-            note(f"{_requested(view)} · 接口：{MODES.get(outcome.mode, outcome.mode)}"),
+            note(f"{_requested(view)} · 接口：{md(MODES.get(outcome.mode, outcome.mode))}"),
             footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
         ],
     )
@@ -182,9 +187,9 @@ def failed_card(view: RequestView, reason: str, verifier: str, failed_at: dateti
         _title("企业核验失败", view),
         FAILED,
         [
-            markdown(f"**核验未完成**：{reason}"),
+            markdown(f"**核验未完成**：{md(reason)}"),
             _subject(view),
-            note(f"核验人：{verifier} · {failed_at:%Y-%m-%d %H:%M} · {_requested(view)}"),
+            note(f"核验人：{md(verifier)} · {failed_at:%Y-%m-%d %H:%M} · {_requested(view)}"),
             button_row(
                 button(
                     "重新核验",
@@ -205,7 +210,7 @@ def rejected_card(view: RequestView, manager: str, rejected_at: datetime) -> Car
         FAILED,
         [
             markdown(
-                f"**已驳回**：{manager} 于 {rejected_at:%Y-%m-%d %H:%M} 驳回了这条核验申请，未发起查询。"
+                f"**已驳回**：{md(manager)} 于 {rejected_at:%Y-%m-%d %H:%M} 驳回了这条核验申请，未发起查询。"
             ),
             _subject(view),
             note(_requested(view)),

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cards.common import INFO, Card, card, markdown, note
+from cards.common import FAILED, INFO, Card, card, markdown, note
+from cards.safe import md
+
+# An unknown command is echoed back at most this long: enough to spot a typo.
+ECHO_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,8 @@ class CommandLine:
 def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) -> Card:
     elements = []
     if unknown:
-        elements.append(markdown(f"没有「{unknown}」这个命令。可以试试下面这些："))
+        shown = unknown if len(unknown) <= ECHO_LIMIT else unknown[:ECHO_LIMIT] + "…"
+        elements.append(markdown(f"没有「{md(shown)}」这个命令。可以试试下面这些："))
     lines = []
     for command in commands:
         alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
@@ -27,6 +32,18 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
     elements.append(markdown("\n\n".join(lines) if lines else "暂时没有可用的命令。"))
     elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。"))
     return card("hrbot · 使用帮助", INFO, elements)
+
+
+def too_long_card(command: str, example: str, limit: int) -> Card:
+    """A command's text over the cap: nothing was looked up, nothing billed."""
+    return card(
+        "hrbot · 内容太长",
+        FAILED,
+        [
+            markdown(f"「{md(command)}」后面的内容最多 {limit} 个字，这次没有查询，也不会计费。"),
+            note(f"例：{md(example)}"),
+        ],
+    )
 
 
 def non_text_hint() -> Card:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from cards.common import (
     panel,
     short_ref,
 )
+from cards.safe import md
 
 SOURCE = "聚合数据"
 REFRESH = "micro_ent.refresh"
@@ -91,7 +93,7 @@ def failed_card(company: str, reason: str, requester: str) -> Card:
         _title(company),
         FAILED,
         [
-            markdown(f"**查询失败**：{reason}"),
+            markdown(f"**查询失败**：{md(reason)}"),
             button_row(
                 button("重新查询", action_value(RETRY, keyword=company, requester=requester), kind="primary")
             ),
@@ -117,10 +119,12 @@ def expired_card(company: str, requester: str) -> Card:
 def finished_notice(requester: str, company: str, outcome: str) -> Card:
     """A short new message, so the requester hears about a card that changed far up the chat."""
     template = {"已完成": INFO, "已过期": EXPIRED}.get(outcome, FAILED)
+    # The bot's own mention of the requester: an open_id from a signed event, checked to be one before use.
+    mention = f"<at id={requester}></at> " if re.fullmatch(r"[A-Za-z0-9_-]+", requester) else ""
     return card(
         f"小微企业查询{outcome}",
         template,
-        [markdown(f"<at id={requester}></at> 「{company}」的小微企业查询{outcome}，结果已更新在原卡片上。")],
+        [markdown(f"{mention}「{md(company)}」的小微企业查询{outcome}，结果已更新在原卡片上。")],
     )
 
 

@@ -35,6 +35,7 @@ from cards.common import (
     table,
     text_input,
 )
+from cards.safe import md
 
 SOURCE = "天创"
 TITLE = "个人社保查询"
@@ -84,7 +85,9 @@ def city_card(
     else:
         elements.append(markdown("暂时没有可查询的城市，请稍后再试。"))
     if unavailable:
-        elements.append(note("暂不可用：" + "、".join(f"{name}（{why}）" for name, why in unavailable)))
+        elements.append(
+            note("暂不可用：" + "、".join(f"{md(name)}（{md(why)}）" for name, why in unavailable))
+        )
     elements.append(note("密码只用于本次登录查询，不会被保存。"))
     return card(TITLE, WAITING, elements)
 
@@ -99,9 +102,9 @@ def form_card(
     problem: str | None = None,
 ) -> Card:
     """methods: (login_type, login_name). The form is built from the city's login parameters."""
-    elements: list[Element] = [markdown(f"**{area_name}** · 请填写社保网站的登录信息。")]
+    elements: list[Element] = [markdown(f"**{md(area_name)}** · 请填写社保网站的登录信息。")]
     if problem:
-        elements.append(markdown(f"⚠️ {problem}"))
+        elements.append(markdown(f"⚠️ {md(problem)}"))
     if len(methods) > 1:
         names = dict(methods)
         elements.append(
@@ -139,7 +142,7 @@ def progress_card(area_name: str, text: str) -> Card:
     return card(
         f"{TITLE} · {area_name}",
         WAITING,
-        [markdown(f"**{text}**"), note("正在自动刷新进度，请稍候；需要验证码时会在这里提示。")],
+        [markdown(f"**{md(text)}**"), note("正在自动刷新进度，请稍候；需要验证码时会在这里提示。")],
     )
 
 
@@ -147,7 +150,7 @@ def _code_card(area_name: str, version: int, intro: list[Element], label: str, p
     """A step that waits for a code the user reads off their phone or an image."""
     elements = list(intro)
     if problem:
-        elements.append(markdown(f"⚠️ {problem}"))
+        elements.append(markdown(f"⚠️ {md(problem)}"))
     elements.append(
         form(
             "code",
@@ -174,7 +177,7 @@ def failed_card(area_name: str, reason: str) -> Card:
     return card(
         f"{TITLE} · {area_name}" if area_name else TITLE,
         FAILED,
-        [markdown(f"**查询失败**：{reason}"), note("失败的查询任务不计费。"), _restart_row()],
+        [markdown(f"**查询失败**：{md(reason)}"), note("失败的查询任务不计费。"), _restart_row()],
     )
 
 
@@ -256,6 +259,6 @@ def result_card(
             elements.append(_section(label, rows))
     if missing:
         names = "、".join(labels.get(m, "基础信息" if m == "baseInfo" else m) for m in missing)
-        elements.append(markdown(f"⚠️ 部分数据缺失：{names}（社保网站未返回）"))
+        elements.append(markdown(f"⚠️ 部分数据缺失：{md(names)}（社保网站未返回）"))
     elements.append(footer(SOURCE, queried_at, ref=ref))
     return card(f"{TITLE} · {area_name}", INFO if missing else OK, elements, subtitle="查询完成")

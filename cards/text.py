@@ -6,6 +6,8 @@ import html
 import re
 from typing import Any
 
+from cards.safe import unescape
+
 # Card markdown's markup (bold, strike, font and at tags, links, headings) and its escapes, in one pass so an escaped
 # character is never mistaken for markup. Syntax: https://open.feishu.cn/document/uAjLw4CM/ukzMukzMukzM/feishu-cards/
 # card-json-v2-components/content-components/rich-text
@@ -54,7 +56,7 @@ def _walk(element: Any, lines: list[str], plain: bool) -> None:
     tag = element.get("tag")
     if tag in ("markdown", "lark_md"):
         content = str(element.get("content", ""))
-        lines.append(plain_text(content) if plain else content)
+        lines.append(unescape(plain_text(content) if plain else content))
     elif tag == "plain_text":
         lines.append(str(element.get("content", "")))
     elif tag == "div":
@@ -75,7 +77,7 @@ def _walk(element: Any, lines: list[str], plain: bool) -> None:
             lines.append(" | ".join(str(row.get(c.get("name"), "")) for c in columns))
     elif tag == "collapsible_panel":
         header_title = str(((element.get("header") or {}).get("title") or {}).get("content", ""))
-        lines.append(f"▸ {plain_text(header_title) if plain else header_title}")
+        lines.append(f"▸ {unescape(plain_text(header_title) if plain else header_title)}")
     for key in ("elements", "columns"):
         if tag == "table" and key == "columns":
             continue

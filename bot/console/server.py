@@ -7,7 +7,9 @@ ingress (signed and encrypted), and every message the bot sends or patches is st
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,26 +37,51 @@ MAX_REFUSE_SECONDS = 600
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
-def mount(app: web.Application, bot: BotApp, sandbox: Sandbox) -> None:
-    """Add the console's routes to the bot's aiohttp app (call only when the bot runs a sandbox)."""
+def mount(app: web.Application, bot: BotApp, sandbox: Sandbox, *, public: bool = False) -> None:
+    """Add the console's routes to the bot's aiohttp app (call only when the bot runs a sandbox).
+
+    The console has no login: unless `public` (HRBOT_CONSOLE_PUBLIC=1), it answers loopback peers only.
+    """
     console = Console(bot, sandbox)
-    app.router.add_get("/", _to_console)  # what a newcomer opens first
-    app.router.add_get("/console", console.page)
-    app.router.add_get("/console/static/{name}", console.static)
-    app.router.add_get("/console/api/state", console.state)
-    app.router.add_post("/console/api/say", console.say)
-    app.router.add_post("/console/api/click", console.click)
-    app.router.add_get("/console/api/events", console.events)
-    app.router.add_get("/console/api/images/{key}", console.image)
-    app.router.add_post("/console/api/task", console.run_task)
-    app.router.add_post("/console/api/advance", console.advance)
-    app.router.add_get("/console/api/ingress", console.ingress)
-    app.router.add_post("/console/api/longconn/fault", console.longconn_fault)
+    guard = (lambda handler: handler) if public else _loopback_only
+    app.router.add_get("/", guard(_to_console))  # what a newcomer opens first
+    app.router.add_get("/console", guard(console.page))
+    app.router.add_get("/console/static/{name}", guard(console.static))
+    app.router.add_get("/console/api/state", guard(console.state))
+    app.router.add_post("/console/api/say", guard(console.say))
+    app.router.add_post("/console/api/click", guard(console.click))
+    app.router.add_get("/console/api/events", guard(console.events))
+    app.router.add_get("/console/api/images/{key}", guard(console.image))
+    app.router.add_post("/console/api/task", guard(console.run_task))
+    app.router.add_post("/console/api/advance", guard(console.advance))
+    app.router.add_get("/console/api/ingress", guard(console.ingress))
+    app.router.add_post("/console/api/longconn/fault", guard(console.longconn_fault))
     app.on_shutdown.append(console.close_streams)
 
 
 async def _to_console(_request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_only(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not is_loopback(request.remote):
+            return _error(
+                "the console answers on this machine only; set HRBOT_CONSOLE_PUBLIC=1 to open it", 403
+            )
+        return await handler(request)
+
+    return guarded
 
 
 def _error(message: str, status: int = 400) -> web.Response:

@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bot.errors import Refusal, UserFacingError
-from bot.masking import mask_tail
+from bot.masking import log_excerpt, mask_tail
 from bot.protocol import ActionResponse
 from bot.router import (
     ActionContext,
@@ -31,6 +31,9 @@ MESSAGE_RECEIVED = "im.message.receive_v1"
 CARD_ACTION = "card.action.trigger"
 
 GENERIC_FAILURE = "处理时出错了，请稍后再试；如果一直失败，请联系管理员"
+# A command's arguments at most this long, checked before any handler (and so any provider call) runs;
+# features cap their own fields tighter (company names: 100).
+MAX_ARGUMENT_CHARS = 200
 
 
 class MalformedEvent(ValueError):
@@ -73,7 +76,8 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
     if message_type == "text":
         try:
             content = json.loads(_text(_require(message, "content")))
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: thousands of nested brackets are valid JSON but deeper than the parser goes.
             raise MalformedEvent("content is not JSON") from exc
         text = str(content.get("text", "")) if isinstance(content, dict) else ""
         for mention in mentions:
@@ -139,8 +143,19 @@ class EventPipeline:
         header = _require(envelope, "header")
         event_type = _text(_require(header, "event_type"))
         event_id = _text(_require(header, "event_id"))
+        try:
+            parsed: Any = None
+            if event_type == MESSAGE_RECEIVED:
+                parsed = parse_message(envelope, self.services.bot_open_id)
+            elif event_type == CARD_ACTION:
+                parsed = parse_action(envelope)
+        except (MalformedEvent, RecursionError, TypeError, ValueError):
+            # A verified event we cannot read: claimed and answered, so Feishu does not redeliver it forever.
+            if await self.services.store.claim([f"event:{event_id}"]):
+                _log_event(event_id, event_type, "", "malformed", started)
+            return {}
         if event_type == MESSAGE_RECEIVED:
-            message, addressed = parse_message(envelope, self.services.bot_open_id)
+            message, addressed = parsed
             if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
                 _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
                 return {}
@@ -150,7 +165,7 @@ class EventPipeline:
             self._spawn(self._run_message(message, started))
             return {}
         if event_type == CARD_ACTION:
-            action = parse_action(envelope)
+            action = parsed
             if not await self.services.store.claim([f"event:{event_id}"]):
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
@@ -180,6 +195,13 @@ class EventPipeline:
             outcome = "ok"
             ctx = MessageContext(self.services, message, command.name if command else word, args)
             try:
+                if command is not None and len(args) > MAX_ARGUMENT_CHARS:
+                    outcome = "too-long"
+                    raise UserFacingError(
+                        f"「{command.name}」后面的内容最多 {MAX_ARGUMENT_CHARS} 个字，这次没有查询，也不会计费。"
+                        f"例：{command.example}",
+                        title="内容太长",
+                    )
                 if command is not None:
                     await command.run(ctx)
                 elif dispatcher.fallback is not None:
@@ -199,7 +221,7 @@ class EventPipeline:
                 await self._show_error(ctx, exc)
             except Exception:
                 outcome = "error"
-                log.exception("handler failed for command %s", ctx.command)
+                log.exception("handler failed for command %s", log_excerpt(ctx.command))
                 await self._show_error(ctx, UserFacingError(GENERIC_FAILURE))
             finally:
                 name = command.name if command else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +20,18 @@ def _reject(status: int, reason: str) -> web.Response:
 
 
 class Webhook:
-    def __init__(self, pipeline: EventPipeline, *, encrypt_key: str, verification_token: str) -> None:
+    def __init__(
+        self,
+        pipeline: EventPipeline,
+        *,
+        encrypt_key: str,
+        verification_token: str,
+        max_age_seconds: float = 24 * 3600,
+    ) -> None:
         self.pipeline = pipeline
         self.encrypt_key = encrypt_key
         self.verification_token = verification_token
+        self.max_age_seconds = max_age_seconds
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.pipeline.accepting:
@@ -50,6 +59,10 @@ class Webhook:
         if self.encrypt_key and not self._signed(request, raw):
             log.warning("rejected a request with a bad signature")
             return _reject(401, "unauthorized")
+        if self.encrypt_key and not self._fresh(request):
+            # Signed, but too old (or from the far future): a replay outliving the dedup window is refused.
+            log.warning("rejected a signed request outside HRBOT_MAX_REQUEST_AGE")
+            return _reject(401, "unauthorized")
         header = body.get("header")
         if not isinstance(header, dict):
             return _reject(400, "malformed body")
@@ -61,6 +74,14 @@ class Webhook:
         except MalformedEvent:
             return _reject(400, "malformed event")
         return web.json_response(answer)
+
+    def _fresh(self, request: web.Request) -> bool:
+        """The signed timestamp against the wall clock (never the sandbox's adjustable one)."""
+        try:
+            stamp = int(request.headers.get("X-Lark-Request-Timestamp", ""))
+        except ValueError:
+            return False
+        return abs(time.time() - stamp) <= self.max_age_seconds
 
     def _signed(self, request: web.Request, raw: bytes) -> bool:
         timestamp = request.headers.get("X-Lark-Request-Timestamp", "")

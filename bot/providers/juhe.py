@@ -20,7 +20,7 @@ from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
 
 from bot.config import SettingsModel
-from bot.masking import mask_id_number, mask_name, mask_text
+from bot.masking import log_excerpt, mask_id_number, mask_name
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.juhe_errors import MICRO_ENT_JOB_RUNNING, juhe_error
 
@@ -273,7 +273,7 @@ class JuheClient:
         attempt = 1
         while True:
             try:
-                return await self._post(http, path, key, params, mask_text(subject))
+                return await self._post(http, path, key, params, log_excerpt(subject))
             except ProviderError as exc:
                 if exc.code != UNAVAILABLE or attempt >= attempts:
                     raise

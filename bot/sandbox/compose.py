@@ -48,7 +48,9 @@ class SandboxedBot:
     async def start(self) -> BotApp:
         settings = self.settings
         sandbox = self.sandbox
-        await sandbox.start(settings.hrbot_host, settings.hrbot_sandbox_port)
+        # The emulators' drive API has no login either: loopback only, like the console, unless opened.
+        sandbox_host = settings.hrbot_host if settings.hrbot_console_public else "127.0.0.1"
+        await sandbox.start(sandbox_host, settings.hrbot_sandbox_port)
         # The sandbox signs and encrypts like Feishu, with its own keys unless some are configured.
         core = settings.model_copy(
             update={
@@ -90,7 +92,7 @@ class SandboxedBot:
     def _mount_console(self, web_app: web.Application, app: BotApp) -> None:
         from bot.console.server import mount
 
-        mount(web_app, app, self.sandbox)
+        mount(web_app, app, self.sandbox, public=app.settings.hrbot_console_public)
 
     async def stop(self) -> None:
         if self.app is not None:

@@ -57,6 +57,9 @@ CITIES_TTL = timedelta(days=1)
 POLL_BATCH = 100
 POLL_CONCURRENCY = 8
 STATUS_WORDS = {1: "系统维护", 2: "开发中"}
+# Login fields and codes are short; longer input is refused before the billed task is created.
+MAX_FIELD_CHARS = 64
+MAX_CODE_CHARS = 16
 ID_FIELDS = ("id_card", "idcard")
 
 
@@ -183,6 +186,9 @@ def _problem(method: LoginMethod, values: dict[str, str]) -> str | None:
     missing = [p.label for p in method.params if p.required and not values.get(p.name)]
     if missing:
         return "请填写：" + "、".join(missing)
+    too_long = [p.label for p in method.params if len(values.get(p.name, "")) > MAX_FIELD_CHARS]
+    if too_long:
+        return f"{'、'.join(too_long)}最长 {MAX_FIELD_CHARS} 个字符，请检查后重试"
     for name in ID_FIELDS:
         if values.get(name) and not valid_id_number(values[name]):
             return "身份证号码校验不通过，请检查后重试"
@@ -245,6 +251,8 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
         code = str(ctx.form.get("code") or "").strip()
         if not code:
             return ActionResponse.toast("请输入验证码", "error")
+        if len(code) > MAX_CODE_CHARS:
+            return ActionResponse.toast(f"验证码最长 {MAX_CODE_CHARS} 位，请检查后重试", "error")
         flows = Flows(services.store)
         running = await flows.advance(
             flow.user, flow.version, services.clock.now(), state=RUNNING, **_alive(services.clock.now())

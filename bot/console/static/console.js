@@ -91,6 +91,8 @@ function markdown(source) {
     }
   }
   close();
+  // Numeric character references (how the bot escapes untrusted text, as Feishu documents) show as the character.
+  html = html.replace(/&amp;#(\d{1,7});/g, "&#$1;");
   return html.replace(/<br>(<[uo]l>|<div)/g, "$1").replace(/<br>$/, "");
 }
 

@@ -1,0 +1,158 @@
+"""Slow and greedy clients: the HTTP server protects itself even with no proxy in front of it.
+
+aiohttp caps header sizes and idle keep-alive, but waits forever for a request's head or body and accepts every
+connection. Here: a connection must deliver its request head within HEAD_SECONDS and its body within BODY_SECONDS,
+idle keep-alive ends after KEEPALIVE_SECONDS, and at most `max_connections` are open at once (more are closed on
+accept). The `Server` header names no software or version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger("hrbot.http")
+
+HEAD_SECONDS = 5.0
+BODY_SECONDS = 5.0
+KEEPALIVE_SECONDS = 15.0
+LINGER_SECONDS = 1.0
+# File descriptors kept back for the database, upstream clients and logs when sizing the connection cap.
+RESERVED_FDS = 128
+SERVER_NAME = "hrbot"
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Lift the soft open-files limit towards `wanted` (within the hard limit); returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+class Connections:
+    """Open connections, bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self.refused = 0
+
+
+class _Guarded(asyncio.Protocol):
+    """Wraps aiohttp's protocol for one connection: refuses it when full, closes it if its head is too slow."""
+
+    def __init__(self, inner: asyncio.Protocol, connections: Connections) -> None:
+        self._inner = inner
+        self._connections = connections
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._connections.open >= self._connections.limit:
+            self._connections.refused += 1
+            transport.abort()
+            return
+        self._connections.open += 1
+        self._counted = True
+        self._timer = asyncio.get_running_loop().call_later(HEAD_SECONDS, self._head_too_slow)
+        self._inner.connection_made(transport)
+
+    def _head_too_slow(self) -> None:
+        self._timer = None
+        if self._transport is not None:
+            self._transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            # The first request's head is complete at its blank line; keep-alive requests after it are aiohttp's.
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+            self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._counted:
+            self._connections.open -= 1
+            self._counted = False
+            self._inner.connection_lost(exc)
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site whose connections go through `_Guarded`."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, connections: Connections) -> None:
+        super().__init__(runner, backlog=1024)
+        self._host = host
+        self._port = port
+        self.connections = connections
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        connections = self.connections
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Guarded(server(), connections), self._host, self._port, backlog=self._backlog
+        )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the whole body within BODY_SECONDS (it is cached for the handler), else 408 and close."""
+    if request.body_exists:
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                await request.read()
+        except TimeoutError:
+            response = web.json_response({"error": "request body too slow"}, status=408)
+            response.force_close()
+            return response
+    return await handler(request)
+
+
+async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
+def harden(app: web.Application) -> None:
+    """Body deadline and a `Server` header without versions, for every route of `app`."""
+    app.middlewares.append(body_deadline)
+    app.on_response_prepare.append(_plain_server_header)
+
+
+def runner_options() -> dict[str, Any]:
+    # Lingering reads what a cut-off client still sends before closing; aiohttp's 10 s would double BODY_SECONDS.
+    return {"keepalive_timeout": KEEPALIVE_SECONDS, "lingering_time": LINGER_SECONDS}
