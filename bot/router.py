@@ -207,7 +207,11 @@ class Router:
 
         def register(handler: ActionHandler) -> ActionHandler:
             action = Action(self.qualified(name), handler, tuple(guards))
-            for action_id in (action.id, *aliases):
+            ids = (action.id, *aliases)
+            for action_id in ids:
+                if action_id in self.actions:
+                    raise ValueError(f"card action {action_id!r} registered twice")
+            for action_id in ids:
                 self.actions[action_id] = action
             return handler
 
@@ -232,6 +236,8 @@ class Router:
     def _schedule(self, name: str, **spec: Any) -> Callable[[JobHandler], JobHandler]:
         def register(handler: JobHandler) -> JobHandler:
             schedule = Schedule(self.qualified(name), handler, **spec)
+            if schedule.id in self.schedules:
+                raise ValueError(f"job {schedule.id!r} registered twice")
             self.schedules[schedule.id] = schedule
             return handler
 

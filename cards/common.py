@@ -6,19 +6,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+# The wire protocol is the core's; card builders take it from this kit with the rest.
+from bot.protocol import ACTION_KEY, Card, Element, action_value  # noqa: F401
 from cards.safe import md
 
-Card = dict[str, Any]
-Element = dict[str, Any]
-
-# Header template colours say the state (CARDS.md).
+# Header template colours say the state, the same in every feature: green done, blue information or input asked,
+# orange waiting on a provider or a person, red failed or refused, grey expired or cancelled.
 INFO = "blue"
 WAITING = "orange"
 OK = "green"
 FAILED = "red"
 EXPIRED = "grey"
-
-ACTION_KEY = "action"
 
 
 def card(title: str, template: str, elements: Sequence[Element], *, subtitle: str | None = None) -> Card:
@@ -77,10 +75,6 @@ def button(text: str, value: dict[str, Any], *, kind: str = "default", name: str
     if name:
         element["name"] = name
     return element
-
-
-def action_value(action: str, **payload: Any) -> dict[str, Any]:
-    return {ACTION_KEY: action, **payload}
 
 
 def button_row(*buttons: Element) -> Element:

@@ -5,7 +5,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import Settings
+from bot.features import Feature
 from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
@@ -176,10 +177,17 @@ def settings(tmp_path: Path) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    settings: Settings, clock: Clock | None = None, **feature_settings: Any
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    features: Sequence[Feature] | None = None,
+    **feature_settings: Any,
 ) -> AsyncIterator[RunningBot]:
-    """A sandboxed bot with every installed feature; `feature_settings` set features' and providers' settings."""
-    composed = SandboxedBot(settings, clock=clock, employees=200, env_file=None, overrides=feature_settings)
+    """A sandboxed bot with every installed feature (or `features`); `feature_settings` set features' and
+    providers' settings."""
+    composed = SandboxedBot(
+        settings, features=features, clock=clock, employees=200, env_file=None, overrides=feature_settings
+    )
     try:
         app = await composed.start()
         async with httpx.AsyncClient(timeout=10.0) as http:
