@@ -1,4 +1,4 @@
-"""Masking of personal data for cards and logs (rules in CARDS.md)."""
+"""Masking of personal data for cards and logs (ID numbers first 3 and last 4, names surname and *, account numbers last 4)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,6 @@ def mask_name(name: str) -> str:
     if len(name) <= keep:
         return name[0] + "*" * (len(name) - 1)
     return name[:keep] + "*" * (len(name) - keep)
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 → 138****5678."""
-    phone = phone.strip()
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
 def mask_tail(value: str, keep: int = 4) -> str:

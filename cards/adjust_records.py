@@ -117,7 +117,7 @@ def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, viewe
 
 
 def _shown_name(person: PersonRecords, viewer: str) -> str:
-    """Full name on one's own record only; anyone else's is masked (CARDS.md)."""
+    """Full name on one's own record only; anyone else's is masked."""
     return person.name if person.open_id == viewer else mask_name(person.name)
 
 

@@ -18,7 +18,7 @@ EXAMPLE = "企业社保 小米科技有限责任公司"
 # Beyond this many years the card says how many are left out (a card is at most about 30 KB).
 MAX_YEARS = 10
 
-# Per insurance, the annual report's field for 缴费基数, 本期实际缴费, 累计欠缴 and 人数 (seed 000's 20 figures).
+# Per insurance, the annual report's field for 缴费基数, 本期实际缴费, 累计欠缴 and 人数 (the API's 20 figures).
 INSURANCES: tuple[tuple[str, tuple[str, str, str, str]], ...] = (
     (
         "养老",

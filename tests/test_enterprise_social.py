@@ -53,7 +53,7 @@ async def test_seed_example_enterprise_newest_year_first_and_open(bot: RunningBo
     assert y2019["医疗"]["paid"] == "33.931795万元" and y2019["医疗"]["base"] == "314.1832万元"
     assert y2019["失业"]["paid"] == "2.350704万元" and y2019["失业"]["base"] == "293.8388万元"
     assert y2019["工伤"]["paid"] == "2.065392万元"
-    assert y2019["工伤"]["base"] == "无数据"  # the seed's "-"
+    assert y2019["工伤"]["base"] == "无数据"  # the API doc's "-"
     assert "-" not in {v for row in y2019.values() for v in row.values()}
     assert "47.014208万元" in text and "168人" in text and "2020-06-24" in text
     assert "数据来源：聚合数据" in text and "查询时间：" in text

@@ -467,7 +467,7 @@ async def test_four_factors_unknown_company_is_253504(juhe: Juhe, mode: FourFact
 
 
 def reference_encrypt(value: str, openid: str) -> str:
-    """The seed's rule written out: key = md5(openid) lowercase hex[:16], AES-ECB, PKCS#5 padding, base64."""
+    """The API doc's rule written out: key = md5(openid) lowercase hex[:16], AES-ECB, PKCS#5 padding, base64."""
     key = hashlib.md5(openid.encode()).hexdigest().lower()[:16].encode()
     data = value.encode("utf-8")
     fill = 16 - len(data) % 16

@@ -1,4 +1,4 @@
-"""小微企业: 查询中 card → the emulator's job completes → the same card shows the seed's result, and one notice."""
+"""小微企业: 查询中 card → the emulator's job completes → the same card shows the API doc's example result, and one notice."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ async def test_pending_card_then_result_patched_in_place_and_one_notice(bot: Run
     text = card_text(card.content)
     assert "已完成" in text and "9151010057463511XR" in text and "其他电子设备制造" in text
     assert "5317万人民币" in text and "成都高新区市场监督管理局" in text
-    assert "暂无扶持政策信息" in text  # the seed's support fields are all "-"
+    assert "暂无扶持政策信息" in text  # the API doc's support fields are all "-"
     assert len(notices(bot)) == 1
     assert f"<at id={EMPLOYEE}></at>" in notices(bot)[0].content["body"]["elements"][0]["content"]
 

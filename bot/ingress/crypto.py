@@ -1,4 +1,4 @@
-"""Feishu event encryption and request signatures (FEISHU.md): AES-256-CBC with key = SHA-256(encrypt_key)."""
+"""Feishu event encryption and request signatures (https://open.feishu.cn/document/server-docs/event-subscription-guide/event-subscription-configure-/encrypt-key-encryption-configuration-case): AES-256-CBC with key = SHA-256(encrypt_key)."""
 
 from __future__ import annotations
 

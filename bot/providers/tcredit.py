@@ -1,4 +1,4 @@
-"""Tcredit (天创) personal social security (seed 002): cities, login methods, a billed task, its states, codes.
+"""Tcredit (天创) personal social security: cities, login methods, a billed task, its states, codes.
 
 Request bodies are never logged: they carry passwords and captcha answers. Log lines name the endpoint and status.
 """
@@ -40,8 +40,8 @@ UNKNOWN_OUTCOME = "提交后没有收到社保查询服务的答复，结果未�
 
 
 def token_key(url: str, token_id: str, params: dict[str, str]) -> str:
-    """MD5(url + tokenId + param), param = key=value pairs in key order joined by commas (seed 002).
-    The seed does not say the digest's case; lowercase hex is what MD5 tools print."""
+    """MD5(url + tokenId + param), param = key=value pairs in key order joined by commas (Tcredit's API doc).
+    The doc does not say the digest's case; lowercase hex is what MD5 tools print."""
     param = ",".join(f"{key}={params[key]}" for key in sorted(params))
     return hashlib.md5((url + token_id + param).encode(), usedforsecurity=False).hexdigest()
 

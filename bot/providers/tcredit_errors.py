@@ -1,4 +1,4 @@
-"""Tcredit (天创) codes from seed 002: the top-level status table, and the task states of data.code."""
+"""Tcredit (天创) codes from the API doc: the top-level status table, and the task states of data.code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The compensation adjust-record API (seed 004) over the sandbox directory, with its limits and error codes."""
+"""The compensation adjust-record API (Feishu 薪酬 social_archive_adjust_record/query) over the sandbox directory, with its limits and error codes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.sandbox.directory import EMPLOYEE, HR, Directory
 
 QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
 
-# The seed's own example record (response body example), given to the sandbox employee.
+# The API doc's own example record (response body example), given to the sandbox employee.
 SEED_EXAMPLE_DETAIL: dict[str, Any] = {
     "description": {"zh_cn": "2024年社保基数调整", "en_us": "2024 Social Insurance Base Adjustment"},
     "insurance_type": "social_insurance",
@@ -57,7 +57,7 @@ SEED_EXAMPLE_DETAIL: dict[str, Any] = {
 
 
 def _attrition_detail(insurance_type: str, month: str) -> dict[str, Any]:
-    # Attrition records carry no plan, location, base or items (seed: 当record_type为attrition时,不返回该数据).
+    # Attrition records carry no plan, location, base or items (the API doc: 当record_type为attrition时,不返回该数据).
     return {
         "description": {"zh_cn": "离职减员", "en_us": "Attrition"},
         "insurance_type": insurance_type,
@@ -83,7 +83,7 @@ def _increase_detail(insurance_type: str, month: str, base: int) -> dict[str, An
 
 
 class CompensationEmulator:
-    """Records for about one employee in twelve; the sandbox employee has the seed's example record."""
+    """Records for about one employee in twelve; the sandbox employee has the API doc's example record."""
 
     def __init__(self, directory: Directory, now: datetime, *, share: float = 1 / 12, seed: int = 4) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}

@@ -26,6 +26,7 @@ from Crypto.Cipher import AES
 from Crypto.Util.Padding import unpad
 
 from bot.clock import Clock
+from bot.providers.juhe import FOUR_FACTORS_DETAILS
 from bot.providers.juhe_errors import error_info
 
 SOCIAL_SECURITY_PATH = "/enterprise/App/SocialSecurityByName/query"
@@ -192,16 +193,6 @@ _ALIASES: dict[str, str] = {
     **{item["credit_no"]: name for name, item in MICRO_ENTERPRISES.items()},
 }
 
-DETAIL_DESCRIPTIONS: dict[int, str] = {
-    7: "企业法人/负责人",
-    -21: "企业名称与企业标识不符",
-    -22: "姓名不一致",
-    -23: "证件号码不一致",
-    -24: "企业名称不一致",
-    -25: "企业标识不一致",
-    -26: "具体不一致要素未知",
-}
-
 
 @dataclass
 class MicroEntJob:
@@ -348,7 +339,7 @@ class JuheEmulator:
             if with_status:
                 result["regstatus"] = company.regstatus
         else:
-            detail: dict[str, Any] = {"code": code, "desc": DETAIL_DESCRIPTIONS[code]}
+            detail: dict[str, Any] = {"code": code, "desc": FOUR_FACTORS_DETAILS[code]}
             if with_status:
                 detail["regstatus"] = company.regstatus
             result = {"state": 1 if code == 7 else 2, "detail": detail, "orderid": orderid}

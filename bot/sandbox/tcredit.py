@@ -1,4 +1,4 @@
-"""An emulator of Tcredit's personal social-security API (seed 002), checking tokenKey by its own code.
+"""An emulator of Tcredit's personal social-security API (天创 社保查询, createInsuranceSearchTaskB and its task API), checking tokenKey by its own code.
 
 Scenarios, chosen by the `account` or `id_card` typed into the login form:
   sms       → 10001 → 10003 (SMS code 123456) → 10002 → 20001 → 40001
@@ -62,7 +62,7 @@ _SUB_AREA = {
 
 
 def login_params(area_code: str) -> list[dict[str, Any]]:
-    """The seed's two methods (用户名 / 身份证号 + 密码); Shanghai also asks for a district from a list."""
+    """The API doc's two login methods (用户名 / 身份证号 + 密码); Shanghai also asks for a district from a list."""
     extra = [_SUB_AREA] if area_code == "310100" else []
     return [
         {
@@ -157,7 +157,7 @@ def _months(
 
 
 def result_data(tid: str, partial: bool) -> dict[str, Any]:
-    """The seed's result shape with realistic values."""
+    """The API doc's result shape with realistic values."""
     data: dict[str, Any] = {
         "code": 40002 if partial else 40001,
         "msg": "获取成功",
