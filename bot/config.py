@@ -64,12 +64,30 @@ class Settings(BaseSettings):
     hrbot_digest_chat_ids: str = ""
     hrbot_digest_cron: str = "0 9 * * 1-5"
     hrbot_digest_department_ids: str = "0"
+    # The scheduled digest waits a random 0..this many seconds (Feishu advises against sending on the hour).
+    hrbot_digest_max_delay_seconds: float = 300.0
+    hrbot_filing_calendar: str = ""
+    hrbot_filing_remind_days: str = "3,1"
 
     @field_validator("hrbot_cache_hours", "hrbot_micro_ent_poll_seconds")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("hrbot_filing_remind_days")
+    @classmethod
+    def _day_list(cls, value: str) -> str:
+        if not all(item.isdigit() for item in _items(value)):
+            raise ValueError("must be comma-separated whole numbers of days, e.g. 3,1")
+        return value
+
+    @field_validator("hrbot_digest_max_delay_seconds")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
         return value
 
     @field_validator("hrbot_log_level", mode="before")
@@ -125,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def digest_chat_ids(self) -> tuple[str, ...]:
         return _items(self.hrbot_digest_chat_ids)
+
+    @property
+    def filing_remind_days(self) -> tuple[int, ...]:
+        return tuple(sorted({int(item) for item in _items(self.hrbot_filing_remind_days)}, reverse=True))
 
     @property
     def digest_department_ids(self) -> tuple[str, ...]:

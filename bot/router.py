@@ -129,6 +129,8 @@ class ActionContext:
 
 CommandHandler = Callable[[MessageContext], Awaitable[None]]
 ActionHandler = Callable[[ActionContext], Awaitable[ActionResponse | None]]
+# Any other event type (e.g. im.chat.member.bot.deleted_v1): the services and the envelope's `event` object.
+EventHandler = Callable[["Services", dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class Router:
         self.name = name
         self.commands: list[Command] = []
         self.actions: dict[str, ActionHandler] = {}
+        self.events: dict[str, EventHandler] = {}
         self.startup: list[Callable[[Services], Awaitable[None]]] = []
 
     def command(
@@ -163,6 +166,13 @@ class Router:
     def action(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
         def register(handler: ActionHandler) -> ActionHandler:
             self.actions[name] = handler
+            return handler
+
+        return register
+
+    def event(self, event_type: str) -> Callable[[EventHandler], EventHandler]:
+        def register(handler: EventHandler) -> EventHandler:
+            self.events[event_type] = handler
             return handler
 
         return register
@@ -182,6 +192,7 @@ class Dispatcher:
         self.routers: list[Router] = []
         self._commands: dict[str, Command] = {}
         self._actions: dict[str, ActionHandler] = {}
+        self._events: dict[str, EventHandler] = {}
         self.fallback: CommandHandler | None = None
 
     def include(self, *routers: Router) -> None:
@@ -196,6 +207,10 @@ class Dispatcher:
                 if name in self._actions:
                     raise ValueError(f"card action {name!r} registered twice")
                 self._actions[name] = handler
+            for event_type, event_handler in router.events.items():
+                if event_type in self._events:
+                    raise ValueError(f"event {event_type!r} registered twice")
+                self._events[event_type] = event_handler
             self.routers.append(router)
 
     @property
@@ -207,6 +222,9 @@ class Dispatcher:
 
     def find_action(self, name: str) -> ActionHandler | None:
         return self._actions.get(name)
+
+    def find_event(self, event_type: str) -> EventHandler | None:
+        return self._events.get(event_type)
 
     async def run_startup(self, services: Services) -> None:
         for router in self.routers:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,14 +11,13 @@ from bot.masking import mask_name, mask_tail
 from cards.common import (
     FAILED,
     INFO,
-    WAITING,
     Card,
     Element,
     card,
+    divider,
     footer,
     markdown,
     note,
-    panel,
     plain,
     table,
 )
@@ -32,7 +30,6 @@ RECORD_TYPE = {"increase": "增员", "attrition": "减员"}
 INSURANCE_TYPE = {"social_insurance": "社保", "provident_fund": "公积金"}
 STATUS = {"contribution": "参保", "not_contribution": "不参保", "stopped_contribution": "停保"}
 FREQUENCY = {"monthly": "每月", "quarterly": "每季度", "annually": "每年"}
-MAX_CARD_BYTES = 28 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +37,17 @@ class PersonRecords:
     open_id: str
     name: str
     records: tuple[AdjustRecord, ...]
+    # Full name and salary figures (handlers/adjust_records_audience.py decides); otherwise 张* and no figures.
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class RecordNames:
+    """Names for the ids records carry; an id without a name is shown as the id."""
+
+    locations: dict[str, str] = field(default_factory=dict)
+    companies: dict[str, str] = field(default_factory=dict)
+    insurances: dict[str, str] = field(default_factory=dict)
 
 
 def _money(value: str) -> str:
@@ -50,31 +58,34 @@ def _ratio(value: str) -> str:
     return f"{value}%" if value else "—"
 
 
-def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
+def _detail_elements(record_type: str, detail: AdjustDetail, names: RecordNames, full: bool) -> list[Element]:
     heading = (
         f"**{RECORD_TYPE.get(record_type, record_type)} · {INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type)}**"
         f" · {STATUS.get(detail.insurance_status, detail.insurance_status or '—')}"
         f" · 生效月份 {detail.effective_month or '—'}"
     )
-    lines = [heading]
+    elements: list[Element] = [markdown(heading)]
+    # Provider text (description, names) is data: plain text, never markdown.
+    lines = []
     if detail.description:
         lines.append(f"说明：{detail.description}")
-    if detail.base_salary:
+    if detail.base_salary and full:
         lines.append(f"申报基数：{_money(detail.base_salary)}")
     if detail.location_id:
-        lines.append(f"参保城市：{detail.location_id}")
+        lines.append(f"参保城市：{names.locations.get(detail.location_id, detail.location_id)}")
     if detail.company_id:
-        lines.append(f"缴纳主体：{detail.company_id}")
+        lines.append(f"缴纳主体：{names.companies.get(detail.company_id, detail.company_id)}")
     if detail.insurance_account:
         lines.append(f"账号：{mask_tail(detail.insurance_account)}")
-    elements: list[Element] = [markdown("\n".join(lines))]
+    if lines:
+        elements.append(plain("\n".join(lines)))
     if detail.items:
         rows = [
             {
-                "item": f"险种 {item.insurance_id[-4:]}" if item.insurance_id else "—",
-                "company": _money(item.company_deduction),
+                "item": names.insurances.get(item.insurance_id, item.insurance_id) or "—",
+                "company": _money(item.company_deduction) if full else "—",
                 "company_ratio": _ratio(item.company_ratio),
-                "personal": _money(item.personal_deduction),
+                "personal": _money(item.personal_deduction) if full else "—",
                 "personal_ratio": _ratio(item.personal_ratio),
                 "frequency": FREQUENCY.get(item.frequency, item.frequency or "—"),
             }
@@ -92,32 +103,40 @@ def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
     return elements
 
 
-def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, viewer: str) -> Card:
-    """One card, a section per person; names masked unless only the requester (or HR in private) sees it."""
+def records_card(
+    people: Sequence[PersonRecords], *, queried_at: datetime, names: RecordNames | None = None
+) -> Card:
+    """One card, a section per person; each name full or masked as `PersonRecords.full` says."""
+    names = names or RecordNames()
     elements: list[Element] = []
+    tables = 0
     for person in people:
-        name = _shown_name(person, viewer)
         body: list[Element] = []
         for record in person.records:
             for detail in record.details:
-                body.extend(_detail_elements(record.record_type, detail))
+                parts = _detail_elements(record.record_type, detail, names, person.full)
+                # Feishu allows at most five tables per card (and only at the body root, where these sit).
+                if tables >= 5:
+                    parts = [p for p in parts if p["tag"] != "table"]
+                tables += sum(1 for p in parts if p["tag"] == "table")
+                body.extend(parts)
         if not body:
             body = [markdown("暂无社保或公积金增减员记录。")]
         if len(people) == 1:
-            elements.append(plain(name))
-            elements.extend(body)
+            elements.append(plain(_shown_name(person)))
         else:
+            if elements:
+                elements.append(divider())
             count = sum(len(r.details) for r in person.records)
-            # Not bold: a masked name's stars would run into the markdown markers.
-            elements.append(panel(f"{name} · {count} 条记录", body, expanded=True))
+            elements.append(plain(f"{_shown_name(person)} · {count} 条记录"))
+        elements.extend(body)
     elements.append(footer(SOURCE, queried_at))
-    title = "社保增减员记录" if len(people) != 1 else f"社保增减员记录 · {_shown_name(people[0], viewer)}"
+    title = "社保增减员记录" if len(people) != 1 else f"社保增减员记录 · {_shown_name(people[0])}"
     return card(title, INFO, elements)
 
 
-def _shown_name(person: PersonRecords, viewer: str) -> str:
-    """Full name on one's own record only; anyone else's is masked (CARDS.md)."""
-    return person.name if person.open_id == viewer else mask_name(person.name)
+def _shown_name(person: PersonRecords) -> str:
+    return person.name if person.full else mask_name(person.name)
 
 
 def moved_private_card() -> Card:
@@ -132,75 +151,15 @@ def refusal_card() -> Card:
     )
 
 
-@dataclass(frozen=True)
-class DigestLine:
-    key: str
-    name: str
-    record_type: str
-    insurance_types: tuple[str, ...]
-    month: str
-    base_salary: str
-    is_new: bool
-
-
-@dataclass
-class DigestData:
-    lines: list[DigestLine] = field(default_factory=list)
-    employees: int = 0
-    failed_parts: list[str] = field(default_factory=list)
-
-
-def digest_card(
-    data: DigestData, *, queried_at: datetime, max_per_group: int = 15, title_suffix: str = ""
+def not_found_card(
+    missing: Sequence[str], ambiguous: Sequence[tuple[str, int]], *, too_many: bool = False
 ) -> Card:
-    """Counts first, then per effective month and type the people, new ones marked; bounded in size."""
-    increases = sum(1 for line in data.lines if line.record_type == "increase")
-    attritions = sum(1 for line in data.lines if line.record_type == "attrition")
-    new = sum(1 for line in data.lines if line.is_new)
-    summary = [
-        f"**增员 {increases} 人 · 减员 {attritions} 人**（其中新出现 {new} 条）",
-        f"覆盖员工 {data.employees} 人",
-    ]
-    elements: list[Element] = [markdown("\n".join(summary))]
-    if data.failed_parts:
-        elements.append(
-            markdown("⚠️ 以下部分未能获取，统计不完整：\n" + "\n".join(f"- {p}" for p in data.failed_parts))
-        )
-    if not data.lines:
-        elements.append(markdown("本期没有增减员记录。"))
-
-    groups: dict[tuple[str, str], list[DigestLine]] = {}
-    for line in data.lines:
-        groups.setdefault((line.month, line.record_type), []).append(line)
-    for limit in (max_per_group, 8, 4, 0):
-        panels = [
-            _group_panel(month, record_type, lines, limit)
-            for (month, record_type), lines in sorted(
-                groups.items(), key=lambda g: (g[0][0], g[0][1]), reverse=True
-            )
-        ]
-        candidate = card(
-            f"社保增减员摘要{title_suffix}",
-            WAITING if data.failed_parts else INFO,
-            [*elements, *panels, footer(SOURCE, queried_at)],
-        )
-        if len(json.dumps(candidate, ensure_ascii=False).encode()) <= MAX_CARD_BYTES:
-            return candidate
-    return candidate
-
-
-def _group_panel(month: str, record_type: str, lines: list[DigestLine], limit: int) -> Element:
-    new = sum(1 for line in lines if line.is_new)
-    ordered = sorted(lines, key=lambda line: (not line.is_new, line.name))
-    shown = [
-        f"{'🆕 ' if line.is_new else ''}{mask_name(line.name)} · "
-        f"{'、'.join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types)}"
-        + (f" · 基数 {line.base_salary}" if line.base_salary else "")
-        for line in ordered[:limit]
-    ]
-    if len(lines) > limit:
-        shown.append(f"……还有 {len(lines) - limit} 人未显示")
-    title = f"**{month or '未知月份'} · {RECORD_TYPE.get(record_type, record_type)}** {len(lines)} 人" + (
-        f"（新 {new}）" if new else ""
+    if too_many:
+        return card("查询人数过多", FAILED, [markdown("一次最多查询 20 位同事，请分几次查询。")])
+    lines = [f"找不到 {name}" for name in missing]
+    lines += [f"有 {count} 位同事叫 {name}" for name, count in ambiguous]
+    return card(
+        "找不到要查询的同事",
+        FAILED,
+        [plain("\n".join(lines)), note("请用 @、邮箱、手机号或完整姓名指明同事后重试。")],
     )
-    return panel(title, [markdown("\n".join(shown))], expanded=False)

@@ -9,7 +9,7 @@ import pytest
 
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from cards.text import card_text
-from handlers.adjust_records import DIGEST_JOB_ID, post_digest, schedule_slot
+from handlers.adjust_records_digest import DIGEST_JOB_ID, post_digest, schedule_slot
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
@@ -39,9 +39,10 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
     assert "已私聊发给你" in group_reply and "1000.10" not in group_reply  # no salary figures in the group
     private = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
     text = card_text(private[0].content)
-    assert "张** · 1 条记录" in text and "王** · 0 条记录" in text
-    assert "王建国" not in text and "张小明" not in text  # others' names stay masked even for HR
-    assert "1000.10 元" in text
+    # HR files every line by name: full names and figures in HR's private chat.
+    assert "张小明 · 1 条记录" in text and "王建国 · 0 条记录" in text
+    assert "1000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
+    assert "养老保险 | 2000.20 元" in text and "7152398273176192556" not in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.sandbox.directory import BOT_OPEN_ID, PERSONAS
-from handlers.adjust_records import post_digest
+from handlers.adjust_records_audience import digest_chats
+from handlers.adjust_records_digest import post_digest
 
 if TYPE_CHECKING:
     from bot.app import BotApp
@@ -179,7 +180,7 @@ class Console:
 
     async def digest(self, _request: web.Request) -> web.Response:
         services = self.services
-        chats = list(services.settings.digest_chat_ids)
+        chats = await digest_chats(services)
         if not chats:
             return _error("no digest chat is configured (HRBOT_DIGEST_CHAT_IDS)", 409)
         # The digest claims its slot once; a slot per second lets every click post a fresh one.

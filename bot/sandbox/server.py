@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
+from bot.sandbox.corehr import CoreHrEmulator
 from bot.sandbox.directory import HR, HR_GROUP, MANAGER, MANAGER_GROUP, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
@@ -29,6 +31,8 @@ class Sandbox:
         self.compensation = CompensationEmulator(self.feishu.directory, clock.now())
         self.feishu.extra_routes.append(self.compensation.route())
         self.feishu.limit(COMPENSATION_PATH, COMPENSATION_PER_SECOND)
+        self.corehr = CoreHrEmulator()
+        self.feishu.extra_routes.extend(self.corehr.routes())
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
         self.url = ""
@@ -59,6 +63,8 @@ class Sandbox:
             "hrbot_digest_chat_ids": HR_GROUP,
             "hrbot_managers": MANAGER,
             "hrbot_manager_chat_id": MANAGER_GROUP,
+            # The sandbox company's cities; also the example a company copies.
+            "hrbot_filing_calendar": str(Path(__file__).with_name("filing-calendar.example.toml")),
         }
         return {name: value for name, value in defaults.items() if not getattr(settings, name)}
 

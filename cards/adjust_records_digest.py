@@ -1,0 +1,282 @@
+"""增减员摘要 and filing-reminder cards: what changed, grouped the way HR files it, bounded for a phone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.masking import mask_name
+from cards.common import (
+    FAILED,
+    INFO,
+    OK,
+    WAITING,
+    Card,
+    Element,
+    action_value,
+    button,
+    button_row,
+    card,
+    footer,
+    markdown,
+    note,
+    panel,
+    plain,
+)
+
+SOURCE = "飞书薪酬"
+RECORD_TYPE = {"increase": "增员", "attrition": "减员"}
+INSURANCE_TYPE = {"social_insurance": "社保", "provident_fund": "公积金"}
+UNKNOWN_CITY = "未知城市"
+MAX_LINES = 30
+# Cards of the full list stay well under Feishu's 30 KB request limit.
+MAX_PART_BYTES = 24 * 1024
+ALL_ACTION = "adjust_records.digest_all"
+EXPORT_ACTION = "adjust_records.digest_export"
+
+
+@dataclass(frozen=True)
+class DetailRow:
+    """One detail of a record (社保 or 公积金) with every field, for the export."""
+
+    insurance_type: str
+    status: str
+    effective_date: str
+    base_salary: str
+    account: str
+    items: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RecordLine:
+    """One person's 增员 or 减员 in one effective month: what HR files."""
+
+    key: str
+    open_id: str
+    name: str
+    record_type: str
+    month: str
+    city: str
+    city_code: str
+    entity: str
+    insurance_types: tuple[str, ...]
+    base_salary: str
+    fingerprint: str
+    details: tuple[DetailRow, ...] = ()
+    status: str = ""  # "new" | "changed" | "" (unchanged since the previous digest)
+
+
+@dataclass
+class DigestView:
+    lines: list[RecordLine]  # what this digest reports (changes, or everything for a chat's first digest)
+    current_month: str
+    full: bool  # full names and salary figures (see handlers/adjust_records_audience.py)
+    employees: int = 0
+    total: int = 0  # records on file now
+    since: datetime | None = None  # the previous digest for this chat; None: the first one
+    failed_parts: list[str] = field(default_factory=list)
+    snapshot: str = ""
+
+
+def untrusted(text: str) -> Element:
+    """Names and provider text go into cards as plain text, never as markup (the one place to switch to the
+    shared escaping function)."""
+    return plain(text)
+
+
+def shown_name(line: RecordLine, full: bool) -> str:
+    return line.name if full else mask_name(line.name) or "同事"
+
+
+def _line_text(line: RecordLine, full: bool) -> str:
+    mark = {"new": "🆕 ", "changed": "✏️ "}.get(line.status, "")
+    kinds = "、".join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types) or "—"
+    base = f" · 基数 {line.base_salary}" if full and line.base_salary else ""
+    return f"{mark}{shown_name(line, full)} · {kinds}{base}"
+
+
+def month_label(month: str, current_month: str) -> str:
+    label = month or "未知月份"
+    return f"{label} · 预定生效" if month > current_month else label
+
+
+def grouped(lines: Sequence[RecordLine]) -> list[tuple[str, list[tuple[str, str, str, list[RecordLine]]]]]:
+    """Newest month first; in each, 增员 then 减员, then city and legal entity."""
+    months: dict[str, dict[tuple[str, str, str], list[RecordLine]]] = {}
+    for line in lines:
+        months.setdefault(line.month, {}).setdefault((line.record_type, line.city, line.entity), []).append(
+            line
+        )
+    order = {"increase": 0, "attrition": 1}
+    result = []
+    for month in sorted(months, reverse=True):
+        groups = sorted(months[month].items(), key=lambda g: (order.get(g[0][0], 2), g[0][1], g[0][2]))
+        result.append(
+            (
+                month,
+                [
+                    (kind, city, entity, sorted(ls, key=lambda x: x.name))
+                    for (kind, city, entity), ls in groups
+                ],
+            )
+        )
+    return result
+
+
+def _month_elements(
+    lines: Sequence[RecordLine], current_month: str, full: bool, budget: int | None
+) -> tuple[list[Element], int]:
+    """Panels per month with the lines, at most `budget` lines in all; returns (elements, lines shown)."""
+    elements: list[Element] = []
+    shown = 0
+    for month, groups in grouped(lines):
+        if budget is not None and shown >= budget:
+            break
+        counts = {kind: sum(len(g[3]) for g in groups if g[0] == kind) for kind in RECORD_TYPE}
+        title = f"**{month_label(month, current_month)}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
+        body: list[Element] = []
+        for kind, city, entity, group in groups:
+            take = group if budget is None else group[: max(0, budget - shown)]
+            if not take:
+                break
+            where = " · ".join(part for part in (city or UNKNOWN_CITY, entity) if part)
+            text = "\n".join(_line_text(line, full) for line in take)
+            body.append(untrusted(f"{RECORD_TYPE.get(kind, kind)} · {where}（{len(group)} 人）\n{text}"))
+            shown += len(take)
+        elements.append(panel(title, body, expanded=True))
+    return elements, shown
+
+
+def _buttons(snapshot: str, *, show_all: bool) -> Element:
+    buttons = []
+    if show_all:
+        buttons.append(button("查看全部", action_value(ALL_ACTION, snapshot=snapshot), name="digest_all"))
+    buttons.append(
+        button(
+            "导出 Excel", action_value(EXPORT_ACTION, snapshot=snapshot), kind="primary", name="digest_export"
+        )
+    )
+    return button_row(*buttons)
+
+
+def digest_card(view: DigestView, *, queried_at: datetime, title: str = "社保增减员摘要") -> Card:
+    increases = sum(1 for line in view.lines if line.record_type == "increase")
+    attritions = len(view.lines) - increases
+    new = sum(1 for line in view.lines if line.status == "new")
+    changed = sum(1 for line in view.lines if line.status == "changed")
+    if view.since is None:
+        opening = (
+            f"**本群第一份摘要：列出当前全部 {len(view.lines)} 条记录**（增员 {increases} 人 · 减员 {attritions} 人）。"
+            "\n此后每份摘要只列出自上一份以来新增或变化的记录。"
+        )
+    elif view.lines:
+        opening = (
+            f"**自上一份摘要（{view.since:%Y-%m-%d %H:%M}）以来：新增 {new} 条 · 变化 {changed} 条**"
+            f"（增员 {increases} 人 · 减员 {attritions} 人）"
+        )
+    else:
+        opening = f"**自上一份摘要（{view.since:%Y-%m-%d %H:%M}）以来，没有新增或变化的增减员记录。**"
+    elements: list[Element] = [
+        markdown(opening),
+        note(
+            f"现有记录 {view.total} 条 · 覆盖员工 {view.employees} 人 · 🆕 新增 ✏️ 变化 · 晚于本月的月份为预定生效"
+        ),
+    ]
+    if not view.full:
+        elements.append(note("此群不是全员 HR 的摘要群：姓名已隐去，不显示缴费基数。"))
+    if view.failed_parts:
+        elements.append(
+            markdown("⚠️ 以下部分未能获取，统计不完整：\n" + "\n".join(f"- {p}" for p in view.failed_parts))
+        )
+    body, shown = _month_elements(view.lines, view.current_month, view.full, MAX_LINES)
+    elements.extend(body)
+    if shown < len(view.lines):
+        elements.append(
+            note(f"还有 {len(view.lines) - shown} 条未显示：点「查看全部」（私聊发给 HR）或导出 Excel。")
+        )
+    if view.snapshot and (view.lines or view.total):
+        elements.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
+    elements.append(footer(SOURCE, queried_at))
+    return card(title, WAITING if view.failed_parts else INFO, elements)
+
+
+def reminder_card(
+    city: str, cutoff: datetime, days_left: int, view: DigestView, *, queried_at: datetime
+) -> Card:
+    elements: list[Element] = [
+        markdown(
+            f"**{days_left} 天后（{cutoff:%m-%d}）是本月增减员申报截止日**，以下 {len(view.lines)} 条记录待申报。"
+        ),
+    ]
+    if not view.full:
+        elements.append(note("此群不是全员 HR 的摘要群：姓名已隐去，不显示缴费基数。"))
+    body, shown = _month_elements(view.lines, view.current_month, view.full, MAX_LINES)
+    elements.extend(body)
+    if shown < len(view.lines):
+        elements.append(note(f"还有 {len(view.lines) - shown} 条未显示。"))
+    elements.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
+    elements.append(footer(SOURCE, queried_at))
+    return card(f"增减员申报提醒 · {city}", WAITING, elements)
+
+
+def all_lines_cards(lines: Sequence[RecordLine], current_month: str, *, queried_at: datetime) -> list[Card]:
+    """Every line, full names (only ever sent to HR privately), split into cards that each fit the size limit."""
+    panels, _ = _month_elements(lines, current_month, True, None)
+    parts: list[list[Element]] = [[]]
+    for element in panels:
+        for group in element["elements"]:
+            piece = panel(element["header"]["title"]["content"], [group], expanded=True)
+            trial = [*parts[-1], piece]
+            if parts[-1] and len(json.dumps(trial, ensure_ascii=False).encode()) > MAX_PART_BYTES:
+                parts.append([piece])
+            else:
+                parts[-1] = trial
+    if not lines:
+        parts = [[markdown("没有记录。")]]
+    count = len(parts)
+    return [
+        card(
+            f"增减员明细（{index}/{count}）" if count > 1 else "增减员明细",
+            INFO,
+            [*part, footer(SOURCE, queried_at)],
+        )
+        for index, part in enumerate(parts, start=1)
+    ]
+
+
+def digest_refusal_card() -> Card:
+    return card(
+        "增减员摘要仅供 HR",
+        FAILED,
+        [markdown("增减员摘要含全公司的增减员记录，只发给 HR。"), note("发送「增减员」可查询你自己的记录。")],
+    )
+
+
+def digest_moved_private_card() -> Card:
+    return card(
+        "增减员摘要已私聊发给你",
+        INFO,
+        [
+            markdown("这个群不是增减员摘要群，摘要只私聊发给你。"),
+            note("HR 可在全员为 HR 的群里发送「订阅增减员摘要」，让摘要定时发到群里。"),
+        ],
+    )
+
+
+def notice_card(title: str, template: str, text: str, next_step: str | None = None) -> Card:
+    elements: list[Element] = [untrusted(text)]
+    if next_step:
+        elements.append(note(next_step))
+    return card(title, template, elements)
+
+
+def subscribed_card(schedule: str) -> Card:
+    return notice_card(
+        "已订阅增减员摘要",
+        OK,
+        f"本群将按计划（{schedule}）收到增减员摘要，首份列出全部记录，之后只列新增或变化。",
+        "发送「取消订阅增减员摘要」可取消。",
+    )

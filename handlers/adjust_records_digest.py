@@ -1,0 +1,361 @@
+"""增减员摘要: what changed since a chat's previous digest, on schedule and on demand; subscriptions; 查看全部 / 导出.
+
+A digest goes only to digest chats (HRBOT_DIGEST_CHAT_IDS and subscribed chats); asked for anywhere else it goes to
+the requester privately. Names and salary figures follow handlers/adjust_records_audience.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.date import DateTrigger
+
+from bot import runtime
+from bot.contacts import chat_member_ids
+from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.runtime import Services
+from bot.scheduler import crontab_trigger
+from cards.adjust_records_digest import (
+    ALL_ACTION,
+    EXPORT_ACTION,
+    DigestView,
+    RecordLine,
+    all_lines_cards,
+    digest_card,
+    digest_moved_private_card,
+    digest_refusal_card,
+    notice_card,
+    subscribed_card,
+)
+from cards.common import EXPIRED, FAILED, INFO, WAITING
+from handlers.adjust_records_audience import ChatAudience, chat_audience, digest_chats, is_hr
+from handlers.adjust_records_collect import Collection, collect_records, compensation_api
+from handlers.adjust_records_export import workbook_bytes
+from handlers.adjust_records_state import baseline, save_baseline, subscribe, unsubscribe
+
+log = logging.getLogger("hrbot.adjust_records")
+
+router = Router("adjust_records_digest")
+
+DIGEST_JOB_ID = "adjust_records.digest"
+SEND_JOB_ID = "adjust_records.digest.send"
+CATCH_UP_WITHIN = timedelta(hours=1)
+SNAPSHOT_TTL = timedelta(days=14)  # as long as a card can be clicked
+# The scheduled send's delay: tests seed it.
+jitter = random.Random()
+
+
+def local_now(services: Services) -> datetime:
+    return services.clock.now().astimezone(services.settings.tz)
+
+
+def current_month(services: Services) -> str:
+    return f"{local_now(services):%Y-%m}"
+
+
+# Schedule ------------------------------------------------------------------------------------------------------------
+@router.on_startup
+async def schedule_digest(services: Services) -> None:
+    compensation_api(services)  # one pacer per process, shared by every caller
+    trigger = crontab_trigger(services.settings.hrbot_digest_cron, services.settings.tz)
+    assert services.scheduler is not None
+    services.scheduler.add(
+        "handlers.adjust_records_digest:run_scheduled_digest", trigger, job_id=DIGEST_JOB_ID
+    )
+    # A digest a crash cut off (started, never finished) within the last hour is run again now.
+    now = services.clock.now()
+    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, now)
+    key = f"digest:{slot.isoformat()}"
+    if now - slot < CATCH_UP_WITHIN and await services.store.claimed(f"{key}:started"):
+        if not await services.store.claimed(key):
+            log.warning("the digest for %s was cut off; running it again", slot.isoformat())
+            services.scheduler.add(
+                "handlers.adjust_records_digest:send_scheduled_digest",
+                DateTrigger(now),
+                job_id=f"{DIGEST_JOB_ID}.catch-up",
+                args=[slot.isoformat()],
+            )
+
+
+def schedule_slot(cron: str, tz: Any, now: datetime) -> datetime:
+    """The latest fire time of `cron` at or before `now`: the slot a (possibly late) run belongs to."""
+    trigger = crontab_trigger(cron, tz)
+    slot = None
+    fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    while fire is not None and fire <= now:
+        slot = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return slot or now.astimezone(tz).replace(second=0, microsecond=0)
+
+
+async def run_scheduled_digest() -> None:
+    """The cron job: the send waits a random 0–5 minutes (Feishu's rate-limit doc advises against sending exactly
+    on the hour or half hour), as a stored job so a restart in between still sends it."""
+    services = runtime.current()
+    slot = schedule_slot(services.settings.hrbot_digest_cron, services.settings.tz, services.clock.now())
+    delay = jitter.uniform(0, services.settings.hrbot_digest_max_delay_seconds)
+    assert services.scheduler is not None
+    services.scheduler.add(
+        "handlers.adjust_records_digest:send_scheduled_digest",
+        DateTrigger(datetime.now(services.settings.tz) + timedelta(seconds=delay)),
+        job_id=SEND_JOB_ID,
+        args=[slot.isoformat()],
+    )
+    log.info("digest for %s goes out in %.0f s", slot.isoformat(), delay)
+
+
+async def send_scheduled_digest(slot: str) -> None:
+    await post_digest(runtime.current(), datetime.fromisoformat(slot))
+
+
+async def post_digest(services: Services, slot: datetime) -> bool:
+    """Post the slot's digest to every digest chat, once per slot.
+
+    The slot is marked done only after the sends, and each send carries a key fixed per slot and chat: a run cut
+    off half-way is run again in full, and what it had already sent lands once (Feishu dedups on the key).
+    """
+    slot_key = f"digest:{slot.isoformat()}"
+    if await services.store.claimed(slot_key):
+        log.info("digest for slot %s already posted", slot.isoformat())
+        return False
+    await services.store.claim([f"{slot_key}:started"])
+    collection = await collect_records(services)
+    for chat_id in await digest_chats(services):
+        try:
+            audience = await chat_audience(services, chat_id)
+            card = await _digest_for(services, chat_id, collection, audience.full, f" · {slot:%Y-%m-%d}")
+            await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
+            if not audience.full:
+                await _warn_hr(services, audience)
+        except Exception:
+            log.exception("could not post the digest to chat %s", chat_id)
+    await services.store.claim([slot_key])
+    return True
+
+
+async def _digest_for(
+    services: Services, destination: str, collection: Collection, full: bool, title_suffix: str = ""
+) -> dict[str, Any]:
+    """The card for one destination, reporting what changed since its previous digest; that becomes its baseline."""
+    previous = await baseline(services.store, destination)
+    lines = mark_changes(collection.lines, previous.fingerprints if previous else None)
+    shown = lines if previous is None else [line for line in lines if line.status]
+    snapshot = await save_snapshot(services, [line.key for line in shown], None)
+    view = DigestView(
+        lines=shown,
+        current_month=current_month(services),
+        full=full,
+        employees=collection.employees,
+        total=len(collection.lines),
+        since=previous.since.astimezone(services.settings.tz) if previous else None,
+        failed_parts=collection.failed_parts,
+        snapshot=snapshot,
+    )
+    card = digest_card(view, queried_at=local_now(services), title=f"社保增减员摘要{title_suffix}")
+    if not collection.failed_parts:
+        # An incomplete collection would report the missing part as new next time: keep the old baseline.
+        fingerprints = {line.key: line.fingerprint for line in collection.lines}
+        await save_baseline(services.store, destination, fingerprints, services.clock.now())
+    return card
+
+
+def mark_changes(lines: list[RecordLine], previous: dict[str, str] | None) -> list[RecordLine]:
+    if previous is None:
+        return lines
+    marked = []
+    for line in lines:
+        status = (
+            "new" if line.key not in previous else "changed" if previous[line.key] != line.fingerprint else ""
+        )
+        marked.append(replace(line, status=status))
+    return marked
+
+
+async def _warn_hr(services: Services, audience: ChatAudience) -> None:
+    """A digest chat that is not all HR got the masked digest: HR in it (or every HR) hear why, privately."""
+    for open_id in audience.hr_members or tuple(services.settings.hr_open_ids):
+        try:
+            await services.feishu.send_card(
+                open_id,
+                notice_card(
+                    "摘要群有非 HR 成员",
+                    WAITING,
+                    f"增减员摘要群（{audience.chat_id}）：{audience.reason}，本次摘要已隐去姓名和缴费基数。",
+                    "请移出非 HR 成员，或在群里发送「取消订阅增减员摘要」。",
+                ),
+                id_type="open_id",
+            )
+        except Exception:
+            log.exception("could not tell HR about chat %s", audience.chat_id)
+
+
+# Snapshots: what a card's 查看全部 / 导出 refer to (record keys, no names or figures) ------------------------------
+async def save_snapshot(services: Services, shown: list[str], scope: list[str] | None) -> str:
+    """`shown`: the lines the card reports; `scope`: the lines an export holds (None: every record on file)."""
+    snapshot = uuid.uuid4().hex[:16]
+    await services.store.cache_set(
+        f"adjust_records:snapshot:{snapshot}", {"shown": shown, "scope": scope}, SNAPSHOT_TTL
+    )
+    return snapshot
+
+
+async def _snapshot(services: Services, snapshot: str) -> dict[str, Any] | None:
+    value = await services.store.cache_get(f"adjust_records:snapshot:{snapshot}")
+    return value if isinstance(value, dict) else None
+
+
+# On demand ---------------------------------------------------------------------------------------------------------
+@router.command("增减员摘要", summary="立即生成增减员摘要（仅 HR）", example="增减员摘要")
+async def digest_now(ctx: MessageContext) -> None:
+    services = ctx.services
+    if not is_hr(services, ctx.user):
+        await ctx.reply(digest_refusal_card())
+        return
+    if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
+        audience = await chat_audience(services, ctx.message.chat_id)
+        collection = await collect_records(services)
+        await ctx.reply(await _digest_for(services, ctx.message.chat_id, collection, audience.full))
+        if not audience.full:
+            await _warn_hr(services, audience)
+        return
+    collection = await collect_records(services)
+    card = await _digest_for(services, f"user:{ctx.user}", collection, True)
+    if ctx.message.is_private:
+        await ctx.reply(card)
+    else:
+        await ctx.send_private(card)
+        await ctx.reply(digest_moved_private_card())
+
+
+@router.action(ALL_ACTION)
+async def show_all(ctx: ActionContext) -> ActionResponse:
+    if not is_hr(ctx.services, ctx.user):
+        return ActionResponse.toast("只有 HR 可以查看全部增减员记录", "error")
+    snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
+    if snapshot is None:
+        return ActionResponse.toast("这份摘要已过期，请重新发送「增减员摘要」", "warning")
+    ctx.after_answer(_send_all(ctx.services, ctx.user, list(snapshot.get("shown") or [])))
+    return ActionResponse.toast("正在整理，稍后私聊发给你", "info")
+
+
+async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
+    collection = await collect_records(services)
+    wanted = set(keys)
+    lines = [line for line in collection.lines if line.key in wanted]
+    for card in all_lines_cards(lines, current_month(services), queried_at=local_now(services)):
+        await services.feishu.send_card(open_id, card, id_type="open_id")
+
+
+@router.action(EXPORT_ACTION)
+async def export(ctx: ActionContext) -> ActionResponse:
+    if not is_hr(ctx.services, ctx.user):
+        return ActionResponse.toast("只有 HR 可以导出增减员记录", "error")
+    snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
+    if snapshot is None:
+        return ActionResponse.toast("这份摘要已过期，请重新发送「增减员摘要」", "warning")
+    chat_id = ctx.action.open_chat_id
+    audience = await chat_audience(ctx.services, chat_id) if chat_id else None
+    in_chat = audience is not None and audience.full
+    scope = snapshot.get("scope")
+    ctx.after_answer(_send_export(ctx.services, chat_id if in_chat else ctx.user, in_chat, scope))
+    return ActionResponse.toast(
+        "正在导出，文件稍后发到群里" if in_chat else "正在导出，文件稍后私聊发给你", "info"
+    )
+
+
+async def _send_export(services: Services, receive_id: str, in_chat: bool, scope: list[str] | None) -> None:
+    collection = await collect_records(services)
+    lines = (
+        collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)]
+    )
+    data = workbook_bytes(lines, current_month(services))
+    name = f"增减员-{local_now(services):%Y%m%d-%H%M}.xlsx"
+    file_key = await services.feishu.upload_file(data, name, "xls")
+    await services.feishu.send_file(receive_id, file_key, id_type="chat_id" if in_chat else "open_id")
+
+
+# Subscriptions -----------------------------------------------------------------------------------------------------
+@router.command("订阅增减员摘要", summary="HR 在全员为 HR 的群里订阅定时增减员摘要", example="订阅增减员摘要")
+async def subscribe_chat(ctx: MessageContext) -> None:
+    services = ctx.services
+    if not is_hr(services, ctx.user):
+        await ctx.reply(digest_refusal_card())
+        return
+    if ctx.message.is_private:
+        await ctx.reply(
+            notice_card("请在群里订阅", INFO, "订阅让摘要发到群里：请在 HR 群里 @我 发送「订阅增减员摘要」。")
+        )
+        return
+    members = await chat_member_ids(services.feishu, ctx.message.chat_id)
+    outsiders = [m for m in members if not is_hr(services, m)]
+    if outsiders:
+        await ctx.reply(
+            notice_card(
+                "无法订阅增减员摘要",
+                FAILED,
+                f"摘要含同事全名和缴费基数，只能发到成员全是 HR 的群；这个群有 {len(outsiders)} 位成员不是 HR。",
+                "请在只有 HR 的群里订阅，或请管理员把成员加入 HRBOT_HR_OPEN_IDS。",
+            )
+        )
+        return
+    if ctx.message.chat_id in services.settings.digest_chat_ids or not await subscribe(
+        services.store, ctx.message.chat_id, ctx.user
+    ):
+        await ctx.reply(notice_card("已在接收增减员摘要", INFO, "这个群已经会收到增减员摘要，无需再订阅。"))
+        return
+    await ctx.reply(subscribed_card(services.settings.hrbot_digest_cron))
+
+
+@router.command("取消订阅增减员摘要", summary="HR 取消本群的增减员摘要订阅", example="取消订阅增减员摘要")
+async def unsubscribe_chat(ctx: MessageContext) -> None:
+    services = ctx.services
+    if not is_hr(services, ctx.user):
+        await ctx.reply(digest_refusal_card())
+        return
+    chat_id = ctx.message.chat_id
+    if chat_id in services.settings.digest_chat_ids:
+        await ctx.reply(
+            notice_card(
+                "无法取消",
+                FAILED,
+                "这个群是配置的摘要群（HRBOT_DIGEST_CHAT_IDS），不是订阅的。",
+                "请联系管理员修改配置。",
+            )
+        )
+        return
+    if ctx.message.is_private or await unsubscribe(services.store, chat_id) is None:
+        await ctx.reply(notice_card("没有订阅", INFO, "这个会话没有订阅增减员摘要。"))
+        return
+    await ctx.reply(
+        notice_card("已取消订阅", EXPIRED, "本群不再收到增减员摘要。", "发送「订阅增减员摘要」可重新订阅。")
+    )
+
+
+@router.event("im.chat.member.bot.deleted_v1")
+async def bot_removed(services: Services, event: dict[str, Any]) -> None:
+    """The bot was removed from a chat: a subscription there ends, and HR hears it privately."""
+    chat_id = str(event.get("chat_id") or "")
+    name = str(event.get("name") or chat_id)
+    subscriber = await unsubscribe(services.store, chat_id) if chat_id else None
+    if subscriber is not None:
+        tell, text = [subscriber], f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
+    elif chat_id in services.settings.digest_chat_ids:
+        tell = list(services.settings.hr_open_ids)
+        text = f"机器人已被移出配置的摘要群「{name}」，摘要无法再发到那里。"
+    else:
+        return
+    log.info("bot removed from digest chat %s", chat_id)
+    for open_id in tell:
+        try:
+            await services.feishu.send_card(
+                open_id,
+                notice_card("增减员摘要群已失效", WAITING, text, "如需继续接收，请在其他 HR 群里订阅。"),
+                id_type="open_id",
+            )
+        except Exception:
+            log.exception("could not tell HR that the bot left chat %s", chat_id)
