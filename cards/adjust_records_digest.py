@@ -133,8 +133,6 @@ def _month_elements(
     elements: list[Element] = []
     shown = 0
     for month, groups in grouped(lines):
-        if budget is not None and shown >= budget:
-            break
         counts = {kind: sum(len(g[3]) for g in groups if g[0] == kind) for kind in RECORD_TYPE}
         title = f"**{month_label(month, current_month)}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
         body: list[Element] = []
@@ -146,6 +144,8 @@ def _month_elements(
             text = "\n".join(_line_text(line, full) for line in take)
             body.append(untrusted(f"{RECORD_TYPE.get(kind, kind)} · {where}（{len(group)} 人）\n{text}"))
             shown += len(take)
+        if not body:
+            body = [note("这个月的记录未显示：见「查看全部」或导出的 Excel。")]
         elements.append(panel(title, body, expanded=True))
     return elements, shown
 
@@ -179,12 +179,12 @@ def digest_card(view: DigestView, *, queried_at: datetime, title: str = "社保�
         )
     else:
         opening = f"**自上一份摘要（{view.since:%Y-%m-%d %H:%M}）以来，没有新增或变化的增减员记录。**"
-    elements: list[Element] = [
-        markdown(opening),
-        note(
-            f"现有记录 {view.total} 条 · 覆盖员工 {view.employees} 人 · 🆕 新增 ✏️ 变化 · 晚于本月的月份为预定生效"
-        ),
-    ]
+    facts = [f"现有记录 {view.total} 条", f"覆盖员工 {view.employees} 人"]
+    if new or changed:
+        facts.append("🆕 新增 ✏️ 变化")
+    if any(line.month > view.current_month for line in view.lines):
+        facts.append("晚于本月的为预定生效")
+    elements: list[Element] = [markdown(opening), note(" · ".join(facts))]
     if not view.full:
         elements.append(note("此群不是全员 HR 的摘要群：姓名已隐去，不显示缴费基数。"))
     if view.failed_parts:
