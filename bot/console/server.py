@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -44,6 +45,7 @@ def mount(app: web.Application, bot: BotApp) -> None:
     app.router.add_post("/console/api/click", console.click)
     app.router.add_get("/console/api/events", console.events)
     app.router.add_get("/console/api/images/{key}", console.image)
+    app.router.add_get("/console/api/files/{key}", console.file)
     app.router.add_post("/console/api/digest", console.digest)
     app.router.add_post("/console/api/advance", console.advance)
     app.on_shutdown.append(console.close_streams)
@@ -212,6 +214,18 @@ class Console:
             (t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream"
         )
         return web.Response(body=data, content_type=kind)
+
+    async def file(self, request: web.Request) -> web.Response:
+        """A file the bot sent (the 增减员 Excel export), downloaded under its own name."""
+        found = self.feishu.files.get(request.match_info["key"])
+        if found is None:
+            raise web.HTTPNotFound()
+        name, data = found
+        return web.Response(
+            body=data,
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        )
 
     # Live stream -----------------------------------------------------------------------------------------------
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -420,8 +420,8 @@ class FeishuEmulator:
         return _ok({"file_key": key})
 
     async def _chat_members(self, request: web.Request) -> web.Response:
-        """Chat members (https://open.feishu.cn/document/server-docs/group/chat-member/get): people only, no bots;
-        the bot must be in the chat."""
+        """Chat members (https://open.feishu.cn/document/server-docs/group/chat-member/get): 该接口不会返回群内的机器人
+        成员 (people only), and the bot must be in the chat."""
         try:
             chat = self.directory.chat(request.match_info["chat_id"])
         except KeyError:
