@@ -6,6 +6,7 @@ the requester privately. Names and salary figures follow handlers/adjust_records
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import uuid
@@ -273,7 +274,8 @@ async def _send_export(services: Services, receive_id: str, in_chat: bool, scope
     lines = (
         collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)]
     )
-    data = workbook_bytes(lines, current_month(services))
+    # Building the workbook is CPU work (≈0.7 s for 10,000 employees): off the event loop.
+    data = await asyncio.to_thread(workbook_bytes, lines, current_month(services))
     name = f"增减员-{local_now(services):%Y%m%d-%H%M}.xlsx"
     file_key = await services.feishu.upload_file(data, name, "xls")
     await services.feishu.send_file(receive_id, file_key, id_type="chat_id" if in_chat else "open_id")
