@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from cards.adjust_records_digest import (
     notice_card,
     subscribed_card,
 )
-from cards.common import EXPIRED, FAILED, INFO, WAITING
+from cards.common import EXPIRED, FAILED, INFO, WAITING, Card
 from handlers.adjust_records_audience import ChatAudience, chat_audience, digest_chats, is_hr
 from handlers.adjust_records_collect import Collection, collect_records, compensation_api
 from handlers.adjust_records_export import workbook_bytes
@@ -129,8 +130,11 @@ async def post_digest(services: Services, slot: datetime) -> bool:
     for chat_id in await digest_chats(services):
         try:
             audience = await chat_audience(services, chat_id)
-            card = await _digest_for(services, chat_id, collection, audience.full, f" · {slot:%Y-%m-%d}")
-            await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
+
+            async def send(card: Card, chat_id: str = chat_id) -> str:
+                return await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
+
+            await _send_digest(services, chat_id, collection, audience.full, send, f" · {slot:%Y-%m-%d}")
             if not audience.full:
                 await _warn_hr(services, audience)
         except Exception:
@@ -139,10 +143,15 @@ async def post_digest(services: Services, slot: datetime) -> bool:
     return True
 
 
-async def _digest_for(
-    services: Services, destination: str, collection: Collection, full: bool, title_suffix: str = ""
-) -> dict[str, Any]:
-    """The card for one destination, reporting what changed since its previous digest; that becomes its baseline."""
+async def _send_digest(
+    services: Services,
+    destination: str,
+    collection: Collection,
+    full: bool,
+    send: Callable[[Card], Awaitable[Any]],
+    title_suffix: str = "",
+) -> None:
+    """Send one destination what changed since its previous digest; once sent, this digest is its baseline."""
     previous = await baseline(services.store, destination)
     lines = mark_changes(collection.lines, previous.fingerprints if previous else None)
     shown = lines if previous is None else [line for line in lines if line.status]
@@ -157,12 +166,11 @@ async def _digest_for(
         failed_parts=collection.failed_parts,
         snapshot=snapshot,
     )
-    card = digest_card(view, queried_at=local_now(services), title=f"社保增减员摘要{title_suffix}")
+    await send(digest_card(view, queried_at=local_now(services), title=f"社保增减员摘要{title_suffix}"))
     if not collection.failed_parts:
         # An incomplete collection would report the missing part as new next time: keep the old baseline.
         fingerprints = {line.key: line.fingerprint for line in collection.lines}
         await save_baseline(services.store, destination, fingerprints, services.clock.now())
-    return card
 
 
 def mark_changes(lines: list[RecordLine], previous: dict[str, str] | None) -> list[RecordLine]:
@@ -220,16 +228,15 @@ async def digest_now(ctx: MessageContext) -> None:
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
         collection = await collect_records(services)
-        await ctx.reply(await _digest_for(services, ctx.message.chat_id, collection, audience.full))
+        await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply)
         if not audience.full:
             await _warn_hr(services, audience)
         return
     collection = await collect_records(services)
-    card = await _digest_for(services, f"user:{ctx.user}", collection, True)
     if ctx.message.is_private:
-        await ctx.reply(card)
+        await _send_digest(services, f"user:{ctx.user}", collection, True, ctx.reply)
     else:
-        await ctx.send_private(card)
+        await _send_digest(services, f"user:{ctx.user}", collection, True, ctx.send_private)
         await ctx.reply(digest_moved_private_card())
 
 
