@@ -323,3 +323,15 @@ async def test_emulated_file_upload_members_and_id_lookup_keep_feishus_rules(bot
         )
     found = await open_ids_by_contact(feishu, emails=[f"u{i:05d}@sandbox.example.com" for i in range(1, 61)])
     assert len(found) == 60  # the client splits into batches of 50
+
+
+async def test_an_id_without_a_name_is_shown_as_the_id(bot: RunningBot) -> None:
+    from bot.sandbox.corehr import Workplace
+
+    nowhere = Workplace("7399999999999999999", "", "", "7388888888888888888", "")
+    newcomer = _without_records(bot)[0]
+    bot.app.sandbox.compensation.add_increase(newcomer, "2026-11", 9000, nowhere)
+    name = bot.feishu.directory.person(newcomer).name
+    text = await bot.reply_text(await bot.say(f"增减员 {name}", user=HR))
+    assert "参保城市：7399999999999999999" in text and "缴纳主体：7388888888888888888" in text
+    assert "医疗保险 |" in text  # insurance kinds are still named
