@@ -276,7 +276,7 @@ async def test_a_reminder_fires_for_a_city_due_in_three_days_and_not_for_others(
 
 async def test_nothing_to_file_sends_nothing(tmp_path: Path, clock) -> None:
     path = tmp_path / "calendar.toml"
-    path.write_text(CALENDAR.format(shanghai=13, shenzhen=13).replace("310000", "999999"), encoding="utf-8")
+    path.write_text(CALENDAR.format(shanghai=13, shenzhen=13), encoding="utf-8")
     settings = make_settings(tmp_path, hrbot_filing_calendar=str(path))
     async with running_bot(settings, clock) as bot:
         today = date(2031, 1, 10)  # no record is effective then
@@ -335,3 +335,26 @@ async def test_an_id_without_a_name_is_shown_as_the_id(bot: RunningBot) -> None:
     text = await bot.reply_text(await bot.say(f"增减员 {name}", user=HR))
     assert "参保城市：7399999999999999999" in text and "缴纳主体：7388888888888888888" in text
     assert "医疗保险 |" in text  # insurance kinds are still named
+
+
+async def test_the_consoles_fast_forward_reaches_a_reminder(tmp_path: Path, clock) -> None:
+    import calendar
+    from datetime import timedelta
+
+    after = (clock.now() + timedelta(minutes=10)).astimezone(make_settings(tmp_path).tz).date()
+    days_left = calendar.monthrange(after.year, after.month)[1] - after.day
+    path = tmp_path / "calendar.toml"
+    shanghai_only = CALENDAR.format(shanghai=31, shenzhen=31).split("\n\n[[city]]")[0]
+    path.write_text(shanghai_only, encoding="utf-8")
+    settings = make_settings(
+        tmp_path, hrbot_filing_calendar=str(path), hrbot_filing_remind_days=str(days_left)
+    )
+    async with running_bot(settings, clock) as bot:
+        bot.app.sandbox.compensation.add_increase(
+            _without_records(bot)[0], f"{after:%Y-%m}", 15000, WORKPLACES[1]
+        )
+        # What the console's ⏩ does: move the clock, then run the interval jobs now.
+        bot.app.sandbox.fast_forward(timedelta(minutes=10))
+        assert bot.app.services.scheduler.run_pollers_now() >= 1
+        [reminder] = await wait_for(lambda: bot.feishu.bot_messages(HR_GROUP), 1, within=15)
+        assert "增减员申报提醒 · 上海" in card_text(reminder.content)
