@@ -193,6 +193,30 @@ class FeishuClient:
         )
         return str(data["image_key"])
 
+    async def upload_file(self, content: bytes, file_name: str, file_type: str = "stream") -> str:
+        """Upload a file for a message (im/v1/files); returns its file_key."""
+        data = await self.call(
+            "POST",
+            "/open-apis/im/v1/files",
+            data={"file_type": file_type, "file_name": file_name},
+            files={"file": (file_name, content)},
+        )
+        return str(data["file_key"])
+
+    async def send_file(self, receive_id: str, file_key: str, *, id_type: str = "chat_id") -> str:
+        data = await self.call(
+            "POST",
+            "/open-apis/im/v1/messages",
+            params={"receive_id_type": id_type},
+            json_body={
+                "receive_id": receive_id,
+                "msg_type": "file",
+                "content": json.dumps({"file_key": file_key}),
+                "uuid": _uuid(None),
+            },
+        )
+        return str(data.get("message_id", ""))
+
     # Directory -------------------------------------------------------------------------------------------------
     async def bot_info(self) -> dict[str, Any]:
         token = await self.tenant_token()

@@ -132,6 +132,10 @@ async def _guarded(guards: Sequence[Guard], ctx: Any) -> None:
         await guard(ctx)
 
 
+# Any other event type (e.g. im.chat.member.bot.deleted_v1): the services and the envelope's `event` object.
+EventHandler = Callable[["Services", dict[str, Any]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -183,6 +187,7 @@ class Router:
         self.commands: list[Command] = []
         self.actions: dict[str, Action] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.events: dict[str, EventHandler] = {}
         self.startup: list[Callable[[Services], Awaitable[None]]] = []
         self.fallback: CommandHandler | None = None
         self.error_view: ErrorView | None = None
@@ -243,6 +248,13 @@ class Router:
 
         return register
 
+    def event(self, event_type: str) -> Callable[[EventHandler], EventHandler]:
+        def register(handler: EventHandler) -> EventHandler:
+            self.events[event_type] = handler
+            return handler
+
+        return register
+
     def on_startup(
         self, hook: Callable[[Services], Awaitable[None]]
     ) -> Callable[[Services], Awaitable[None]]:
@@ -269,6 +281,7 @@ class Dispatcher:
         self._commands: dict[str, Command] = {}
         self._actions: dict[str, Action] = {}
         self.schedules: dict[str, Schedule] = {}
+        self._events: dict[str, EventHandler] = {}
         self.fallback: CommandHandler | None = None
         self.error_view: ErrorView | None = None
 
@@ -293,6 +306,10 @@ class Dispatcher:
                     if getattr(self, hook) is not None:
                         raise ValueError(f"a second {hook} from router {router.name!r}")
                     setattr(self, hook, getattr(router, hook))
+            for event_type, event_handler in router.events.items():
+                if event_type in self._events:
+                    raise ValueError(f"event {event_type!r} registered twice")
+                self._events[event_type] = event_handler
             self.routers.append(router)
 
     @property
@@ -304,6 +321,9 @@ class Dispatcher:
 
     def find_action(self, action_id: str) -> Action | None:
         return self._actions.get(action_id)
+
+    def find_event(self, event_type: str) -> EventHandler | None:
+        return self._events.get(event_type)
 
     async def run_startup(self, services: Services) -> None:
         for router in self.routers:

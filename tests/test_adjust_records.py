@@ -10,7 +10,7 @@ import pytest
 from bot.providers.compensation import client as compensation_client
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from cards.text import card_text
-from handlers.adjust_records.router import post_digest, schedule_slot
+from handlers.adjust_records.digest import post_digest, schedule_slot
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
@@ -40,9 +40,10 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
     assert "已私聊发给你" in group_reply and "1000.10" not in group_reply  # no salary figures in the group
     private = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
     text = card_text(private[0].content)
-    assert "张** · 1 条记录" in text and "王** · 0 条记录" in text
-    assert "王建国" not in text and "张小明" not in text  # others' names stay masked even for HR
-    assert "1000.10 元" in text
+    # HR files every line by name: full names and figures in HR's private chat.
+    assert "张小明 · 1 条记录" in text and "王建国 · 0 条记录" in text
+    assert "1000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
+    assert "养老保险 | 2000.20 元" in text and "7152398273176192556" not in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
 
@@ -51,7 +52,7 @@ async def test_non_hr_cannot_query_others(bot: RunningBot) -> None:
     text = await bot.reply_text(await bot.say("增减员 @_user_1", user=EMPLOYEE, mentions=mentions))
     assert "只有 HR 可以查询" in text
     summary = await bot.reply_text(await bot.say("增减员摘要", user=EMPLOYEE))
-    assert "只有 HR 可以查询" in summary
+    assert "增减员摘要仅供 HR" in summary and "只发给 HR" in summary and "他人记录" not in summary
 
 
 async def test_digest_goes_to_two_chats_with_the_emulators_counts(tmp_path, clock) -> None:
@@ -67,16 +68,23 @@ async def test_digest_goes_to_two_chats_with_the_emulators_counts(tmp_path, cloc
             text = card_text(cards[0].content)
             assert f"增员 {increases} 人 · 减员 {attritions} 人" in text
             assert f"覆盖员工 {len(bot.feishu.directory.people)} 人" in text
-            assert "社保增减员摘要 · 2026-11-23" in text
+            assert "社保增减员摘要 · 2026-11-23" in text and "本群第一份摘要" in text
+        hr_text = card_text(bot.feishu.bot_messages(HR_GROUP)[0].content)
+        managers_text = card_text(bot.feishu.bot_messages(MANAGER_GROUP)[0].content)
+        assert "基数" in hr_text and "姓名已隐去" not in hr_text
+        # The managers' group is not all HR: masked, no salary base, and HR hears why privately.
+        assert "姓名已隐去" in managers_text and "基数" not in managers_text.replace("缴费基数", "")
+        warning = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
+        assert "摘要群有非 HR 成员" in card_text(warning[0].content)
         assert (
             bot.feishu.rate_windows["/open-apis/compensation/v1/social_archive_adjust_record/query"].rejected
             == 0
         )
 
-        # The next slot marks nothing new: the baseline is the previous digest.
+        # The next slot reports changes only: nothing changed.
         assert await post_digest(bot.app.services, SLOT + timedelta(days=1))
         text = card_text(bot.feishu.bot_messages(HR_GROUP)[-1].content)
-        assert "其中新出现 0 条" in text and "🆕" not in text
+        assert "没有新增或变化的增减员记录" in text and "🆕" not in text
 
 
 async def test_restart_in_the_same_slot_posts_one_digest(settings, clock) -> None:
@@ -88,12 +96,32 @@ async def test_restart_in_the_same_slot_posts_one_digest(settings, clock) -> Non
         assert second.feishu.bot_messages(HR_GROUP) == []
 
 
-async def test_the_cron_job_is_persisted_and_fires(settings, clock) -> None:
+async def test_the_cron_job_is_persisted_and_fires_after_a_seeded_random_delay(
+    settings, clock, monkeypatch
+) -> None:
+    import random
+
+    from handlers.adjust_records import digest
+
+    monkeypatch.setattr(digest, "jitter", random.Random(7))
+    expected = random.Random(7).uniform(0, 300)
     async with running_bot(settings, clock) as bot:
         scheduler = bot.app.services.scheduler.scheduler
         job = scheduler.get_job("adjust_records.digest")
         assert job is not None and str(job.trigger).startswith("cron[")
-        job.modify(next_run_time=datetime.now(job.next_run_time.tzinfo))
+        fired = datetime.now(job.next_run_time.tzinfo)
+        job.modify(next_run_time=fired)
+        scheduler.wakeup()
+
+        async def send_job():
+            return scheduler.get_job("adjust_records.digest.send")
+
+        send = await eventually(send_job, within=10, what="the delayed send is scheduled")
+        # Not on the hour: the send waits the seeded 0–5 minutes, as a stored job.
+        delay = (send.next_run_time - fired).total_seconds()
+        assert abs(delay - expected) < 5 and 0 <= expected <= 300
+        assert bot.feishu.bot_messages(HR_GROUP) == []
+        send.modify(next_run_time=datetime.now(send.next_run_time.tzinfo))
         scheduler.wakeup()
         digests = await wait_for(lambda: bot.feishu.bot_messages(HR_GROUP), 1, within=10)
         assert "社保增减员摘要" in card_text(digests[0].content)
@@ -152,28 +180,37 @@ def test_crontab_weekdays_follow_crontab_numbering() -> None:
     assert crontab_trigger("0 9 * * 7", tz).get_next_fire_time(None, friday_evening).weekday() == 6
 
 
-def test_a_long_digest_stays_under_the_card_limit() -> None:
+def test_a_long_digest_shows_thirty_lines_and_offers_the_rest() -> None:
     import json
 
-    from cards.adjust_records import DigestData, DigestLine, digest_card
+    from cards.adjust_records import DigestView, RecordLine, digest_card
 
     lines = [
-        DigestLine(
-            f"k{i}",
-            f"员工{i}",
-            "increase" if i % 3 else "attrition",
-            ("social_insurance",),
-            f"2026-{i % 12 + 1:02d}",
-            "12000.00",
-            i % 2 == 0,
+        RecordLine(
+            key=f"k{i}",
+            open_id=f"ou_{i}",
+            name=f"员工{i}",
+            record_type="increase" if i % 3 else "attrition",
+            month=f"2026-{i % 12 + 1:02d}",
+            city=("北京", "上海", "深圳")[i % 3],
+            city_code="",
+            entity="星河科技有限公司",
+            insurance_types=("social_insurance",),
+            base_salary="12000.00",
+            fingerprint="f",
+            status="new" if i % 2 == 0 else "changed",
         )
         for i in range(3000)
     ]
-    card = digest_card(DigestData(lines=lines, employees=10000), queried_at=SLOT)
-    size = len(json.dumps(card, ensure_ascii=False).encode())
-    assert size <= 30 * 1024
+    view = DigestView(lines, "2026-11", True, employees=10000, total=3000, since=SLOT, snapshot="s1")
+    card = digest_card(view, queried_at=SLOT)
+    assert len(json.dumps(card, ensure_ascii=False).encode()) <= 30 * 1024
     text = card_text(card)
-    assert "增员 2000 人 · 减员 1000 人" in text and "人未显示" in text
+    assert "新增 1500 条 · 变化 1500 条" in text and "增员 2000 人 · 减员 1000 人" in text
+    assert sum(text.count(mark) for mark in ("🆕 员工", "✏️ 员工")) == 30
+    assert "还有 2970 条未显示" in text and "[查看全部]" in text and "[导出 Excel]" in text
+    # Newest month first, later months marked as scheduled.
+    assert text.index("▸ **2026-12 · 预定生效**") < text.index("▸ **2026-11**") < text.index("▸ **2026-01**")
 
 
 async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from bot.sandbox.directory import EMPLOYEE
 from cards import four_factors, micro_ent, personal_social
-from cards.adjust_records import DigestData, DigestLine, digest_card
+from cards.adjust_records import DigestView, RecordLine, digest_card
 from cards.safe import md, unescape
 from handlers.micro_ent.router import poll_round
 from tests.conftest import RunningBot
@@ -167,8 +167,15 @@ def test_provider_text_is_escaped_in_every_builder() -> None:
         personal_social.city_card([(evil, "1")], [(evil, evil)], 1),
         personal_social.result_card(evil, {"company": evil, "payStatus": evil}, {}, [evil], now, evil),
         digest_card(
-            DigestData(
-                lines=[DigestLine("k", evil, "increase", (evil,), evil, evil, True)], failed_parts=[evil]
+            DigestView(
+                lines=[
+                    RecordLine(
+                        "k", "ou_x", evil, "increase", "2026-11", evil, evil, evil, (evil,), evil, evil
+                    )
+                ],
+                current_month="2026-11",
+                full=True,
+                failed_parts=[evil],
             ),
             queried_at=now,
         ),

@@ -251,7 +251,7 @@ async def test_a_bot_of_this_version_on_the_previous_mains_database(
         jobs = services.scheduler.scheduler
         catch_up = jobs.get_job(CATCH_UP_KEY)
         assert catch_up is not None
-        assert (catch_up.func_ref, tuple(catch_up.args)) == (JOB_REF, ("adjust_records.catch_up", SLOT))
+        assert (catch_up.func_ref, tuple(catch_up.args)) == (JOB_REF, ("adjust_records.send", SLOT))
         poll = jobs.get_job("micro_ent.poll")
         assert (poll.func_ref, tuple(poll.args)) == (JOB_REF, ("micro_ent.poll",))
         assert poll.next_run_time == stored["micro_ent.poll"]

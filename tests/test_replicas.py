@@ -82,7 +82,12 @@ async def test_the_same_event_delivered_to_both_replicas_gets_one_reply(
 async def test_a_digest_slot_posts_one_digest(tmp_path: Path, database_url: str) -> None:
     sandbox = Sandbox(Clock(), employees=50)
     await sandbox.start("127.0.0.1", 0)
-    extra = {"HRBOT_DIGEST_CRON": "* * * * *", "HRBOT_DIGEST_CHAT_IDS": HR_GROUP}
+    # No random delay: the test waits for the minute's slot, not up to five minutes more.
+    extra = {
+        "HRBOT_DIGEST_CRON": "* * * * *",
+        "HRBOT_DIGEST_CHAT_IDS": HR_GROUP,
+        "HRBOT_DIGEST_MAX_DELAY_SECONDS": "0",
+    }
     replicas, _envs = await start_replicas(sandbox, database_url, tmp_path, **extra)
     try:
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -52,6 +53,7 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox, *, public: bool =
     app.router.add_post("/console/api/click", guard(console.click))
     app.router.add_get("/console/api/events", guard(console.events))
     app.router.add_get("/console/api/images/{key}", guard(console.image))
+    app.router.add_get("/console/api/files/{key}", guard(console.file))
     app.router.add_post("/console/api/task", guard(console.run_task))
     app.router.add_post("/console/api/advance", guard(console.advance))
     app.router.add_get("/console/api/ingress", guard(console.ingress))
@@ -253,6 +255,18 @@ class Console:
             (t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream"
         )
         return web.Response(body=data, content_type=kind)
+
+    async def file(self, request: web.Request) -> web.Response:
+        """A file the bot sent (the 增减员 Excel export), downloaded under its own name."""
+        found = self.feishu.files.get(request.match_info["key"])
+        if found is None:
+            raise web.HTTPNotFound()
+        name, data = found
+        return web.Response(
+            body=data,
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        )
 
     # Ingress ---------------------------------------------------------------------------------------------------
     async def ingress(self, _request: web.Request) -> web.Response:

@@ -170,7 +170,13 @@ class EventPipeline:
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
             return await self._run_action(action, started)
-        _log_event(event_id, event_type, "", "ignored", started)
+        handler = self.services.dispatcher.find_event(event_type)
+        event = envelope.get("event")
+        if handler is None or not isinstance(event, dict):
+            _log_event(event_id, event_type, "", "ignored", started)
+            return {}
+        if await self.services.store.claim([f"event:{event_id}"]):
+            self._spawn(self._run_event(handler, event_id, event_type, event, started))
         return {}
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -238,6 +244,18 @@ class EventPipeline:
             await ctx.reply(card)
         except Exception:
             log.exception("could not send the error card")
+
+    async def _run_event(
+        self, handler: Any, event_id: str, event_type: str, event: dict[str, Any], started: float
+    ) -> None:
+        async with self._slots:
+            outcome = "ok"
+            try:
+                await handler(self.services, event)
+            except Exception:
+                outcome = "error"
+                log.exception("handler for %s failed", event_type)
+            _log_event(event_id, event_type, "", outcome, started)
 
     # Card actions ----------------------------------------------------------------------------------------------
     async def _run_action(self, action: IncomingAction, started: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.corehr import INSURANCES, WORKPLACES, Workplace
 from bot.sandbox.directory import EMPLOYEE, HR, Directory
 
 QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
@@ -68,22 +69,33 @@ def _attrition_detail(insurance_type: str, month: str) -> dict[str, Any]:
     }
 
 
-def _increase_detail(insurance_type: str, month: str, base: int) -> dict[str, Any]:
+def _increase_detail(insurance_type: str, month: str, base: int, workplace: Workplace) -> dict[str, Any]:
     detail = copy.deepcopy(SEED_EXAMPLE_DETAIL)
-    ratio = "8.00" if insurance_type == "social_insurance" else "12.00"
     detail["description"] = {"zh_cn": "入职增员", "en_us": "New hire"}
     detail["insurance_type"] = insurance_type
     detail["base_salary"] = f"{base}.00"
     detail["effective_date"] = f"{month}-01"
-    item = detail["insurance_details"][0]
-    item["company_deduction"] = f"{base * float(ratio) / 100:.2f}"
-    item["personal_deduction"] = f"{base * 0.08:.2f}"
-    item["company_setting"]["payment_ratio"] = ratio
+    detail["location_id"] = workplace.location_id
+    detail["company_id"] = workplace.company_id
+    template = detail["insurance_details"][0]
+    items = []
+    for insurance_id, _name, kind, company_ratio, personal_ratio in INSURANCES:
+        if kind != insurance_type:
+            continue
+        item = copy.deepcopy(template)
+        item["insurance_id"] = insurance_id
+        item["company_deduction"] = f"{base * float(company_ratio) / 100:.2f}"
+        item["personal_deduction"] = f"{base * float(personal_ratio) / 100:.2f}"
+        item["company_setting"]["payment_ratio"] = company_ratio
+        item["personal_setting"]["payment_ratio"] = personal_ratio
+        items.append(item)
+    detail["insurance_details"] = items
     return detail
 
 
 class CompensationEmulator:
-    """Records for about one employee in twelve; the sandbox employee has the API doc's example record."""
+    """Records for about one employee in twelve, spread over the sandbox's cities and legal entities; the sandbox
+    employee has the API doc's example record."""
 
     def __init__(self, directory: Directory, now: datetime, *, share: float = 1 / 12, seed: int = 4) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -100,13 +112,23 @@ class CompensationEmulator:
             elif person.open_id.startswith("ou_emp_") and rng.random() < share:
                 month = rng.choice(months)
                 if rng.random() < 0.7:
-                    base = rng.randrange(5000, 30000, 100)
-                    details = [
-                        _increase_detail(t, month, base) for t in ("social_insurance", "provident_fund")
-                    ]
-                    self._add(person.open_id, "increase", details)
+                    self.add_increase(
+                        person.open_id, month, rng.randrange(5000, 30000, 100), rng.choice(WORKPLACES)
+                    )
                 else:
-                    self._add(person.open_id, "attrition", [_attrition_detail("social_insurance", month)])
+                    if rng.random() < 0.5:
+                        # A leaver whose joining is on record: the removal is filed where the person was insured.
+                        self.add_increase(person.open_id, _shift(now, -14), 8000, rng.choice(WORKPLACES))
+                    self.add_attrition(person.open_id, month)
+
+    def add_increase(self, open_id: str, month: str, base: int, workplace: Workplace = WORKPLACES[0]) -> None:
+        details = [
+            _increase_detail(t, month, base, workplace) for t in ("social_insurance", "provident_fund")
+        ]
+        self._add(open_id, "increase", details)
+
+    def add_attrition(self, open_id: str, month: str) -> None:
+        self._add(open_id, "attrition", [_attrition_detail("social_insurance", month)])
 
     def _add(self, open_id: str, record_type: str, details: list[dict[str, Any]]) -> None:
         self.records.setdefault(open_id, {})[record_type] = {

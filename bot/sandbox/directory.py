@@ -57,6 +57,9 @@ class Directory:
     seed: int = 20261123
     _people: dict[str, Person] = field(default_factory=dict, init=False)
     _departments: dict[str, Department] = field(default_factory=dict, init=False)
+    # Chats change: people join a group, the bot is removed from one (tests and the console drive this).
+    joined: dict[str, list[str]] = field(default_factory=dict, init=False)
+    bot_removed_from: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
@@ -97,6 +100,8 @@ class Directory:
             "open_id": person.open_id,
             "user_id": person.user_id,
             "name": person.name,
+            "email": email_of(person),
+            "mobile": mobile_of(person),
             "department_ids": [person.department_id],
             "status": {"is_activated": True, "is_resigned": False},
         }
@@ -126,10 +131,13 @@ class Directory:
         return f"oc_p2p_{open_id}"
 
     def chat(self, chat_id: str) -> Chat:
+        if chat_id in self.bot_removed_from:
+            raise KeyError(chat_id)
+        joined = tuple(self.joined.get(chat_id, ()))
         if chat_id == HR_GROUP:
-            return Chat(HR_GROUP, "HR 群", "group", (HR, BOT_OPEN_ID))
+            return Chat(HR_GROUP, "HR 群", "group", (HR, BOT_OPEN_ID, *joined))
         if chat_id == MANAGER_GROUP:
-            return Chat(MANAGER_GROUP, "经理群", "group", (MANAGER, HR, BOT_OPEN_ID))
+            return Chat(MANAGER_GROUP, "经理群", "group", (MANAGER, HR, BOT_OPEN_ID, *joined))
         if chat_id.startswith("oc_p2p_") and chat_id.removeprefix("oc_p2p_") in self._people:
             person = self._people[chat_id.removeprefix("oc_p2p_")]
             return Chat(chat_id, f"与 hrbot 的私聊（{person.name}）", "p2p", (person.open_id, BOT_OPEN_ID))
@@ -140,3 +148,13 @@ class Directory:
             self.chat(HR_GROUP),
             self.chat(MANAGER_GROUP),
         ]
+
+
+def email_of(person: Person) -> str:
+    return f"{person.user_id}@sandbox.example.com"
+
+
+def mobile_of(person: Person) -> str:
+    """A deterministic mainland mobile number per person (E.164 with +86, as the contact API returns it)."""
+    digits = "".join(ch for ch in person.user_id if ch.isdigit()) or str(sum(map(ord, person.user_id)))
+    return f"+86138{int(digits) % 10**8:08d}"

@@ -23,11 +23,15 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.ingress.crypto import encrypt, signature
-from bot.sandbox.directory import BOT_OPEN_ID, Directory
+from bot.sandbox.directory import BOT_OPEN_ID, Directory, email_of, mobile_of
 from bot.sandbox.longconn import ENDPOINT_PATH, LongConnHub
 
 TOKEN_LIFETIME = 7200
 MAX_CONTENT_BYTES = 30 * 1024
+# Upload a file (https://open.feishu.cn/document/server-docs/im-v1/file/create): these file_type values, at most
+# 30 MB, no empty file.
+FILE_TYPES = frozenset({"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"})
+MAX_FILE_BYTES = 30 * 1024 * 1024
 
 # Extra Open API routes contributed by feature emulators (e.g. compensation): (method, path, handler).
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -95,6 +99,7 @@ class FeishuEmulator:
     token_requests: int = 0
     messages: dict[str, SandboxMessage] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_key → (file name, content)
     api_calls: dict[str, int] = field(default_factory=dict)
     rate_windows: dict[str, RateWindow] = field(default_factory=dict)
     extra_routes: list[Route] = field(default_factory=list)
@@ -265,7 +270,10 @@ class FeishuEmulator:
         app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._reply)
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._upload_image)
+        app.router.add_post("/open-apis/im/v1/files", self._upload_file)
+        app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members", self._chat_members)
         app.router.add_get("/open-apis/contact/v3/users/batch", self._users_batch)
+        app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._user_ids_by_contact)
         app.router.add_get("/open-apis/contact/v3/users/find_by_department", self._users_by_department)
         app.router.add_get(
             "/open-apis/contact/v3/departments/{department_id}/children", self._department_children
@@ -362,6 +370,10 @@ class FeishuEmulator:
             self.directory.chat(chat_id)
         except KeyError:
             return _fail(230002, "the bot is not in the chat or the user is unknown")
+        if body.get("msg_type") == "file" and (
+            not isinstance(content, dict) or content.get("file_key") not in self.files
+        ):
+            return _fail(230001, "invalid file_key")
         return self._store_bot_message(body, content, chat_id)
 
     async def _reply(self, request: web.Request) -> web.Response:
@@ -398,6 +410,92 @@ class FeishuEmulator:
         key = f"img_v3_{secrets.token_hex(8)}"
         self.images[key] = data
         return _ok({"image_key": key})
+
+    async def _upload_file(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        name = str(form.get("file_name") or "")
+        if form.get("file_type") not in FILE_TYPES or not name or not hasattr(upload, "file"):
+            return _fail(234001, "invalid file upload")
+        data = upload.file.read()
+        if not data or len(data) > MAX_FILE_BYTES:
+            return _fail(234001, "the file is empty or over 30 MB")
+        key = f"file_v3_{secrets.token_hex(8)}"
+        self.files[key] = (name, data)
+        return _ok({"file_key": key})
+
+    async def _chat_members(self, request: web.Request) -> web.Response:
+        """Chat members (https://open.feishu.cn/document/server-docs/group/chat-member/get): 该接口不会返回群内的机器人
+        成员 (people only), and the bot must be in the chat."""
+        try:
+            chat = self.directory.chat(request.match_info["chat_id"])
+        except KeyError:
+            return _fail(232011, "the bot is not in the chat")
+        if request.query.get("member_id_type", "open_id") != "open_id":
+            return _fail(232001, "only open_id is emulated")
+        page_size = min(int(request.query.get("page_size", "20") or 20), 100)
+        offset = int(request.query.get("page_token") or 0)
+        people = [m for m in chat.members if m != BOT_OPEN_ID and self.directory.has_user(m)]
+        page = people[offset : offset + page_size]
+        more = offset + page_size < len(people)
+        items = [
+            {
+                "member_id_type": "open_id",
+                "member_id": m,
+                "name": self.directory.person(m).name,
+                "tenant_key": "",
+            }
+            for m in page
+        ]
+        return _ok(
+            {
+                "items": items,
+                "has_more": more,
+                "page_token": str(offset + page_size) if more else "",
+                "member_total": len(people),
+            }
+        )
+
+    async def _user_ids_by_contact(self, request: web.Request) -> web.Response:
+        """Users by email or mobile (https://open.feishu.cn/document/server-docs/contact-v3/user/batch_get_id):
+        at most 50 of each; a mobile without a country code is a mainland number; unknown ones come back without
+        a user_id."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return _fail(40001, "body is not JSON")
+        emails, mobiles = body.get("emails") or [], body.get("mobiles") or []
+        if (
+            not isinstance(emails, list)
+            or not isinstance(mobiles, list)
+            or len(emails) > 50
+            or len(mobiles) > 50
+        ):
+            return _fail(40001, "at most 50 emails and 50 mobiles")
+        by_email = {email_of(p).casefold(): p for p in self.directory.people}
+        by_mobile = {mobile_of(p): p for p in self.directory.people}
+        found: list[dict[str, Any]] = []
+        for email in emails:
+            person = by_email.get(str(email).casefold())
+            found.append({"email": email, **({"user_id": person.open_id} if person else {})})
+        for mobile in mobiles:
+            number = str(mobile) if str(mobile).startswith("+") else f"+86{mobile}"
+            person = by_mobile.get(number)
+            found.append({"mobile": mobile, **({"user_id": person.open_id} if person else {})})
+        return _ok({"user_list": found})
+
+    async def remove_bot(self, chat_id: str, *, operator: str) -> tuple[int, dict[str, Any]]:
+        """Someone removes the bot from a group: it leaves the chat and gets im.chat.member.bot.deleted_v1."""
+        name = self.directory.chat(chat_id).name
+        self.directory.bot_removed_from.add(chat_id)
+        event = {
+            "chat_id": chat_id,
+            "operator_id": {"open_id": operator, "user_id": "", "union_id": ""},
+            "external": False,
+            "operator_tenant_key": "sandbox-tenant",
+            "name": name,
+        }
+        return await self.deliver("im.chat.member.bot.deleted_v1", event)
 
     async def _users_batch(self, request: web.Request) -> web.Response:
         ids = request.query.getall("user_ids", [])

@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
+from bot.sandbox.corehr import CoreHrEmulator
 from bot.sandbox.directory import PERSONAS, Directory
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
@@ -33,6 +34,8 @@ class Sandbox:
         self.longconn = LongConnHub(SANDBOX_APP_ID, SANDBOX_APP_SECRET)
         self.feishu.longconn = self.longconn
         self.feishu.extra_routes.append(("POST", ENDPOINT_PATH, self.longconn.endpoint))
+        self.corehr = CoreHrEmulator()
+        self.feishu.extra_routes.extend(self.corehr.routes())
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
         self.url = ""

@@ -1,14 +1,24 @@
-"""增减员: a person's social-insurance adjust records on demand, and the scheduled digest for HR chats."""
+"""增减员: a person's social-insurance adjust records on demand; the digest of what changed and the filing-deadline
+reminders for HR chats. One router: the on-demand commands (router.py), the digest (digest.py) and the reminders
+(filing.py) all register on it."""
+
+from pathlib import Path
 
 from bot.features import Feature
 from bot.sandbox.directory import HR_GROUP
-from handlers.adjust_records.router import digest_from_console, router
+from handlers.adjust_records import digest, filing
+from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
+
+assert digest and filing  # imported for what they register on the router
+
+# The sandbox's company files in the cities of this example (its fields are documented in it).
+EXAMPLE_CALENDAR = Path(__file__).with_name("filing-calendar.example.toml")
 
 feature = Feature(
     router,
     settings=(AdjustRecordsSettings,),
-    sandbox_defaults={"hrbot_digest_chat_ids": HR_GROUP},
-    console_tasks={"▶ 立即运行摘要": digest_from_console},
+    sandbox_defaults={"hrbot_digest_chat_ids": HR_GROUP, "hrbot_filing_calendar": str(EXAMPLE_CALENDAR)},
+    console_tasks={"▶ 立即运行摘要": digest.digest_from_console},
     order=10,
 )

@@ -59,3 +59,39 @@ async def members(feishu: FeishuClient, roots: Iterable[str]) -> AsyncIterator[d
                 if open_id and open_id not in yielded:
                     yielded.add(open_id)
                     yield user
+
+
+async def chat_member_ids(feishu: FeishuClient, chat_id: str) -> list[str]:
+    """open_ids of the people in a chat (the API lists no bots), every page."""
+    ids: list[str] = []
+    token = ""
+    while True:
+        data = await feishu.call(
+            "GET",
+            f"/open-apis/im/v1/chats/{chat_id}/members",
+            params={"member_id_type": "open_id", "page_size": 100, "page_token": token},
+        )
+        ids.extend(str(item.get("member_id") or "") for item in data.get("items") or [])
+        token = str(data.get("page_token") or "")
+        if not data.get("has_more") or not token:
+            return [i for i in ids if i]
+
+
+async def open_ids_by_contact(
+    feishu: FeishuClient, *, emails: Iterable[str] = (), mobiles: Iterable[str] = ()
+) -> dict[str, str]:
+    """Email or mobile (as given) → open_id, for those that name a person; 50 of each per request."""
+    emails, mobiles = list(dict.fromkeys(emails)), list(dict.fromkeys(mobiles))
+    found: dict[str, str] = {}
+    for start in range(0, max(len(emails), len(mobiles)), 50):
+        data = await feishu.call(
+            "POST",
+            "/open-apis/contact/v3/users/batch_get_id",
+            params={"user_id_type": "open_id"},
+            json_body={"emails": emails[start : start + 50], "mobiles": mobiles[start : start + 50]},
+        )
+        for item in data.get("user_list") or []:
+            key = str(item.get("email") or item.get("mobile") or "")
+            if item.get("user_id") and key:
+                found[key] = str(item["user_id"])
+    return found

@@ -1,15 +1,26 @@
 """增减员's settings (who is HR is the core's HRBOT_HR_OPEN_IDS)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from pydantic import field_validator
 
 from bot.config import SettingsModel, items
 from bot.scheduler import crontab_trigger
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 
 class AdjustRecordsSettings(SettingsModel):
     hrbot_digest_chat_ids: str = ""
     hrbot_digest_cron: str = "0 9 * * 1-5"
     hrbot_digest_department_ids: str = "0"
+    # The scheduled digest waits a random 0..this many seconds (Feishu advises against sending on the hour).
+    hrbot_digest_max_delay_seconds: float = 300.0
+    hrbot_filing_calendar: str = ""
+    hrbot_filing_remind_days: str = "3,1"
 
     @field_validator("hrbot_digest_cron")
     @classmethod
@@ -20,10 +31,32 @@ class AdjustRecordsSettings(SettingsModel):
             raise ValueError(f"not a crontab expression ({exc})") from exc
         return value
 
+    @field_validator("hrbot_filing_remind_days")
+    @classmethod
+    def _day_list(cls, value: str) -> str:
+        if not all(item.isdigit() for item in items(value)):
+            raise ValueError("must be comma-separated whole numbers of days, e.g. 3,1")
+        return value
+
+    @field_validator("hrbot_digest_max_delay_seconds")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
     @property
     def digest_chat_ids(self) -> tuple[str, ...]:
         return items(self.hrbot_digest_chat_ids)
 
     @property
+    def filing_remind_days(self) -> tuple[int, ...]:
+        return tuple(sorted({int(item) for item in items(self.hrbot_filing_remind_days)}, reverse=True))
+
+    @property
     def digest_department_ids(self) -> tuple[str, ...]:
         return items(self.hrbot_digest_department_ids) or ("0",)
+
+
+def settings_of(services: Services) -> AdjustRecordsSettings:
+    return services.settings_of(AdjustRecordsSettings)

@@ -373,6 +373,12 @@ function renderMessage(message) {
   body.append(el("div", "meta", meta));
   if (message.msg_type === "interactive" && message.content && typeof message.content === "object") {
     body.append(renderCard(message.content, message.message_id));
+  } else if (message.msg_type === "file" && message.content?.file_key) {
+    const bubble = el("div", "bubble");
+    const link = el("a", "file", "📎 下载文件");
+    link.href = `/console/api/files/${encodeURIComponent(message.content.file_key)}`;
+    bubble.append(link);
+    body.append(bubble);
   } else {
     body.append(el("div", "bubble", String(message.content?.text ?? JSON.stringify(message.content))));
   }
