@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +11,7 @@ from bot.masking import mask_name, mask_tail
 from cards.common import (
     FAILED,
     INFO,
+    MAX_REQUEST_BYTES,
     WAITING,
     Card,
     Element,
@@ -21,6 +21,7 @@ from cards.common import (
     note,
     panel,
     plain,
+    request_bytes,
     table,
 )
 
@@ -32,7 +33,9 @@ RECORD_TYPE = {"increase": "增员", "attrition": "减员"}
 INSURANCE_TYPE = {"social_insurance": "社保", "provident_fund": "公积金"}
 STATUS = {"contribution": "参保", "not_contribution": "不参保", "stopped_contribution": "停保"}
 FREQUENCY = {"monthly": "每月", "quarterly": "每季度", "annually": "每年"}
-MAX_CARD_BYTES = 28 * 1024
+# Headroom under Feishu's 30 KB request limit.
+MAX_CARD_BYTES = MAX_REQUEST_BYTES - 1024
+MAX_TABLES = 5
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ def _ratio(value: str) -> str:
     return f"{value}%" if value else "—"
 
 
-def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
+def _detail_elements(record_type: str, detail: AdjustDetail, *, as_table: bool) -> list[Element]:
+    """A record's heading and items; the items as a table only where one is allowed (`as_table`), else as lines."""
     heading = (
         f"**{RECORD_TYPE.get(record_type, record_type)} · {INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type)}**"
         f" · {STATUS.get(detail.insurance_status, detail.insurance_status or '—')}"
@@ -68,7 +72,19 @@ def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
     if detail.insurance_account:
         lines.append(f"账号：{mask_tail(detail.insurance_account)}")
     elements: list[Element] = [markdown("\n".join(lines))]
-    if detail.items:
+    if detail.items and not as_table:
+        elements.append(
+            plain(
+                "\n".join(
+                    f"{f'险种 {item.insurance_id[-4:]}' if item.insurance_id else '—'}："
+                    f"企业 {_money(item.company_deduction)}（{_ratio(item.company_ratio)}）"
+                    f" · 个人 {_money(item.personal_deduction)}（{_ratio(item.personal_ratio)}）"
+                    f" · {FREQUENCY.get(item.frequency, item.frequency or '—')}"
+                    for item in detail.items
+                )
+            )
+        )
+    elif detail.items:
         rows = [
             {
                 "item": f"险种 {item.insurance_id[-4:]}" if item.insurance_id else "—",
@@ -95,12 +111,17 @@ def _detail_elements(record_type: str, detail: AdjustDetail) -> list[Element]:
 def records_card(people: Sequence[PersonRecords], *, queried_at: datetime, viewer: str) -> Card:
     """One card, a section per person; names masked unless only the requester (or HR in private) sees it."""
     elements: list[Element] = []
+    # Feishu allows tables only at the card's root and at most five per card: a lone person's first records get
+    # tables, the rest (and everything inside a person's panel) read as lines.
+    tables_left = MAX_TABLES if len(people) == 1 else 0
     for person in people:
         name = _shown_name(person, viewer)
         body: list[Element] = []
         for record in person.records:
             for detail in record.details:
-                body.extend(_detail_elements(record.record_type, detail))
+                as_table = tables_left > 0 and bool(detail.items)
+                tables_left -= as_table
+                body.extend(_detail_elements(record.record_type, detail, as_table=as_table))
         if not body:
             body = [markdown("暂无社保或公积金增减员记录。")]
         if len(people) == 1:
@@ -184,7 +205,7 @@ def digest_card(
             WAITING if data.failed_parts else INFO,
             [*elements, *panels, footer(SOURCE, queried_at)],
         )
-        if len(json.dumps(candidate, ensure_ascii=False).encode()) <= MAX_CARD_BYTES:
+        if request_bytes(candidate) <= MAX_CARD_BYTES:
             return candidate
     return candidate
 
