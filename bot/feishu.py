@@ -1,4 +1,4 @@
-"""Feishu Open API client: one pooled httpx client, a cached tenant token, rate-limit backoff."""
+"""Feishu Open API client: one pooled httpx client, a cached tenant token, rate limits waited out as Feishu says."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from bot.clock import Clock
 from bot.providers.base import pooled_client
+from cards.common import MAX_REQUEST_BYTES, card_json
 
 log = logging.getLogger("hrbot.feishu")
 
@@ -23,7 +30,13 @@ RATE_LIMITED_CODE = 99991400
 TOKEN_INVALID_CODES = frozenset({99991661, 99991663, 99991668})
 # Refresh this long before the token's stated expiry, so no call carries a token that dies in flight.
 TOKEN_REFRESH_MARGIN = 300.0
-MAX_CARD_BYTES = 30 * 1024
+# Final answers to an update: the message was withdrawn (230011) or is older than Feishu lets a card be updated
+# (230031, 14 days): the card goes out as a new message instead.
+MESSAGE_GONE_CODES = frozenset({230011, 230031})
+# Rate-limit doc (https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control): a 429 / 99991400
+# answer carries x-ogw-ratelimit-reset, the seconds until the limit resets. Waits are bounded by these.
+MAX_RATE_LIMIT_WAIT = 10.0
+RATE_LIMIT_BUDGET = 30.0
 
 
 class FeishuError(Exception):
@@ -36,6 +49,18 @@ class FeishuError(Exception):
 
 class RateLimited(FeishuError):
     """HTTP 429 or code 99991400: the call was not performed, so repeating it is safe."""
+
+    def __init__(self, code: int, msg: str, http_status: int | None, reset_after: float | None) -> None:
+        super().__init__(code, msg, http_status)
+        self.reset_after = reset_after
+
+
+class MessageGone(FeishuError):
+    """The message to update was withdrawn or is too old: retrying the patch cannot succeed."""
+
+
+class CardTooLarge(ValueError):
+    """A builder's bug, not the user's: cards must summarise long content themselves."""
 
 
 class CredentialsRefused(FeishuError):
@@ -52,7 +77,7 @@ class FeishuClient:
         clock: Clock,
         timeout: float = 10.0,
         max_connections: int = 100,
-        rate_limit_attempts: int = 6,
+        rate_limit_budget: float = RATE_LIMIT_BUDGET,
     ) -> None:
         self._http = pooled_client(base_url, timeout=timeout, max_connections=max_connections)
         self._app_id = app_id
@@ -61,7 +86,7 @@ class FeishuClient:
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
-        self._rate_limit_attempts = rate_limit_attempts
+        self._rate_limit_budget = rate_limit_budget
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -107,11 +132,12 @@ class FeishuClient:
         files: Any = None,
         data: Any = None,
     ) -> dict[str, Any]:
-        """One Open API call; returns its `data`. Rate limits back off and retry; a stale token is refreshed once."""
+        """One Open API call; returns its `data`. A rate limit is waited out as long as Feishu says (bounded), within
+        a time budget; a stale token is refreshed once."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RateLimited),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_after_attempt(self._rate_limit_attempts),
+            wait=_rate_limit_wait,
+            stop=stop_after_delay(self._rate_limit_budget),
             reraise=True,
         ):
             with attempt:
@@ -123,28 +149,37 @@ class FeishuClient:
     ) -> dict[str, Any]:
         for first_try in (True, False):
             token = await self.tenant_token()
+            headers = {"Authorization": f"Bearer {token}"}
+            content = None
+            if json_body is not None:
+                content = _json_bytes(json_body)
+                headers["Content-Type"] = "application/json; charset=utf-8"
             response = await self._http.request(
                 method,
                 path,
                 params=params,
-                json=json_body,
+                content=content,
                 files=files,
                 data=data,
-                headers={"Authorization": f"Bearer {token}"},
+                headers=headers,
             )
-            if response.status_code == 429:
-                raise RateLimited(RATE_LIMITED_CODE, "rate limited", 429)
-            body = _json(response)
-            code = int(body.get("code", -1))
+            body = _json(response) if response.status_code != 429 else _json_or_empty(response)
+            code = int(body.get("code", RATE_LIMITED_CODE if response.status_code == 429 else -1))
+            if response.status_code == 429 or code == RATE_LIMITED_CODE:
+                raise RateLimited(
+                    RATE_LIMITED_CODE,
+                    str(body.get("msg", "rate limited")),
+                    response.status_code,
+                    _reset(response),
+                )
             if code == 0:
                 return body.get("data") or {}
-            if code == RATE_LIMITED_CODE:
-                raise RateLimited(code, str(body.get("msg", "")), response.status_code)
             if code in TOKEN_INVALID_CODES and first_try:
                 self._forget_token(token)
                 continue
             log.warning("feishu %s %s failed: code=%s msg=%s", method, path, code, body.get("msg"))
-            raise FeishuError(code, str(body.get("msg", "")), response.status_code)
+            error = MessageGone if code in MESSAGE_GONE_CODES else FeishuError
+            raise error(code, str(body.get("msg", "")), response.status_code)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # Messages --------------------------------------------------------------------------------------------------
@@ -179,10 +214,21 @@ class FeishuClient:
         )
         return str(data.get("message_id", ""))
 
-    async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
-        await self.call(
-            "PATCH", f"/open-apis/im/v1/messages/{message_id}", json_body={"content": _card_content(card)}
-        )
+    async def patch_card(
+        self, message_id: str, card: dict[str, Any], *, resend_to: str | None = None, id_type: str = "chat_id"
+    ) -> str:
+        """Update a card in place; returns the id of the message now showing it. When the message was withdrawn or is
+        too old to update, the card goes to `resend_to` (of `id_type`) as a new message, if given."""
+        try:
+            await self.call(
+                "PATCH", f"/open-apis/im/v1/messages/{message_id}", json_body={"content": _card_content(card)}
+            )
+        except MessageGone as gone:
+            if not resend_to:
+                raise
+            log.info("message %s cannot be updated (code %s); sending the card anew", message_id, gone.code)
+            return await self.send_card(resend_to, card, id_type=id_type)
+        return message_id
 
     async def upload_image(self, image: bytes, filename: str = "image.png") -> str:
         data = await self.call(
@@ -252,11 +298,41 @@ def _uuid(idempotency_key: str | None) -> str:
 
 
 def _card_content(card: dict[str, Any]) -> str:
-    content = json.dumps(card, ensure_ascii=False, separators=(",", ":"))
-    if len(content.encode()) > MAX_CARD_BYTES:
-        # A builder's bug, not the user's: cards must summarise long content themselves.
-        raise ValueError(f"card JSON is {len(content.encode())} bytes, over the {MAX_CARD_BYTES} limit")
-    return content
+    return card_json(card)
+
+
+def _json_bytes(body: Any) -> bytes:
+    """The request body as sent: UTF-8 JSON, not ASCII-escaped; Feishu's 30 KB limit is measured on these bytes."""
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    if isinstance(body, dict) and "content" in body and len(raw) > MAX_REQUEST_BYTES:
+        raise CardTooLarge(f"request body is {len(raw)} bytes, over the {MAX_REQUEST_BYTES} limit")
+    return raw
+
+
+def _reset(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["x-ogw-ratelimit-reset"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _rate_limit_wait(state: RetryCallState) -> float:
+    """As long as x-ogw-ratelimit-reset says (bounded); a jittered backoff when Feishu does not say."""
+    error = state.outcome.exception() if state.outcome else None
+    reset = error.reset_after if isinstance(error, RateLimited) else None
+    if reset is not None:
+        return min(max(reset, 0.0), MAX_RATE_LIMIT_WAIT)
+    return _BACKOFF(state)
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.2, max=5.0)
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        return _json(response)
+    except FeishuError:
+        return {}
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

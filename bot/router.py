@@ -108,8 +108,12 @@ class ActionContext:
     def form(self) -> dict[str, Any]:
         return self.action.form_value
 
-    async def patch(self, card: Card, message_id: str | None = None) -> None:
-        await self.services.feishu.patch_card(message_id or self.action.open_message_id, card)
+    async def patch(self, card: Card, message_id: str | None = None) -> str:
+        """Update the card (the clicked one by default); if Feishu no longer lets it change, the clicked card's
+        update goes to its chat as a new message. Returns the id of the message showing the card."""
+        target = message_id or self.action.open_message_id
+        resend_to = self.action.open_chat_id if target == self.action.open_message_id else None
+        return await self.services.feishu.patch_card(target, card, resend_to=resend_to)
 
     def after_answer(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` once the callback has been answered (slow work; patch the card when done)."""

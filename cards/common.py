@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,22 @@ WAITING = "orange"
 OK = "green"
 FAILED = "red"
 EXPIRED = "grey"
+
+# Feishu limits the request carrying a card to 30 KB, measured on the HTTP body as sent.
+MAX_REQUEST_BYTES = 30 * 1024
+# The most a send adds around the card's JSON string: receive_id, msg_type, uuid and the keys.
+_ENVELOPE = {"receive_id": "x" * 64, "msg_type": "interactive", "uuid": "x" * 50}
+
+
+def card_json(card: Card) -> str:
+    """The card as it travels: compact UTF-8 JSON, not ASCII-escaped (escapes would triple Chinese text's size)."""
+    return json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+
+
+def request_bytes(card: Card) -> int:
+    """The size of the largest Open API request that carries this card (a send, its content a JSON string)."""
+    body = {**_ENVELOPE, "content": card_json(card)}
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def card(title: str, template: str, elements: Sequence[Element], *, subtitle: str | None = None) -> Card:

@@ -1,11 +1,11 @@
-"""企业社保缴纳 cards: a company's annual-report social security figures, one panel per report year."""
+"""企业社保缴纳 cards: a company's annual-report social security figures, the newest year as a table, older ones in panels."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from cards.common import INFO, Card, Element, card, error_card, footer, markdown, note, panel, table
+from cards.common import INFO, Card, Element, card, error_card, footer, markdown, note, panel, plain, table
 from cards.safe import md
 
 if TYPE_CHECKING:
@@ -74,20 +74,33 @@ def _year_table(figures: SocialSecurity) -> Element:
     return table(COLUMNS, rows, page_size=len(INSURANCES))
 
 
-def _year_panel(year: YearReport, *, expanded: bool) -> Element:
+def _year_title(year: YearReport) -> str:
     published = f" · {md(year.report_date)} 发布" if _shown(year.report_date) != NO_DATA else ""
-    return panel(
-        f"**{md(year.report_year)} 年报**{published}", [_year_table(year.social_security)], expanded=expanded
-    )
+    return f"**{md(year.report_year)} 年报**{published}"
+
+
+def _year_lines(figures: SocialSecurity) -> Element:
+    """An older year as plain lines: Feishu allows tables only at the card's root, at most five."""
+    lines = [
+        f"{insurance}：人数 {_shown(getattr(figures, people))} · 缴费基数 {_shown(getattr(figures, base))}"
+        f" · 本期实际缴费 {_shown(getattr(figures, paid))} · 累计欠缴 {_shown(getattr(figures, arrears))}"
+        for insurance, (base, paid, arrears, people) in INSURANCES
+    ]
+    return plain("\n".join(lines))
 
 
 def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: bool = False) -> Card:
-    """Newest year first and open; older years collapsed. Figures as the report gives them (人, 万元)."""
+    """Newest year first, as the card's one table; older years collapsed. Figures as the report gives them (人, 万元)."""
     years = report.years[:MAX_YEARS]
     elements: list[Element] = [
         markdown(f"**{md(report.name)}** · 工商年报披露的社保信息，共 {len(report.years)} 个年度"),
-        *(_year_panel(year, expanded=index == 0) for index, year in enumerate(years)),
     ]
+    if years:
+        latest, *older = years
+        elements += [markdown(_year_title(latest)), _year_table(latest.social_security)]
+        elements += [
+            panel(_year_title(year), [_year_lines(year.social_security)], expanded=False) for year in older
+        ]
     if len(report.years) > len(years):
         elements.append(note(f"还有 {len(report.years) - len(years)} 个更早的年度未显示"))
     if cached:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cards.common import FAILED, INFO, Card, card, markdown, note
+from cards.common import INFO, Card, card, markdown, note
 from cards.safe import md
 
 # An unknown command is echoed back at most this long: enough to spot a typo.
@@ -32,18 +32,6 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
     elements.append(markdown("\n\n".join(lines) if lines else "暂时没有可用的命令。"))
     elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。"))
     return card("hrbot · 使用帮助", INFO, elements)
-
-
-def too_long_card(command: str, example: str, limit: int) -> Card:
-    """A command's text over the cap: nothing was looked up, nothing billed."""
-    return card(
-        "hrbot · 内容太长",
-        FAILED,
-        [
-            markdown(f"「{md(command)}」后面的内容最多 {limit} 个字，这次没有查询，也不会计费。"),
-            note(f"例：{md(example)}"),
-        ],
-    )
 
 
 def non_text_hint() -> Card:

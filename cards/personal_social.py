@@ -30,6 +30,7 @@ from cards.common import (
     markdown,
     note,
     panel,
+    plain,
     select,
     submit_button,
     table,
@@ -152,8 +153,9 @@ def _code_card(area_name: str, version: int, intro: list[Element], label: str, p
     if problem:
         elements.append(markdown(f"⚠️ {md(problem)}"))
     elements.append(
+        # The form's name differs from its input's: names are unique in the whole card (form container doc).
         form(
-            "code",
+            "code_form",
             [
                 text_input("code", label, required=True),
                 submit_button("提交验证码", action_value(CODE, v=version)),
@@ -204,31 +206,50 @@ def _money(value: Any) -> str:
         return str(value or "—")
 
 
-def _section(label: str, rows: Sequence[dict[str, Any]]) -> Element:
-    ordered = sorted(rows, key=lambda r: str(r.get("payMonthly") or r.get("payDate") or ""), reverse=True)
-    company = sum(float(r.get("payCompany") or 0) for r in rows)
-    personal = sum(float(r.get("payPerson") or 0) for r in rows)
-    latest = [
-        {
-            "month": str(r.get("payMonthly") or r.get("payDate") or "")[:7],
-            "base": _money(r.get("salary")),
-            "company": _money(r.get("payCompany")),
-            "personal": _money(r.get("payPerson")),
-            "status": str(r.get("status") or r.get("describe") or "—"),
-        }
-        for r in ordered[:LATEST_MONTHS]
-    ]
-    summary = markdown(
-        f"共 {len(rows)} 个月 · 单位合计 {_money(company)} 元 · 个人合计 {_money(personal)} 元"
-    )
+def _ordered(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: str(r.get("payMonthly") or r.get("payDate") or ""), reverse=True)
+
+
+def _month(row: dict[str, Any]) -> str:
+    return str(row.get("payMonthly") or row.get("payDate") or "")[:7]
+
+
+def _latest_table(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> Element:
+    """Each insurance's latest month, as the card's one table (Feishu allows tables only at the root, at most five)."""
     columns = [
+        ("insurance", "险种"),
         ("month", "所属年月"),
         ("base", "缴费基数"),
         ("company", "单位缴费"),
         ("personal", "个人缴费"),
         ("status", "状态"),
     ]
-    return panel(f"**{label}** · {len(rows)} 个月", [summary, table(columns, latest)], expanded=False)
+    rows = []
+    for label, section_rows in sections:
+        latest = _ordered(section_rows)[0]
+        rows.append(
+            {
+                "insurance": label,
+                "month": _month(latest),
+                "base": _money(latest.get("salary")),
+                "company": _money(latest.get("payCompany")),
+                "personal": _money(latest.get("payPerson")),
+                "status": str(latest.get("status") or latest.get("describe") or "—"),
+            }
+        )
+    return table(columns, rows, page_size=len(SECTIONS))
+
+
+def _section(label: str, rows: Sequence[dict[str, Any]]) -> Element:
+    company = sum(float(r.get("payCompany") or 0) for r in rows)
+    personal = sum(float(r.get("payPerson") or 0) for r in rows)
+    lines = [f"共 {len(rows)} 个月 · 单位合计 {_money(company)} 元 · 个人合计 {_money(personal)} 元"]
+    lines += [
+        f"{_month(r)}：缴费基数 {_money(r.get('salary'))} · 单位 {_money(r.get('payCompany'))}"
+        f" · 个人 {_money(r.get('payPerson'))} · {r.get('status') or r.get('describe') or '—'}"
+        for r in _ordered(rows)[:LATEST_MONTHS]
+    ]
+    return panel(f"**{label}** · {len(rows)} 个月", [plain("\n".join(lines))], expanded=False)
 
 
 def result_card(
@@ -239,7 +260,8 @@ def result_card(
     queried_at: datetime,
     ref: str,
 ) -> Card:
-    """Masked base info, then per insurance type the latest months and totals; missing sections noted."""
+    """Masked base info, each insurance's latest month in one table, then per insurance the latest months and totals
+    in a panel; missing sections noted."""
     pairs = [
         ("姓名", mask_name(str(base.get("name") or "")) or "—"),
         ("身份证号", mask_id_number(str(base.get("idcard") or base.get("papersNum") or "")) or "—"),
@@ -253,10 +275,10 @@ def result_card(
     ]
     elements: list[Element] = [fields(pairs)]
     labels = dict(SECTIONS)
-    for key, label in SECTIONS:
-        rows = records.get(key) or []
-        if rows:
-            elements.append(_section(label, rows))
+    sections = [(label, records[key]) for key, label in SECTIONS if records.get(key)]
+    if sections:
+        elements.append(_latest_table(sections))
+    elements += [_section(label, rows) for label, rows in sections]
     if missing:
         names = "、".join(labels.get(m, "基础信息" if m == "baseInfo" else m) for m in missing)
         elements.append(markdown(f"⚠️ 部分数据缺失：{md(names)}（社保网站未返回）"))

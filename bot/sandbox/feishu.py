@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import secrets
 import time
 import uuid
@@ -19,19 +20,45 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.clock import Clock
 from bot.ingress.crypto import encrypt, signature
+from bot.sandbox.card_rules import CardViolation, validate_card, walk
 from bot.sandbox.directory import BOT_OPEN_ID, Directory, email_of, mobile_of
 from bot.sandbox.longconn import ENDPOINT_PATH, LongConnHub
 
 TOKEN_LIFETIME = 7200
-MAX_CONTENT_BYTES = 30 * 1024
+# Tenant token doc (https://open.feishu.cn/document/server-docs/authentication-management/access-token/
+# tenant_access_token_internal): 剩余有效期小于 30 分钟时，调用本接口会返回一个新的 token；否则返回原 token.
+TOKEN_REUSE_MARGIN = 30 * 60
+# The request carrying a card is limited to 30 KB, measured on the HTTP body as sent.
+MAX_BODY_BYTES = 30 * 1024
+# Send message doc (https://open.feishu.cn/document/server-docs/im-v1/message/create): uuid 最大长度 50 字符.
+MAX_UUID_CHARS = 50
 # Upload a file (https://open.feishu.cn/document/server-docs/im-v1/file/create): these file_type values, at most
 # 30 MB, no empty file.
 FILE_TYPES = frozenset({"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"})
 MAX_FILE_BYTES = 30 * 1024 * 1024
+# JSON 2.0 breaking-changes page: 卡片可交互和可更新时间统一为 14 天.
+UPDATE_WINDOW = 14 * 24 * 3600
+# Update message doc (https://open.feishu.cn/document/server-docs/im-v1/message-card/patch): 单条消息更新频控为 5 QPS.
+UPDATES_PER_MESSAGE_PER_SECOND = 5
+# Card callback doc: the callback must be answered within 3 seconds, else the user sees an error toast.
+CALLBACK_DEADLINE = 3.0
+
+# Codes as Feishu answers them.
+CONTENT_TOO_LONG = 230025
+MESSAGE_WITHDRAWN = 230011
+MESSAGE_TOO_OLD = 230031
+# The per-message update limit's code (the message API's "frequency limit" code, 230020).
+MESSAGE_UPDATE_LIMITED = 230020
+FIELD_INVALID = 99992402
+RATE_LIMITED = 99991400
+# What users report seeing when a card callback is not answered in time (unverified: no public doc lists it).
+CALLBACK_TIMEOUT = 200671
+# The error a client shows for a callback answered with a card Feishu cannot build (unverified, as users report it).
+CALLBACK_BAD_CARD = 200672
 
 # Extra Open API routes contributed by feature emulators (e.g. compensation): (method, path, handler).
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -78,6 +105,12 @@ class RateWindow:
         self._hits.append(now)
         return True
 
+    def reset_after(self) -> int:
+        """Whole seconds until the window admits again (at least 1: Feishu's header is in seconds)."""
+        if not self._hits:
+            return 0
+        return max(1, math.ceil(self._hits[0] + 1.0 - time.monotonic()))
+
 
 @dataclass
 class DeliveryTarget:
@@ -106,6 +139,11 @@ class FeishuEmulator:
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     _idempotency: dict[str, str] = field(default_factory=dict)
+    withdrawn: set[str] = field(default_factory=set)
+    # What Feishu showed users instead of applying a callback answer: late answers and unbuildable cards.
+    callback_errors: list[dict[str, Any]] = field(default_factory=list)
+    callback_deadline: float = CALLBACK_DEADLINE
+    _update_windows: dict[str, RateWindow] = field(default_factory=dict)
 
     # Observing -------------------------------------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
@@ -136,6 +174,10 @@ class FeishuEmulator:
         message = SandboxMessage(message_id, chat_id, sender, "text", {"text": text}, self.clock.timestamp())
         self.messages[message_id] = message
         self._publish("new", message)
+
+    def withdraw(self, message_id: str) -> None:
+        """The sender recalls a message (Feishu's 撤回): it can no longer be patched or replied to."""
+        self.withdrawn.add(message_id)
 
     def _new_message(self, **fields: Any) -> SandboxMessage:
         message = SandboxMessage(message_id=f"om_{next(self._seq):08d}{secrets.token_hex(4)}", **fields)
@@ -241,9 +283,12 @@ class FeishuEmulator:
         """A person acts on a card; the bot's answer (toast and/or card) is applied like Feishu applies it."""
         message = self.messages[message_id]
         action: dict[str, Any] = {"value": value, "tag": tag}
+        clicked = _clicked_element(message.content, tag, value, submit=form_value is not None)
+        if clicked is not None and clicked.get("name"):
+            # Card callback doc: action.name is the name of the component the user acted on.
+            action["name"] = clicked["name"]
         if form_value is not None:
             action["form_value"] = form_value
-            action["name"] = "submit"
         if option is not None:
             action["option"] = option
         event = {
@@ -253,13 +298,32 @@ class FeishuEmulator:
             "host": "im_message",
             "context": {"open_message_id": message_id, "open_chat_id": message.chat_id},
         }
+        started = time.monotonic()
         status, answer = await self.deliver("card.action.trigger", event)
+        if time.monotonic() - started > self.callback_deadline:
+            return self._callback_error(
+                message_id, CALLBACK_TIMEOUT, "the callback was not answered within 3 s"
+            )
         card = (answer.get("card") or {}).get("data") if isinstance(answer, dict) else None
         if status == 200 and isinstance(card, dict):
+            try:
+                validate_card(card)
+                self._check_body_size(json.dumps({"card": card}, ensure_ascii=False).encode())
+            except CardViolation as problem:
+                return self._callback_error(message_id, problem.code, problem.msg)
             message.content = card
             message.version += 1
             self._publish("update", message)
         return {"status": status, **(answer if isinstance(answer, dict) else {})}
+
+    def _callback_error(self, message_id: str, code: int, why: str) -> dict[str, Any]:
+        """Feishu drops the answer and shows the user an error toast carrying the code; the card stays as it was."""
+        self.callback_errors.append({"message_id": message_id, "code": code, "msg": why})
+        return {
+            "status": 200,
+            "toast": {"type": "error", "content": f"出错了，请稍后重试（{code}）"},
+            "error": code,
+        }
 
     # Open API --------------------------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -284,13 +348,22 @@ class FeishuEmulator:
 
     @web.middleware
     async def _count_calls(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        unmatched = request.match_info.http_exception
+        if unmatched is not None:
+            # Feishu answers unknown paths and wrong methods in its {code, msg} shape, which lark-oapi parses.
+            return _fail(unmatched.status, f"{unmatched.status} {unmatched.reason}", status=unmatched.status)
         route = (
             request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
         )
         self.api_calls[route] = self.api_calls.get(route, 0) + 1
         window = self.rate_windows.get(route)
         if window is not None and not window.admit():
-            return _fail(99991400, "request trigger frequency limit", status=429)
+            # Rate-limit doc (https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control):
+            # HTTP 429, code 99991400, and headers saying the limit and the seconds until it resets.
+            response = _fail(RATE_LIMITED, "request trigger frequency limit", status=429)
+            response.headers["x-ogw-ratelimit-limit"] = str(window.per_second)
+            response.headers["x-ogw-ratelimit-reset"] = str(window.reset_after())
+            return response
         public = route.endswith(("tenant_access_token/internal", ENDPOINT_PATH))
         if not public and not self._authorised(request):
             return _fail(
@@ -314,10 +387,14 @@ class FeishuEmulator:
         body = await request.json()
         if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
-        token = f"t-{secrets.token_hex(16)}"
-        self.tokens[token] = self.clock.timestamp() + TOKEN_LIFETIME
+        now = self.clock.timestamp()
+        token, expires = max(self.tokens.items(), key=lambda item: item[1], default=("", 0.0))
+        if expires - now <= TOKEN_REUSE_MARGIN:
+            token = f"t-{secrets.token_hex(16)}"
+            expires = now + TOKEN_LIFETIME
+            self.tokens[token] = expires
         return web.json_response(
-            {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": TOKEN_LIFETIME}
+            {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": int(expires - now)}
         )
 
     async def _bot_info(self, _request: web.Request) -> web.Response:
@@ -330,14 +407,31 @@ class FeishuEmulator:
         )
 
     async def _card_from(self, request: web.Request) -> tuple[dict[str, Any], Any] | web.Response:
+        raw = await request.read()
         try:
-            body = await request.json()
+            self._check_body_size(raw)
+            body = json.loads(raw)
             content = json.loads(body["content"])
+        except CardViolation as problem:
+            return _fail(problem.code, problem.msg)
         except (ValueError, KeyError, TypeError):
             return _fail(230001, "invalid message content")
-        if len(body["content"].encode()) > MAX_CONTENT_BYTES:
-            return _fail(230025, "message content too long")
+        uuid_ = body.get("uuid")
+        if uuid_ is not None and len(str(uuid_)) > MAX_UUID_CHARS:
+            return _fail(
+                FIELD_INVALID, f"field validation failed: uuid is longer than {MAX_UUID_CHARS} characters"
+            )
+        if body.get("msg_type", "interactive") == "interactive" or request.method == "PATCH":
+            try:
+                validate_card(content)
+            except CardViolation as problem:
+                return _fail(problem.code, problem.msg)
         return body, content
+
+    @staticmethod
+    def _check_body_size(raw: bytes) -> None:
+        if len(raw) > MAX_BODY_BYTES:
+            raise _TooLong(len(raw))
 
     def _store_bot_message(
         self, body: dict[str, Any], content: Any, chat_id: str, *, reply_to: str | None = None
@@ -378,8 +472,8 @@ class FeishuEmulator:
 
     async def _reply(self, request: web.Request) -> web.Response:
         parent = self.messages.get(request.match_info["message_id"])
-        if parent is None:
-            return _fail(230011, "the message to reply to does not exist")
+        if parent is None or parent.message_id in self.withdrawn:
+            return _fail(MESSAGE_WITHDRAWN, "the message to reply to was withdrawn or does not exist")
         parsed = await self._card_from(request)
         if isinstance(parsed, web.Response):
             return parsed
@@ -389,7 +483,18 @@ class FeishuEmulator:
     async def _patch(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message_id"])
         if message is None or message.sender != BOT_OPEN_ID or message.msg_type != "interactive":
-            return _fail(230011, "the message does not exist or is not the bot's card")
+            return _fail(MESSAGE_WITHDRAWN, "the message does not exist or is not the bot's card")
+        if message.message_id in self.withdrawn:
+            return _fail(MESSAGE_WITHDRAWN, "the message was withdrawn")
+        if self.clock.timestamp() - message.created_at > UPDATE_WINDOW:
+            return _fail(MESSAGE_TOO_OLD, "the message is older than 14 days and can no longer be updated")
+        window = self._update_windows.setdefault(
+            message.message_id, RateWindow(UPDATES_PER_MESSAGE_PER_SECOND)
+        )
+        if not window.admit():
+            return _fail(
+                MESSAGE_UPDATE_LIMITED, "the message is updated too often: at most 5 times per second"
+            )
         parsed = await self._card_from(request)
         if isinstance(parsed, web.Response):
             return parsed
@@ -400,11 +505,19 @@ class FeishuEmulator:
         return _ok()
 
     async def _upload_image(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        image = form.get("image")
-        if form.get("image_type") != "message" or not hasattr(image, "file"):
+        # Parts are read directly: lark-oapi sends the image as a file part without a filename, which
+        # aiohttp's request.post() would turn into text.
+        fields: dict[str, bytes] = {}
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if isinstance(part, BodyPartReader) and part.name:
+                    fields[part.name] = await part.read()
+        except (ValueError, AssertionError):
             return _fail(234001, "invalid image upload")
-        data = image.file.read()
+        if fields.get("image_type") != b"message" or "image" not in fields:
+            return _fail(234001, "invalid image upload")
+        data = fields["image"]
         if not data:
             return _fail(234001, "empty image")
         key = f"img_v3_{secrets.token_hex(8)}"
@@ -542,3 +655,36 @@ class FeishuEmulator:
                 "page_token": str(offset + page_size) if more else "",
             }
         )
+
+
+class _TooLong(CardViolation):
+    """The request body is over 30 KB (Feishu's 230025, 'content too long')."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("$", f"request body is {size} bytes, over the {MAX_BODY_BYTES}-byte limit")
+
+    @property
+    def code(self) -> int:
+        return CONTENT_TOO_LONG
+
+    @property
+    def msg(self) -> str:
+        return f"message content too long: {self.message}"
+
+
+def _clicked_element(card: Any, tag: str, value: dict[str, Any], *, submit: bool) -> dict[str, Any] | None:
+    """The component a click came from: the form's submit button, or the one whose callback carries `value`."""
+    if not isinstance(card, dict):
+        return None
+    for _path, element in walk(card):
+        if element.get("tag") != tag:
+            continue
+        if submit and element.get("form_action_type") == "submit":
+            callbacks = [b.get("value") for b in element.get("behaviors", []) if isinstance(b, dict)]
+            if not callbacks or value in callbacks:
+                return element
+        elif not submit and any(
+            isinstance(b, dict) and b.get("value") == value for b in element.get("behaviors", [])
+        ):
+            return element
+    return None

@@ -177,7 +177,7 @@ async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watche
     card, outcome = final_card(services, job, watcher.requester)
     if watcher.message_id:
         try:
-            await services.feishu.patch_card(watcher.message_id, card)
+            await services.feishu.patch_card(watcher.message_id, card, resend_to=watcher.chat_id)
         except Exception:
             # A recalled or deleted card must not keep the notice from going out.
             log.warning("could not update the card of watcher %s", watcher.id)

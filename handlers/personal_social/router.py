@@ -368,6 +368,11 @@ async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:
     if not flow.message_id:
         return
     try:
-        await services.feishu.patch_card(flow.message_id, card)
+        # The flow's card lives in the user's private chat; a withdrawn or too-old card is sent there anew.
+        shown_in = await services.feishu.patch_card(
+            flow.message_id, card, resend_to=flow.user, id_type="open_id"
+        )
+        if shown_in != flow.message_id:
+            await Flows(services.store).set_message(flow.user, shown_in)
     except Exception:
         log.exception("could not update a personal social-security card")

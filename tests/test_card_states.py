@@ -1,0 +1,362 @@
+"""Every card the bot can produce, in every state, passes Feishu's card JSON 2.0 rules and its 30 KB request limit.
+
+A card builder (a public function in cards/ returning a Card) with no state here fails the registry test: a new card or
+a new state is checked against Feishu's rules before a user meets it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+import cards
+from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
+from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
+from bot.sandbox.card_rules import validate_card
+from cards import adjust_records, common, enterprise_social, four_factors, help, micro_ent, personal_social
+from cards.common import MAX_REQUEST_BYTES, request_bytes
+
+NOW = datetime(2026, 11, 22, 9, 0)
+HOSTILE = '<at id=all></at> **粗** [链接](https://example.com) <font color=red>红</font> "引号" \\ 反斜杠'
+
+
+# Data -------------------------------------------------------------------------------------------------------------
+def figures(value: str = "168人") -> SocialSecurity:
+    return SocialSecurity(**{f.name: value for f in dataclasses.fields(SocialSecurity)})
+
+
+def report(years: int, value: str = "47.014208万元") -> SocialSecurityReport:
+    return SocialSecurityReport(
+        "小米科技有限责任公司",
+        [YearReport(str(2024 - i), f"{2025 - i}-06-24", "小米", figures(value)) for i in range(years)],
+    )
+
+
+def detail(n: int, items: int = 3) -> AdjustDetail:
+    return AdjustDetail(
+        description=f"第 {n} 条 {HOSTILE}",
+        insurance_type="social_insurance" if n % 2 else "provident_fund",
+        insurance_status="contribution",
+        effective_date=f"2026-{n % 12 + 1:02d}-01",
+        location_id="北京",
+        company_id="小米",
+        insurance_account="1234567890",
+        base_salary="12000.00",
+        items=tuple(
+            InsuranceItem(f"ins_{n}_{i:04d}", "1200.00", "240.00", "16", "8", "monthly") for i in range(items)
+        ),
+    )
+
+
+def person(open_id: str, name: str, records: int, *, full: bool = True) -> adjust_records.PersonRecords:
+    return adjust_records.PersonRecords(
+        open_id,
+        name,
+        tuple(
+            AdjustRecord(open_id, "increase" if i % 2 else "attrition", (detail(i),)) for i in range(records)
+        ),
+        full=full,
+    )
+
+
+def line(i: int) -> adjust_records.RecordLine:
+    return adjust_records.RecordLine(
+        key=f"k{i}",
+        open_id=f"ou_{i}",
+        name=f"欧阳{i:05d}",
+        record_type="increase" if i % 3 else "attrition",
+        month=f"2026-{i % 12 + 1:02d}",
+        city=("上海", "深圳", "北京", "未知城市")[i % 4],
+        city_code=("31", "44", "11", "")[i % 4],
+        entity=("主体甲", "主体乙")[i % 2],
+        insurance_types=("social_insurance", "provident_fund"),
+        base_salary=f"{10000 + i}.00",
+        fingerprint=f"f{i}",
+        status=("new", "changed", "")[i % 3],
+    )
+
+
+def digest(
+    employees: int, *, failed: int = 0, full: bool = True, first: bool = False
+) -> adjust_records.DigestView:
+    lines = [line(i) for i in range(employees)]
+    return adjust_records.DigestView(
+        lines=lines,
+        current_month="2026-11",
+        full=full,
+        employees=employees,
+        total=employees,
+        since=None if first else NOW,
+        failed_parts=[f"第 {i} 批（200 人）的增员记录：飞书服务暂时不可用" for i in range(failed)],
+        snapshot="snap",
+    )
+
+
+def social_rows(months: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "payMonthly": f"{2026 - m // 12}-{12 - m % 12:02d}",
+            "salary": "12000",
+            "payCompany": "1920.5",
+            "payPerson": "960",
+            "status": "正常缴费",
+        }
+        for m in range(months)
+    ]
+
+
+SECTIONS = [key for key, _label in personal_social.SECTIONS]
+VIEW = four_factors.RequestView(
+    "req-1", 1, "小米科技有限责任公司", "91110108551385082Q", "雷*", "110***********123X", "张*", NOW
+)
+
+
+def outcome(consistent: bool, **kw: Any) -> four_factors.Outcome:
+    values: dict[str, Any] = {
+        "consistent": consistent,
+        "mode": "plain",
+        "orderid": "J2026112209000012345678",
+        "detail_code": None,
+        "detail_desc": None,
+        "res": None,
+        "regstatus": "存续",
+        "verifier": "王*",
+        "verified_at": NOW,
+    }
+    return four_factors.Outcome(**(values | kw))
+
+
+LOGIN = [
+    personal_social.Field("account", "用户名", "text", True),
+    personal_social.Field("password", "用户密码", "password", True),
+    personal_social.Field("kind", "证件类型", "select", False, (("1", "身份证"), ("2", "护照"))),
+]
+COMMANDS = [help.CommandLine(f"命令{i}", (f"别名{i}",), "说明", f"命令{i} 参数") for i in range(6)]
+MICRO = {
+    "name": "小米科技有限责任公司",
+    "credit_no": "91110108551385082Q",
+    "support_department": "北京市",
+    "support_amount": "10 万元",
+}
+
+# Registry: builder → state → card -------------------------------------------------------------------------------
+Builder = Callable[..., dict[str, Any]]
+STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
+    common.card: {
+        "plain": lambda: common.card("标题", common.INFO, [common.markdown("内容")], subtitle="副标题")
+    },
+    common.error_card: {
+        "with next step and extra": lambda: common.error_card(
+            "查询失败", HOSTILE, "请稍后重试", extra=[common.note("备注")]
+        ),
+        "reason only": lambda: common.error_card("查询失败", "原因"),
+    },
+    enterprise_social.report_card: {
+        "one year": lambda: enterprise_social.report_card(report(1), queried_at=NOW),
+        "two years": lambda: enterprise_social.report_card(report(2), queried_at=NOW),
+        "ten years": lambda: enterprise_social.report_card(report(10), queried_at=NOW),
+        "more years than shown, cached": lambda: enterprise_social.report_card(
+            report(14), queried_at=NOW, cached=True
+        ),
+        "no years": lambda: enterprise_social.report_card(report(0), queried_at=NOW),
+        "no data in the report": lambda: enterprise_social.report_card(report(3, "-"), queried_at=NOW),
+    },
+    enterprise_social.usage_card: {"usage": enterprise_social.usage_card},
+    enterprise_social.failed_card: {
+        "with keyword": lambda: enterprise_social.failed_card("查无此企业", HOSTILE),
+        "without keyword": lambda: enterprise_social.failed_card("数据源暂时不可用"),
+    },
+    four_factors.form_card: {"form": four_factors.form_card},
+    four_factors.usage_card: {
+        "usage": four_factors.usage_card,
+        "with reason": lambda: four_factors.usage_card("缺少证件号码"),
+    },
+    four_factors.invalid_card: {"problems": lambda: four_factors.invalid_card(["证件号码格式不对", HOSTILE])},
+    four_factors.request_card: {"waiting": lambda: four_factors.request_card(VIEW)},
+    four_factors.verifying_card: {"verifying": lambda: four_factors.verifying_card(VIEW, "王*")},
+    four_factors.result_card: {
+        "consistent": lambda: four_factors.result_card(VIEW, outcome(True)),
+        "inconsistent with reason": lambda: four_factors.result_card(
+            VIEW, outcome(False, detail_code=7, detail_desc="法人姓名不一致")
+        ),
+        "v2": lambda: four_factors.result_card(VIEW, outcome(True, mode="v2", res=1, orderid="")),
+    },
+    four_factors.failed_card: {"failed": lambda: four_factors.failed_card(VIEW, "数据源超时", "王*", NOW)},
+    four_factors.rejected_card: {"rejected": lambda: four_factors.rejected_card(VIEW, "王*", NOW)},
+    four_factors.expired_card: {"expired": lambda: four_factors.expired_card(VIEW)},
+    help.help_card: {
+        "commands": lambda: help.help_card(COMMANDS),
+        "unknown command": lambda: help.help_card(COMMANDS, unknown=HOSTILE),
+        "no commands": lambda: help.help_card([]),
+    },
+    help.non_text_hint: {"hint": help.non_text_hint},
+    micro_ent.pending_card: {
+        "pending": lambda: micro_ent.pending_card("小米", NOW, "job-1234567890abcdef"),
+        "joined": lambda: micro_ent.pending_card("小米", NOW, "job-1", joined=True),
+    },
+    micro_ent.result_card: {
+        "with support": lambda: micro_ent.result_card(MICRO, NOW, "job-1"),
+        "empty": lambda: micro_ent.result_card({}, NOW, None),
+    },
+    micro_ent.failed_card: {"failed": lambda: micro_ent.failed_card("小米", "余额不足", "ou_1")},
+    micro_ent.expired_card: {"expired": lambda: micro_ent.expired_card("小米", "ou_1")},
+    micro_ent.finished_notice: {
+        outcome: (lambda o=outcome: micro_ent.finished_notice("ou_1", "小米", o))
+        for outcome in ("已完成", "已过期", "失败")
+    },
+    micro_ent.usage_card: {"usage": lambda: micro_ent.usage_card("缺少企业名称")},
+    personal_social.city_card: {
+        "cities": lambda: personal_social.city_card([("北京", "110000")], [("杭州", "系统维护")], 1),
+        "none available": lambda: personal_social.city_card([], [], 1),
+        "many cities": lambda: personal_social.city_card(
+            [(f"城市{i}", str(i)) for i in range(80)], [(f"维护{i}", "系统维护") for i in range(30)], 1
+        ),
+    },
+    personal_social.form_card: {
+        "one method": lambda: personal_social.form_card("北京", [("1", "账号")], "1", LOGIN, 1),
+        "methods and a problem": lambda: personal_social.form_card(
+            "北京", [("1", "账号"), ("2", "社保卡")], "2", LOGIN, 2, problem="密码错误"
+        ),
+    },
+    personal_social.progress_card: {"progress": lambda: personal_social.progress_card("北京", "登录中")},
+    personal_social.sms_card: {
+        "sms": lambda: personal_social.sms_card("北京", 3),
+        "sms wrong code": lambda: personal_social.sms_card("北京", 4, problem="验证码错误"),
+    },
+    personal_social.captcha_card: {
+        "captcha": lambda: personal_social.captcha_card("北京", "img_v3_1", 3),
+        "captcha wrong code": lambda: personal_social.captcha_card(
+            "北京", "img_v3_1", 4, problem="验证码错误"
+        ),
+    },
+    personal_social.failed_card: {
+        "with city": lambda: personal_social.failed_card("北京", "账号或密码错误"),
+        "without city": lambda: personal_social.failed_card("", "服务不可用"),
+    },
+    personal_social.expired_card: {
+        "with city": lambda: personal_social.expired_card("北京"),
+        "without city": lambda: personal_social.expired_card(None),
+    },
+    personal_social.cancelled_card: {"cancelled": personal_social.cancelled_card},
+    personal_social.moved_private_card: {"moved": personal_social.moved_private_card},
+    personal_social.result_card: {
+        "complete": lambda: personal_social.result_card(
+            "北京",
+            {"name": "张三", "idcard": "11010519491231002X", "company": "小米"},
+            {key: social_rows(22) for key in SECTIONS},
+            [],
+            NOW,
+            "tid-1",
+        ),
+        "ten years of months": lambda: personal_social.result_card(
+            "北京", {"name": "张三"}, {key: social_rows(120) for key in SECTIONS}, [], NOW, "tid-1"
+        ),
+        "partial": lambda: personal_social.result_card(
+            "北京", {}, {SECTIONS[0]: social_rows(3)}, ["baseInfo", *SECTIONS[1:]], NOW, "tid-1"
+        ),
+        "empty": lambda: personal_social.result_card("北京", {}, {}, [], NOW, ""),
+    },
+    adjust_records.records_card: {
+        "own, one record": lambda: adjust_records.records_card([person("ou_1", "张三", 1)], queried_at=NOW),
+        "own, twelve records": lambda: adjust_records.records_card(
+            [person("ou_1", "张三", 12)], queried_at=NOW
+        ),
+        "someone else, none": lambda: adjust_records.records_card(
+            [person("ou_2", "李四", 0, full=False)], queried_at=NOW
+        ),
+        "several people": lambda: adjust_records.records_card(
+            [person(f"ou_{i}", f"欧阳{i}", 3) for i in range(4)], queried_at=NOW
+        ),
+    },
+    adjust_records.moved_private_card: {"moved": adjust_records.moved_private_card},
+    adjust_records.refusal_card: {"refused": adjust_records.refusal_card},
+    adjust_records.not_found_card: {
+        "not found": lambda: adjust_records.not_found_card(["张三"], []),
+        "ambiguous": lambda: adjust_records.not_found_card([], [("王五", 2)]),
+        "too many": lambda: adjust_records.not_found_card([], [], too_many=True),
+    },
+    adjust_records.digest_card: {
+        "empty": lambda: adjust_records.digest_card(digest(0), queried_at=NOW),
+        "first": lambda: adjust_records.digest_card(digest(12, first=True), queried_at=NOW),
+        "a few, masked": lambda: adjust_records.digest_card(digest(12, full=False), queried_at=NOW),
+        "10,000 employees": lambda: adjust_records.digest_card(digest(10_000), queried_at=NOW),
+        "10,000 employees, partial": lambda: adjust_records.digest_card(
+            digest(10_000, failed=40), queried_at=NOW
+        ),
+    },
+    adjust_records.reminder_card: {
+        "a few": lambda: adjust_records.reminder_card("上海", NOW, 3, digest(8), queried_at=NOW),
+        "many": lambda: adjust_records.reminder_card("上海", NOW, 1, digest(500, full=False), queried_at=NOW),
+    },
+    adjust_records.digest_refusal_card: {"refused": adjust_records.digest_refusal_card},
+    adjust_records.digest_moved_private_card: {"moved": adjust_records.digest_moved_private_card},
+    adjust_records.notice_card: {
+        "notice": lambda: adjust_records.notice_card(
+            "已取消订阅", "grey", "本群不再接收增减员摘要。", "可重新订阅"
+        )
+    },
+    adjust_records.subscribed_card: {"subscribed": lambda: adjust_records.subscribed_card("0 9 * * 1-5")},
+}
+
+CASES = [
+    pytest.param(builder, build, id=f"{builder.__module__}.{builder.__name__}: {state}")
+    for builder, states in STATES.items()
+    for state, build in states.items()
+]
+
+
+@pytest.mark.parametrize(("builder", "build"), CASES)
+def test_every_card_state_passes_feishus_rules(builder: Builder, build: Callable[[], dict[str, Any]]) -> None:
+    shown = build()
+    validate_card(shown)
+    assert request_bytes(shown) <= MAX_REQUEST_BYTES
+
+
+def card_builders() -> list[Builder]:
+    """Public functions defined in cards/ that return a Card."""
+    found = []
+    for module_info in pkgutil.iter_modules(cards.__path__):
+        module = importlib.import_module(f"cards.{module_info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") or function.__module__ != module.__name__:
+                continue
+            if inspect.signature(function).return_annotation in ("Card", common.Card):
+                found.append(function)
+    return found
+
+
+def test_every_card_builder_has_states_in_the_registry() -> None:
+    builders = card_builders()
+    assert common.card in builders and adjust_records.digest_card in builders  # the walk finds them
+    missing = [f"{b.__module__}.{b.__name__}" for b in builders if b not in STATES]
+    assert not missing, f"card builders without a state in tests/test_card_states.py: {missing}"
+
+
+def test_the_digest_for_10000_employees_summarises_instead_of_growing() -> None:
+    shown = adjust_records.digest_card(digest(10_000), queried_at=NOW)
+    text = str(shown)
+    assert "覆盖员工 10000 人" in text
+    assert "还有" in text  # says how many are not shown
+    assert request_bytes(shown) <= MAX_REQUEST_BYTES
+
+
+def test_every_part_of_all_lines_passes() -> None:
+    parts = adjust_records.all_lines_cards([line(i) for i in range(3000)], "2026-11", queried_at=NOW)
+    assert len(parts) > 1
+    for part in parts:
+        validate_card(part)
+        assert request_bytes(part) <= MAX_REQUEST_BYTES
+
+
+def test_old_periods_leave_the_tables() -> None:
+    ten_years = enterprise_social.report_card(report(10), queried_at=NOW)
+    assert sum(e["tag"] == "table" for e in ten_years["body"]["elements"]) == 1
+    twelve = adjust_records.records_card([person("ou_1", "张三", 12)], queried_at=NOW)
+    assert sum(e["tag"] == "table" for e in twelve["body"]["elements"]) == 5
