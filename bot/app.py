@@ -19,7 +19,7 @@ from bot import maintenance
 from bot.bot_identity import BotIdentity
 from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
-from bot.features import Feature, build_dispatcher, discover
+from bot.features import Feature, build_dispatcher, discover, migration_locations
 from bot.feishu import FeishuClient
 from bot.ingress.events import EventPipeline
 from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
@@ -121,7 +121,7 @@ class BotApp:
         if redis is not None:
             await redis.redis.ping()  # unreachable Redis must stop start-up, not fail every event later
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
-        await asyncio.to_thread(upgrade, settings.hrbot_database_url)
+        await asyncio.to_thread(upgrade, settings.hrbot_database_url, migration_locations(self.features))
         storage = StorageCheck(store)
         await storage.remember()
         self.readiness.add("storage", storage)

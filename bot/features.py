@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import SettingsModel
@@ -44,6 +45,8 @@ class Feature:
     sandbox_defaults: Mapping[str, Any] = field(default_factory=dict)
     console_tasks: Mapping[str, ConsoleTask] = field(default_factory=dict)
     order: int = 100
+    # A folder of the feature's own Alembic revisions (chained after the newest one when written).
+    migrations: Path | None = None
 
     @property
     def name(self) -> str:
@@ -59,6 +62,10 @@ def discover() -> list[Feature]:
             raise TypeError(f"entry point {entry.name!r} is not a Feature")
         found.append(feature)
     return sorted(found, key=lambda f: (f.order, f.name))
+
+
+def migration_locations(features: Iterable[Feature]) -> list[Path]:
+    return [feature.migrations for feature in features if feature.migrations is not None]
 
 
 def build_dispatcher(features: Iterable[Feature], *core: Router) -> Dispatcher:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -17,17 +19,27 @@ HERE = Path(__file__).resolve().parent
 MIGRATION_LOCK = 716_011
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, feature_locations: Sequence[Path] = ()) -> Config:
+    """`feature_locations`: features' own revision folders, read beside the core's (one history, one head)."""
     config = Config()
     config.set_main_option("script_location", str(HERE))
+    locations = [HERE / "versions", *feature_locations]
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     # Alembic's config is an INI parser: a literal % in a password must be doubled.
     config.set_main_option("sqlalchemy.url", sync_url(database_url).replace("%", "%%"))
     return config
 
 
-def upgrade(database_url: str) -> None:
+def upgrade(database_url: str, feature_locations: Sequence[Path] | None = None) -> None:
     """Bring the database to the newest schema, and create the scheduler's job table, holding a lock on
-    PostgreSQL so replicas starting together do not race (APScheduler's own table creation is not race-safe)."""
+    PostgreSQL so replicas starting together do not race (APScheduler's own table creation is not race-safe).
+
+    Features may keep their own revisions (`Feature.migrations`); by default every installed feature's are read."""
+    if feature_locations is None:
+        from bot.features import discover, migration_locations
+
+        feature_locations = migration_locations(discover())
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
@@ -36,7 +48,7 @@ def upgrade(database_url: str) -> None:
                 connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
                 connection.commit()
             try:
-                config = alembic_config(database_url)
+                config = alembic_config(database_url, feature_locations)
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 _create_scheduler_table(database_url)
