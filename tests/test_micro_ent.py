@@ -130,3 +130,25 @@ async def test_bad_keywords_cost_nothing_and_final_errors_explain(bot: RunningBo
 async def test_the_poll_job_is_scheduled_persistently(bot: RunningBot) -> None:
     job = bot.app.services.scheduler.scheduler.get_job("micro_ent.poll")
     assert job is not None and job.args == ("micro_ent.poll",)
+
+
+async def test_a_card_update_that_fails_for_now_is_retried_before_the_notice(
+    bot: RunningBot, clock, monkeypatch
+) -> None:
+    import httpx
+
+    card = await submit(bot)
+    bot.sandbox.juhe.complete_all()
+    feishu = bot.app.services.feishu
+    real_patch = feishu.patch_card
+
+    async def unreachable(*_args, **_kwargs):
+        raise httpx.ConnectError("Feishu unreachable")
+
+    monkeypatch.setattr(feishu, "patch_card", unreachable)
+    await poll_after(bot, clock)
+    assert "查询中" in card_text(card.content) and notices(bot) == []  # nothing half-done
+    monkeypatch.setattr(feishu, "patch_card", real_patch)
+    await poll_after(bot, clock)
+    assert "已完成" in card_text(card.content)
+    assert len(notices(bot)) == 1

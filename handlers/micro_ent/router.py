@@ -13,6 +13,8 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+import httpx
+
 from bot.feishu import FeishuError
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, client
@@ -177,10 +179,16 @@ async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watche
     card, outcome = final_card(services, job, watcher.requester)
     if watcher.message_id:
         try:
+            # A withdrawn or too old card is sent anew (`resend_to`): the result always reaches a card.
             await services.feishu.patch_card(watcher.message_id, card, resend_to=watcher.chat_id)
-        except Exception:
-            # A recalled or deleted card must not keep the notice from going out.
-            log.warning("could not update the card of watcher %s", watcher.id)
+        except FeishuError as exc:
+            if exc.code not in UNDELIVERABLE:
+                # Passing (a timeout, a rate limit): the next round updates the card, then sends the notice.
+                log.warning("could not update the card of watcher %s: code %s", watcher.id, exc.code)
+                return False
+        except httpx.HTTPError:
+            log.warning("could not update the card of watcher %s: Feishu unreachable", watcher.id)
+            return False
     try:
         await services.feishu.send_card(
             watcher.chat_id,
