@@ -222,3 +222,39 @@ async def test_logs_carry_no_message_text_or_personal_data(bot: RunningBot, capl
     assert "event " in logged  # the one line per event is there
     for fragment in ("110101196912021230", "13812345678", "雷军", wire.ENCRYPT_KEY, "sandbox-secret"):
         assert fragment not in logged
+
+
+async def test_a_post_message_is_read_as_its_text(bot: RunningBot) -> None:
+    # A line break typed in Feishu's input box sends a post: paragraphs of elements, no language wrapper.
+    typed = {
+        "title": "",
+        "content": [
+            [{"tag": "text", "text": "帮助", "style": []}],
+            [{"tag": "text", "text": "谢谢", "style": ["bold"]}],
+        ],
+    }
+    post = await bot.say("", message_type="post", content=json.dumps(typed, ensure_ascii=False))
+    text = await bot.reply_text(post)
+    assert "使用帮助" in text and "只能理解文字消息" not in text
+    # Pasted formatted text in a group, the bot @-mentioned inside it, with a title and a language wrapper.
+    pasted = {
+        "zh_cn": {
+            "title": "请看",
+            "content": [
+                [
+                    {"tag": "at", "user_id": "@_user_1", "user_name": "hrbot", "style": []},
+                    {"tag": "text", "text": " 吃饭了吗", "style": []},
+                ]
+            ],
+        }
+    }
+    in_group = await bot.say(
+        "",
+        user=HR,
+        chat_id=HR_GROUP,
+        chat_type="group",
+        message_type="post",
+        content=json.dumps(pasted, ensure_ascii=False),
+        mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
+    )
+    assert "没有「吃饭了吗」这个命令" in await bot.reply_text(in_group)
