@@ -197,6 +197,12 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "no commands": lambda: help.help_card([]),
     },
     help.non_text_hint: {"hint": help.non_text_hint},
+    help.welcome_card: {
+        "private": lambda: help.welcome_card(COMMANDS, group=False),
+        "group": lambda: help.welcome_card(COMMANDS, group=True),
+        "no commands": lambda: help.welcome_card([], group=False),
+    },
+    help.usage_card: {"with aliases": lambda: help.usage_card(COMMANDS[0])},
     micro_ent.pending_card: {
         "pending": lambda: micro_ent.pending_card("小米", NOW, "job-1234567890abcdef"),
         "joined": lambda: micro_ent.pending_card("小米", NOW, "job-1", joined=True),
