@@ -274,6 +274,21 @@ class FeishuClient:
             raise FeishuError(int(body.get("code", -1)), str(body.get("msg", "")), response.status_code)
         return dict(body.get("bot") or {})
 
+    async def chat_member_ids(self, chat_id: str) -> list[str]:
+        """open_ids of the people in a chat (the API lists no bots), every page; the bot must be in the chat."""
+        ids: list[str] = []
+        token = ""
+        while True:
+            data = await self.call(
+                "GET",
+                f"/open-apis/im/v1/chats/{chat_id}/members",
+                params={"member_id_type": "open_id", "page_size": 100, "page_token": token},
+            )
+            ids.extend(str(item.get("member_id") or "") for item in data.get("items") or [])
+            token = str(data.get("page_token") or "")
+            if not data.get("has_more") or not token:
+                return [i for i in ids if i]
+
     async def users_by_open_ids(self, open_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """open_id → user (name, ...), 50 per request as the API allows."""
         ids = list(dict.fromkeys(open_ids))
