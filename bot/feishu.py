@@ -177,8 +177,17 @@ class FeishuClient:
             if code in TOKEN_INVALID_CODES and first_try:
                 self._forget_token(token)
                 continue
-            log.warning("feishu %s %s failed: code=%s msg=%s", method, path, code, body.get("msg"))
-            error = MessageGone if code in MESSAGE_GONE_CODES else FeishuError
+            gone = code in MESSAGE_GONE_CODES
+            # A message that can no longer change is a final answer its callers handle (a new card is sent).
+            log.log(
+                logging.INFO if gone else logging.WARNING,
+                "feishu %s %s failed: code=%s msg=%s",
+                method,
+                path,
+                code,
+                body.get("msg"),
+            )
+            error = MessageGone if gone else FeishuError
             raise error(code, str(body.get("msg", "")), response.status_code)
         raise AssertionError("unreachable")  # pragma: no cover
 
