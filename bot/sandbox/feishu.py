@@ -335,6 +335,7 @@ class FeishuEmulator:
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._upload_image)
         app.router.add_post("/open-apis/im/v1/files", self._upload_file)
+        app.router.add_get("/open-apis/im/v1/chats", self._chats)
         app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members", self._chat_members)
         app.router.add_get("/open-apis/contact/v3/users/batch", self._users_batch)
         app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._user_ids_by_contact)
@@ -536,6 +537,26 @@ class FeishuEmulator:
         key = f"file_v3_{secrets.token_hex(8)}"
         self.files[key] = (name, data)
         return _ok({"file_key": key})
+
+    async def _chats(self, request: web.Request) -> web.Response:
+        """The group chats the bot is in (https://open.feishu.cn/document/server-docs/group/chat/list): groups
+        only, no private chats."""
+        page_size = min(int(request.query.get("page_size", "20") or 20), 100)
+        offset = int(request.query.get("page_token") or 0)
+        groups = [c for c in self.directory.chats() if c.chat_type == "group"]
+        page = groups[offset : offset + page_size]
+        more = offset + page_size < len(groups)
+        items = [
+            {
+                "chat_id": c.chat_id,
+                "name": c.name,
+                "description": "",
+                "external": False,
+                "chat_status": "normal",
+            }
+            for c in page
+        ]
+        return _ok({"items": items, "has_more": more, "page_token": str(offset + page_size) if more else ""})
 
     async def _chat_members(self, request: web.Request) -> web.Response:
         """Chat members (https://open.feishu.cn/document/server-docs/group/chat-member/get): 该接口不会返回群内的机器人
