@@ -11,7 +11,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.feishu import FeishuClient, FeishuError
+from bot.feishu import FeishuClient, FeishuError, RateLimited
 
 log = logging.getLogger("hrbot.roles")
 
@@ -51,10 +51,14 @@ class Roles:
             return cached[1]
         try:
             members = frozenset(await self._feishu.chat_member_ids(chat_id))
-        except (FeishuError, httpx.HTTPError, OSError) as exc:
-            # Feishu down or the bot removed from the chat: the last members known (none if never read) keep
-            # the role, rather than every role check failing.
+        except (RateLimited, httpx.HTTPError, OSError) as exc:
+            # Feishu busy or unreachable for a moment: the last members known (none if never read) keep the role.
             log.warning("could not read the members of role chat %s: %s", chat_id, exc)
             return cached[1] if cached is not None else frozenset()
+        except FeishuError as exc:
+            # A definite refusal (the bot was removed from the chat, the chat is gone): nobody holds the role
+            # through it until that is fixed; checked again, and said again, once the window passes.
+            log.warning("role chat %s cannot be read (code %s): its members hold no role", chat_id, exc.code)
+            members = frozenset()
         self._chats[chat_id] = (now, members)
         return members

@@ -34,6 +34,22 @@ async def test_joining_the_hr_chat_makes_one_hr_and_leaving_it_ends_that(
         assert "仅供 HR" in await bot.reply_text(refused_again)
 
 
+async def test_a_role_chat_the_bot_was_removed_from_gives_no_role(tmp_path: Path, clock: Clock) -> None:
+    settings = make_settings(tmp_path, hrbot_hr_chat_id=HR_GROUP)
+    async with running_bot(settings, clock) as bot:
+        bot.feishu.directory.joined.setdefault(HR_GROUP, []).append(EMPLOYEE)
+        allowed = await bot.say("增减员摘要", user=EMPLOYEE)
+        assert "仅供 HR" not in await bot.reply_text(allowed, within=10)
+        # Feishu answers "the bot is not in the chat": the members it listed before no longer count.
+        await bot.feishu.remove_bot(HR_GROUP, operator=HR)
+        clock.advance(LATER)
+        refused = await bot.say("增减员摘要", user=EMPLOYEE)
+        assert "仅供 HR" in await bot.reply_text(refused)
+        # HR by open_id (the sandbox's HRBOT_HR_OPEN_IDS) stays HR.
+        hr = await bot.say("增减员摘要", user=HR)
+        assert "仅供 HR" not in await bot.reply_text(hr, within=10)
+
+
 async def test_a_member_of_the_managers_chat_may_decide_a_verification(tmp_path: Path, clock: Clock) -> None:
     # HR is in the HR group, not in HRBOT_MANAGERS: the managers chat alone makes HR a manager here.
     settings = make_settings(tmp_path, hrbot_managers_chat_id=HR_GROUP)
