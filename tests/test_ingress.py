@@ -8,7 +8,7 @@ import json
 from bot.app import BotApp
 from bot.providers.base import ProviderError
 from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
+from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, Directory
 from cards.common import card, markdown
 from cards.text import card_text
 from tests import feishu_wire as wire
@@ -258,3 +258,11 @@ async def test_a_post_message_is_read_as_its_text(bot: RunningBot) -> None:
         mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
     )
     assert "没有「吃饭了吗」这个命令" in await bot.reply_text(in_group)
+
+
+async def test_the_emulator_sends_a_line_break_as_a_post_as_feishus_client_does(bot: RunningBot) -> None:
+    in_group = await bot.feishu.user_says("@hrbot 吃饭了吗\n谢谢", user=HR, chat_id=HR_GROUP)
+    assert "没有「吃饭了吗」这个命令" in await bot.reply_text(in_group.message_id)
+    # A person mentioned on the second line is still that person.
+    p2p = await bot.feishu.user_says("增减员\n@王建国", user=HR, chat_id=Directory.p2p_chat_of(HR))
+    assert "社保增减员记录 · 王" in await bot.reply_text(p2p.message_id, within=10)

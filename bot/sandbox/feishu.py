@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 import uuid
@@ -262,8 +263,10 @@ class FeishuEmulator:
                 "create_time": str(int(message.created_at * 1000)),
                 "chat_id": chat_id,
                 "chat_type": chat.chat_type,
-                "message_type": "text",
-                "content": json.dumps({"text": shown}, ensure_ascii=False),
+                "message_type": "post" if "\n" in shown else "text",
+                "content": json.dumps(
+                    _as_post(shown) if "\n" in shown else {"text": shown}, ensure_ascii=False
+                ),
                 "mentions": mentions,
             },
         }
@@ -691,6 +694,24 @@ class _TooLong(CardViolation):
     @property
     def msg(self) -> str:
         return f"message content too long: {self.message}"
+
+
+_MENTION_KEY = re.compile(r"(@_user_\d+)")
+
+
+def _as_post(text: str) -> dict[str, Any]:
+    """Feishu's client sends text with a line break as a post: one paragraph a line, mentions as `at` elements
+    (https://open.feishu.cn/document/server-docs/im-v1/message-content-description/message_content)."""
+    paragraphs = []
+    for line in text.split("\n"):
+        elements: list[dict[str, Any]] = []
+        for part in _MENTION_KEY.split(line):
+            if _MENTION_KEY.fullmatch(part):
+                elements.append({"tag": "at", "user_id": part, "user_name": "", "style": []})
+            elif part:
+                elements.append({"tag": "text", "text": part, "style": []})
+        paragraphs.append(elements)
+    return {"title": "", "content": paragraphs}
 
 
 def _clicked_element(card: Any, tag: str, value: dict[str, Any], *, submit: bool) -> dict[str, Any] | None:
