@@ -1,4 +1,5 @@
-"""`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot from the terminal."""
+"""`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot from the terminal; `hrbot whoami` prints
+the ids the settings need."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         "@-mentioned for you.",
     )
     say_cmd.add_argument("--wait", type=float, default=15.0, help="seconds to wait for an answer")
+    commands.add_parser(
+        "whoami",
+        help="print the chat_ids of the groups the bot is in and the open_ids of their members (for the settings)",
+        description="Asks Feishu with the app's credentials (or the running sandbox bot's emulator without them).",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -61,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args.mode)
+    if args.command == "whoami":
+        from bot.whoami import whoami
+
+        return asyncio.run(whoami(settings))
     try:
         from bot.sandbox.say import say
 

@@ -74,6 +74,9 @@ class Settings(SettingsModel):
     # Roles every feature may check: who is HR, who manages.
     hrbot_hr_open_ids: str = ""
     hrbot_managers: str = ""
+    # Or a Feishu chat whose members hold the role (read live, with the open_ids above).
+    hrbot_hr_chat_id: str = ""
+    hrbot_managers_chat_id: str = ""
 
     _positive = field_validator(
         "hrbot_cache_hours",

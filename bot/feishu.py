@@ -177,8 +177,17 @@ class FeishuClient:
             if code in TOKEN_INVALID_CODES and first_try:
                 self._forget_token(token)
                 continue
-            log.warning("feishu %s %s failed: code=%s msg=%s", method, path, code, body.get("msg"))
-            error = MessageGone if code in MESSAGE_GONE_CODES else FeishuError
+            gone = code in MESSAGE_GONE_CODES
+            # A message that can no longer change is a final answer its callers handle (a new card is sent).
+            log.log(
+                logging.INFO if gone else logging.WARNING,
+                "feishu %s %s failed: code=%s msg=%s",
+                method,
+                path,
+                code,
+                body.get("msg"),
+            )
+            error = MessageGone if gone else FeishuError
             raise error(code, str(body.get("msg", "")), response.status_code)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -273,6 +282,21 @@ class FeishuClient:
         if body.get("code") != 0:
             raise FeishuError(int(body.get("code", -1)), str(body.get("msg", "")), response.status_code)
         return dict(body.get("bot") or {})
+
+    async def chat_member_ids(self, chat_id: str) -> list[str]:
+        """open_ids of the people in a chat (the API lists no bots), every page; the bot must be in the chat."""
+        ids: list[str] = []
+        token = ""
+        while True:
+            data = await self.call(
+                "GET",
+                f"/open-apis/im/v1/chats/{chat_id}/members",
+                params={"member_id_type": "open_id", "page_size": 100, "page_token": token},
+            )
+            ids.extend(str(item.get("member_id") or "") for item in data.get("items") or [])
+            token = str(data.get("page_token") or "")
+            if not data.get("has_more") or not token:
+                return [i for i in ids if i]
 
     async def users_by_open_ids(self, open_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """open_id → user (name, ...), 50 per request as the API allows."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import Refusal
 from bot.protocol import Card
+from bot.roles import Role
 
 if TYPE_CHECKING:
     from bot.router import ActionContext, MessageContext
@@ -29,14 +30,24 @@ def members_only(
     return check
 
 
+def role_only(role: Role, refusal: str, card: Callable[[], Card] | None = None) -> Guard:
+    """Only holders of `role` (configured open_ids, or members of the role's chat) may go on."""
+
+    async def check(ctx: Context) -> None:
+        if not await ctx.services.roles.has(role, ctx.user):
+            raise Refusal(refusal, "error", card=card() if card else None)
+
+    return check
+
+
 def hr_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:
-    """HR only (HRBOT_HR_OPEN_IDS)."""
-    return members_only(lambda services: services.settings.hr_open_ids, refusal, card)
+    """HR only (HRBOT_HR_OPEN_IDS, HRBOT_HR_CHAT_ID)."""
+    return role_only(Role.HR, refusal, card)
 
 
 def managers_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:
-    """Managers only (HRBOT_MANAGERS)."""
-    return members_only(lambda services: services.settings.managers, refusal, card)
+    """Managers only (HRBOT_MANAGERS, HRBOT_MANAGERS_CHAT_ID)."""
+    return role_only(Role.MANAGERS, refusal, card)
 
 
 def private_only(notice: Callable[[], Card]) -> Guard:

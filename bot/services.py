@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 from bot.clock import Clock
 from bot.config import Settings
 from bot.feishu import FeishuClient
+from bot.roles import Roles
 from bot.router import Dispatcher
 from bot.store import Store
 
@@ -34,6 +35,14 @@ class Services:
     # Provider clients by name ("juhe", "tcredit"); features fetch theirs with `provider()`.
     providers: dict[str, Any] = field(default_factory=dict)
     _models: dict[type[BaseSettings], BaseSettings] = field(default_factory=dict)
+    _roles: Roles | None = None
+
+    @property
+    def roles(self) -> Roles:
+        """HR and managers (`bot.roles`), one per process so the role chats' members are cached once."""
+        if self._roles is None:
+            self._roles = Roles(self.settings, self.feishu, self.clock)
+        return self._roles
 
     def provider(self, name: str, factory: Callable[[Services], Any] | None = None) -> Any:
         """The named provider client, created on first use when a factory is given (one per process)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cards.common import INFO, Card, card, markdown, note
+from cards.common import INFO, Card, action_value, button, button_row, card, markdown, note
 from cards.safe import md
 
 # An unknown command is echoed back at most this long: enough to spot a typo.
 ECHO_LIMIT = 20
+# A command button on the welcome card: shows that command's usage, never runs it.
+USAGE = "help.usage"
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,27 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
 
 def non_text_hint() -> Card:
     return card("hrbot", INFO, [markdown("我只能理解文字消息。发送「帮助」查看可用的命令。")])
+
+
+def welcome_card(commands: Sequence[CommandLine], *, group: bool) -> Card:
+    """Said when someone opens the private chat with the bot or adds it to a group: every command as a button."""
+    how = "在群里请先 @我 再发送命令" if group else "直接发送命令即可"
+    elements = [
+        markdown(f"你好，我是 hrbot，帮 HR 团队查询和核验。{how}；点下面的按钮看每个命令的用法和示例。")
+    ]
+    buttons = [button(c.name, action_value(USAGE, command=c.name)) for c in commands]
+    elements.extend(button_row(*buttons[i : i + 3]) for i in range(0, len(buttons), 3))
+    elements.append(note("发送「帮助」随时查看这张命令列表。"))
+    return card("hrbot · 欢迎", INFO, elements)
+
+
+def usage_card(command: CommandLine) -> Card:
+    alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
+    return card(
+        f"用法 · {command.name}",
+        INFO,
+        [
+            markdown(f"**{command.name}**{alias} — {command.summary}\n例：`{command.example}`"),
+            note("照示例发送即可；在群里请先 @我。"),
+        ],
+    )

@@ -102,12 +102,15 @@ def failed_card(company: str, reason: str, requester: str) -> Card:
     )
 
 
-def expired_card(company: str, requester: str) -> Card:
+EXPIRED_WHY = "数据源 24 小时内没有给出结果"
+
+
+def expired_card(company: str, requester: str, why: str = EXPIRED_WHY) -> Card:
     return card(
         _title(company),
         EXPIRED,
         [
-            markdown("**查询已过期**：数据源 24 小时内没有给出结果，这次查询已失效。"),
+            markdown(f"**查询已过期**：{why}，这次查询已失效。"),
             button_row(
                 button("重新查询", action_value(RETRY, keyword=company, requester=requester), kind="primary")
             ),

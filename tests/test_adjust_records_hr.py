@@ -305,7 +305,7 @@ async def test_a_bad_calendar_stops_start_up(tmp_path: Path, clock) -> None:
 # The emulator is as strict as Feishu -------------------------------------------------------------------------------
 async def test_emulated_file_upload_members_and_id_lookup_keep_feishus_rules(bot: RunningBot) -> None:
     from bot.feishu import FeishuError
-    from handlers.adjust_records.contacts import chat_member_ids, open_ids_by_contact
+    from handlers.adjust_records.contacts import open_ids_by_contact
 
     feishu = bot.app.services.feishu
     with pytest.raises(FeishuError):
@@ -314,7 +314,7 @@ async def test_emulated_file_upload_members_and_id_lookup_keep_feishus_rules(bot
         await feishu.upload_file(b"x", "a.xlsx", "xlsx")  # not a documented file_type
     with pytest.raises(FeishuError):
         await feishu.send_file(HR_GROUP, "file_v3_unknown")
-    assert await chat_member_ids(feishu, MANAGER_GROUP) == [MANAGER, HR]  # people only, no bot
+    assert await feishu.chat_member_ids(MANAGER_GROUP) == [MANAGER, HR]  # people only, no bot
     with pytest.raises(FeishuError):  # at most 50 emails per request
         await feishu.call(
             "POST",

@@ -50,6 +50,8 @@ CORE_SETTINGS = {
     "hrbot_ws_unready_after_seconds",
     "hrbot_cache_hours",
     "hrbot_hr_open_ids",
+    "hrbot_hr_chat_id",
+    "hrbot_managers_chat_id",
     "hrbot_managers",
 }
 

@@ -197,6 +197,12 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "no commands": lambda: help.help_card([]),
     },
     help.non_text_hint: {"hint": help.non_text_hint},
+    help.welcome_card: {
+        "private": lambda: help.welcome_card(COMMANDS, group=False),
+        "group": lambda: help.welcome_card(COMMANDS, group=True),
+        "no commands": lambda: help.welcome_card([], group=False),
+    },
+    help.usage_card: {"with aliases": lambda: help.usage_card(COMMANDS[0])},
     micro_ent.pending_card: {
         "pending": lambda: micro_ent.pending_card("小米", NOW, "job-1234567890abcdef"),
         "joined": lambda: micro_ent.pending_card("小米", NOW, "job-1", joined=True),
@@ -206,7 +212,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "empty": lambda: micro_ent.result_card({}, NOW, None),
     },
     micro_ent.failed_card: {"failed": lambda: micro_ent.failed_card("小米", "余额不足", "ou_1")},
-    micro_ent.expired_card: {"expired": lambda: micro_ent.expired_card("小米", "ou_1")},
+    micro_ent.expired_card: {
+        "expired": lambda: micro_ent.expired_card("小米", "ou_1"),
+        "unknown to the provider": lambda: micro_ent.expired_card("小米", "ou_1", "数据源已不再保留这次查询"),
+    },
     micro_ent.finished_notice: {
         outcome: (lambda o=outcome: micro_ent.finished_notice("ou_1", "小米", o))
         for outcome in ("已完成", "已过期", "失败")

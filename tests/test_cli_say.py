@@ -112,3 +112,23 @@ def test_help_version_and_chat_choices(hrbot: Hrbot) -> None:
     status, out, _err = hrbot("say", "--help")
     assert status == 0
     assert "private chat" in out and "HR group" in out and "managers" in out
+
+
+def test_whoami_prints_the_bots_groups_and_their_peoples_open_ids(hrbot: Hrbot) -> None:
+    status, out, err = hrbot("whoami")
+    assert status == 0, err
+    assert "open_id ou_sandbox_bot" in out
+    assert "chat oc_sandbox_hr  HR 群" in out and "chat oc_sandbox_managers  经理群" in out
+    assert "ou_sandbox_manager  王建国" in out and "ou_sandbox_hr  李思" in out
+    assert "oc_p2p_" not in out  # Feishu lists groups only
+    assert "batch_get_id" in out  # how to find someone in no chat with the bot
+
+
+def test_whoami_without_credentials_or_sandbox_says_what_to_do(
+    hrbot: Hrbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.processes import free_port
+
+    monkeypatch.setenv("HRBOT_PORT", str(free_port()))
+    status, _out, err = hrbot("whoami")
+    assert status == 1 and "FEISHU_APP_ID" in err and "hrbot serve" in err

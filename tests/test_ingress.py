@@ -8,7 +8,7 @@ import json
 from bot.app import BotApp
 from bot.providers.base import ProviderError
 from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
+from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, Directory
 from cards.common import card, markdown
 from cards.text import card_text
 from tests import feishu_wire as wire
@@ -222,3 +222,47 @@ async def test_logs_carry_no_message_text_or_personal_data(bot: RunningBot, capl
     assert "event " in logged  # the one line per event is there
     for fragment in ("110101196912021230", "13812345678", "雷军", wire.ENCRYPT_KEY, "sandbox-secret"):
         assert fragment not in logged
+
+
+async def test_a_post_message_is_read_as_its_text(bot: RunningBot) -> None:
+    # A line break typed in Feishu's input box sends a post: paragraphs of elements, no language wrapper.
+    typed = {
+        "title": "",
+        "content": [
+            [{"tag": "text", "text": "帮助", "style": []}],
+            [{"tag": "text", "text": "谢谢", "style": ["bold"]}],
+        ],
+    }
+    post = await bot.say("", message_type="post", content=json.dumps(typed, ensure_ascii=False))
+    text = await bot.reply_text(post)
+    assert "使用帮助" in text and "只能理解文字消息" not in text
+    # Pasted formatted text in a group, the bot @-mentioned inside it, with a title and a language wrapper.
+    pasted = {
+        "zh_cn": {
+            "title": "请看",
+            "content": [
+                [
+                    {"tag": "at", "user_id": "@_user_1", "user_name": "hrbot", "style": []},
+                    {"tag": "text", "text": " 吃饭了吗", "style": []},
+                ]
+            ],
+        }
+    }
+    in_group = await bot.say(
+        "",
+        user=HR,
+        chat_id=HR_GROUP,
+        chat_type="group",
+        message_type="post",
+        content=json.dumps(pasted, ensure_ascii=False),
+        mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
+    )
+    assert "没有「吃饭了吗」这个命令" in await bot.reply_text(in_group)
+
+
+async def test_the_emulator_sends_a_line_break_as_a_post_as_feishus_client_does(bot: RunningBot) -> None:
+    in_group = await bot.feishu.user_says("@hrbot 吃饭了吗\n谢谢", user=HR, chat_id=HR_GROUP)
+    assert "没有「吃饭了吗」这个命令" in await bot.reply_text(in_group.message_id)
+    # A person mentioned on the second line is still that person.
+    p2p = await bot.feishu.user_says("增减员\n@王建国", user=HR, chat_id=Directory.p2p_chat_of(HR))
+    assert "社保增减员记录 · 王" in await bot.reply_text(p2p.message_id, within=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,24 @@ async def test_a_card_update_that_fails_for_now_is_retried_before_the_notice(
     await poll_after(bot, clock)
     assert "已完成" in card_text(card.content)
     assert len(notices(bot)) == 1
+
+
+async def test_a_job_left_by_a_previous_sandbox_session_expires_quietly(tmp_path, clock, caplog) -> None:
+    """The database keeps a pending job; the restarted emulators know neither the job nor the card."""
+    settings = make_settings(tmp_path)
+    async with running_bot(settings, clock, hrbot_micro_ent_poll_seconds=1) as first:
+        await submit(first)
+    caplog.clear()
+    async with running_bot(settings, clock, hrbot_micro_ent_poll_seconds=1) as second:
+        await poll_after(second, clock)
+        chat = second.feishu.directory.p2p_chat_of(EMPLOYEE)
+        # The old card is unknown to the new emulator: the expired card comes anew, with the notice.
+        (expired,) = await wait_for(
+            lambda: [
+                m for m in second.feishu.bot_messages(chat) if "数据源已不再保留" in card_text(m.content)
+            ]
+        )
+        assert "重新查询" in card_text(expired.content)
+        await wait_for(lambda: notices(second))
+        await second.idle()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

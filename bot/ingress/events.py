@@ -55,6 +55,39 @@ def _text(value: Any) -> str:
     return value
 
 
+# Post elements whose `text` is what the reader sees; an `at` element carries the mention's key in `user_id`.
+_POST_TEXT_TAGS = ("text", "a", "code_block", "md")
+
+
+def post_text(content: Any) -> str:
+    """The visible text of a rich-text (post) message, mentions as their keys (`@_user_1`), paragraphs on lines.
+
+    Received posts hold `{"title", "content": [[element, ...], ...]}`; a language wrapper (`{"zh_cn": {...}}`) is
+    read too, the first language given."""
+    if not isinstance(content, dict):
+        return ""
+    if not isinstance(content.get("content"), list):
+        wrapped = next((v for v in content.values() if isinstance(v, dict) and "content" in v), None)
+        if wrapped is None:
+            return ""
+        content = wrapped
+    lines = []
+    for paragraph in content.get("content") or []:
+        if not isinstance(paragraph, list):
+            continue
+        parts = []
+        for element in paragraph:
+            if not isinstance(element, dict):
+                continue
+            tag = element.get("tag")
+            if tag in _POST_TEXT_TAGS and isinstance(element.get("text"), str):
+                parts.append(element["text"])
+            elif tag == "at" and isinstance(element.get("user_id"), str):
+                parts.append(f" {element['user_id']} ")
+        lines.append("".join(parts))
+    return "\n".join(lines)
+
+
 def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingMessage, bool]:
     """The message, and whether it is addressed to the bot (p2p, or the bot is @-mentioned)."""
     event = _require(envelope, "event")
@@ -73,13 +106,16 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
             Mention(str(item.get("key", "")), str(ids.get("open_id", "")), str(item.get("name", "")))
         )
     text = ""
-    if message_type == "text":
+    if message_type in ("text", "post"):
         try:
             content = json.loads(_text(_require(message, "content")))
         except (ValueError, RecursionError) as exc:
             # RecursionError: thousands of nested brackets are valid JSON but deeper than the parser goes.
             raise MalformedEvent("content is not JSON") from exc
-        text = str(content.get("text", "")) if isinstance(content, dict) else ""
+        if message_type == "post":
+            text = post_text(content)
+        else:
+            text = str(content.get("text", "")) if isinstance(content, dict) else ""
         for mention in mentions:
             if mention.key:
                 text = text.replace(mention.key, " ")
@@ -91,7 +127,8 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
         chat_id=_text(_require(message, "chat_id")),
         chat_type=chat_type,
         sender_open_id=str(sender_ids.get("open_id", "")) if isinstance(sender_ids, dict) else "",
-        message_type=message_type,
+        # A post (a line break typed, or formatted text pasted) is read as the text it shows.
+        message_type="text" if message_type == "post" else message_type,
         text=" ".join(text.split()),
         mentions=tuple(m for m in mentions if m.open_id != bot_open_id),
     )

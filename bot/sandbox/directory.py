@@ -144,10 +144,9 @@ class Directory:
         raise KeyError(chat_id)
 
     def chats(self) -> list[Chat]:
-        return [self.chat(self.p2p_chat_of(p.open_id)) for p in PERSONAS] + [
-            self.chat(HR_GROUP),
-            self.chat(MANAGER_GROUP),
-        ]
+        """The chats the bot is in: the personas' private chats and the groups it was not removed from."""
+        ids = [self.p2p_chat_of(p.open_id) for p in PERSONAS] + [HR_GROUP, MANAGER_GROUP]
+        return [self.chat(chat_id) for chat_id in ids if chat_id not in self.bot_removed_from]
 
 
 def email_of(person: Person) -> str:

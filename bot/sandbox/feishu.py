@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 import uuid
@@ -262,8 +263,10 @@ class FeishuEmulator:
                 "create_time": str(int(message.created_at * 1000)),
                 "chat_id": chat_id,
                 "chat_type": chat.chat_type,
-                "message_type": "text",
-                "content": json.dumps({"text": shown}, ensure_ascii=False),
+                "message_type": "post" if "\n" in shown else "text",
+                "content": json.dumps(
+                    _as_post(shown) if "\n" in shown else {"text": shown}, ensure_ascii=False
+                ),
                 "mentions": mentions,
             },
         }
@@ -335,6 +338,7 @@ class FeishuEmulator:
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._upload_image)
         app.router.add_post("/open-apis/im/v1/files", self._upload_file)
+        app.router.add_get("/open-apis/im/v1/chats", self._chats)
         app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members", self._chat_members)
         app.router.add_get("/open-apis/contact/v3/users/batch", self._users_batch)
         app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._user_ids_by_contact)
@@ -537,6 +541,26 @@ class FeishuEmulator:
         self.files[key] = (name, data)
         return _ok({"file_key": key})
 
+    async def _chats(self, request: web.Request) -> web.Response:
+        """The group chats the bot is in (https://open.feishu.cn/document/server-docs/group/chat/list): groups
+        only, no private chats."""
+        page_size = min(int(request.query.get("page_size", "20") or 20), 100)
+        offset = int(request.query.get("page_token") or 0)
+        groups = [c for c in self.directory.chats() if c.chat_type == "group"]
+        page = groups[offset : offset + page_size]
+        more = offset + page_size < len(groups)
+        items = [
+            {
+                "chat_id": c.chat_id,
+                "name": c.name,
+                "description": "",
+                "external": False,
+                "chat_status": "normal",
+            }
+            for c in page
+        ]
+        return _ok({"items": items, "has_more": more, "page_token": str(offset + page_size) if more else ""})
+
     async def _chat_members(self, request: web.Request) -> web.Response:
         """Chat members (https://open.feishu.cn/document/server-docs/group/chat-member/get): 该接口不会返回群内的机器人
         成员 (people only), and the bot must be in the chat."""
@@ -670,6 +694,24 @@ class _TooLong(CardViolation):
     @property
     def msg(self) -> str:
         return f"message content too long: {self.message}"
+
+
+_MENTION_KEY = re.compile(r"(@_user_\d+)")
+
+
+def _as_post(text: str) -> dict[str, Any]:
+    """Feishu's client sends text with a line break as a post: one paragraph a line, mentions as `at` elements
+    (https://open.feishu.cn/document/server-docs/im-v1/message-content-description/message_content)."""
+    paragraphs = []
+    for line in text.split("\n"):
+        elements: list[dict[str, Any]] = []
+        for part in _MENTION_KEY.split(line):
+            if _MENTION_KEY.fullmatch(part):
+                elements.append({"tag": "at", "user_id": part, "user_name": "", "style": []})
+            elif part:
+                elements.append({"tag": "text", "text": part, "style": []})
+        paragraphs.append(elements)
+    return {"title": "", "content": paragraphs}
 
 
 def _clicked_element(card: Any, tag: str, value: dict[str, Any], *, submit: bool) -> dict[str, Any] | None:

@@ -61,22 +61,6 @@ async def members(feishu: FeishuClient, roots: Iterable[str]) -> AsyncIterator[d
                     yield user
 
 
-async def chat_member_ids(feishu: FeishuClient, chat_id: str) -> list[str]:
-    """open_ids of the people in a chat (the API lists no bots), every page."""
-    ids: list[str] = []
-    token = ""
-    while True:
-        data = await feishu.call(
-            "GET",
-            f"/open-apis/im/v1/chats/{chat_id}/members",
-            params={"member_id_type": "open_id", "page_size": 100, "page_token": token},
-        )
-        ids.extend(str(item.get("member_id") or "") for item in data.get("items") or [])
-        token = str(data.get("page_token") or "")
-        if not data.get("has_more") or not token:
-            return [i for i in ids if i]
-
-
 async def open_ids_by_contact(
     feishu: FeishuClient, *, emails: Iterable[str] = (), mobiles: Iterable[str] = ()
 ) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any
 from bot.errors import UserFacingError
 from bot.features import ConsoleAnswer
 from bot.protocol import ActionResponse
+from bot.roles import Role
 from bot.router import ActionContext, MessageContext
 from bot.scheduler import crontab_trigger
 from bot.services import Services
@@ -34,7 +35,6 @@ from cards.adjust_records import (
 from cards.common import EXPIRED, FAILED, INFO, WAITING, Card
 from handlers.adjust_records.audience import ChatAudience, chat_audience, digest_chats, is_hr
 from handlers.adjust_records.collect import Collection, collect_records
-from handlers.adjust_records.contacts import chat_member_ids
 from handlers.adjust_records.export import workbook_bytes
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import settings_of
@@ -178,7 +178,7 @@ def mark_changes(lines: list[RecordLine], previous: dict[str, str] | None) -> li
 
 async def _warn_hr(services: Services, audience: ChatAudience) -> None:
     """A digest chat that is not all HR got the masked digest: HR in it (or every HR) hear why, privately."""
-    for open_id in audience.hr_members or tuple(services.settings.hr_open_ids):
+    for open_id in audience.hr_members or tuple(await services.roles.members(Role.HR)):
         try:
             await services.feishu.send_card(
                 open_id,
@@ -213,7 +213,7 @@ async def _snapshot(services: Services, snapshot: str) -> dict[str, Any] | None:
 @router.command("增减员摘要", summary="立即生成增减员摘要（仅 HR）", example="增减员摘要")
 async def digest_now(ctx: MessageContext) -> None:
     services = ctx.services
-    if not is_hr(services, ctx.user):
+    if not await is_hr(services, ctx.user):
         await ctx.reply(digest_refusal_card())
         return
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
@@ -233,7 +233,7 @@ async def digest_now(ctx: MessageContext) -> None:
 
 @router.action("digest_all")
 async def show_all(ctx: ActionContext) -> ActionResponse:
-    if not is_hr(ctx.services, ctx.user):
+    if not await is_hr(ctx.services, ctx.user):
         return ActionResponse.toast("只有 HR 可以查看全部增减员记录", "error")
     snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
     if snapshot is None:
@@ -252,7 +252,7 @@ async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
 
 @router.action("digest_export")
 async def export(ctx: ActionContext) -> ActionResponse:
-    if not is_hr(ctx.services, ctx.user):
+    if not await is_hr(ctx.services, ctx.user):
         return ActionResponse.toast("只有 HR 可以导出增减员记录", "error")
     snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
     if snapshot is None:
@@ -283,7 +283,7 @@ async def _send_export(services: Services, receive_id: str, in_chat: bool, scope
 @router.command("订阅增减员摘要", summary="HR 在全员为 HR 的群里订阅定时增减员摘要", example="订阅增减员摘要")
 async def subscribe_chat(ctx: MessageContext) -> None:
     services = ctx.services
-    if not is_hr(services, ctx.user):
+    if not await is_hr(services, ctx.user):
         await ctx.reply(digest_refusal_card())
         return
     if ctx.message.is_private:
@@ -291,8 +291,9 @@ async def subscribe_chat(ctx: MessageContext) -> None:
             notice_card("请在群里订阅", INFO, "订阅让摘要发到群里：请在 HR 群里 @我 发送「订阅增减员摘要」。")
         )
         return
-    members = await chat_member_ids(services.feishu, ctx.message.chat_id)
-    outsiders = [m for m in members if not is_hr(services, m)]
+    members = await services.feishu.chat_member_ids(ctx.message.chat_id)
+    hr_ids = await services.roles.members(Role.HR)
+    outsiders = [m for m in members if m not in hr_ids]
     if outsiders:
         await ctx.reply(
             notice_card(
@@ -314,7 +315,7 @@ async def subscribe_chat(ctx: MessageContext) -> None:
 @router.command("取消订阅增减员摘要", summary="HR 取消本群的增减员摘要订阅", example="取消订阅增减员摘要")
 async def unsubscribe_chat(ctx: MessageContext) -> None:
     services = ctx.services
-    if not is_hr(services, ctx.user):
+    if not await is_hr(services, ctx.user):
         await ctx.reply(digest_refusal_card())
         return
     chat_id = ctx.message.chat_id
@@ -345,7 +346,7 @@ async def bot_removed(services: Services, event: dict[str, Any]) -> None:
     if subscriber is not None:
         tell, text = [subscriber], f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
     elif chat_id in settings_of(services).digest_chat_ids:
-        tell = list(services.settings.hr_open_ids)
+        tell = list(await services.roles.members(Role.HR))
         text = f"机器人已被移出配置的摘要群「{name}」，摘要无法再发到那里。"
     else:
         return

@@ -30,7 +30,7 @@ router = Router("adjust_records")
 async def others_only_for_hr(ctx: MessageContext) -> None:
     """Anyone may see their own records; naming colleagues (by mention, email, mobile or name) is for HR."""
     named = ctx.argv or any(m.open_id for m in ctx.message.mentions)
-    if named and not is_hr(ctx.services, ctx.user):
+    if named and not await is_hr(ctx.services, ctx.user):
         raise Refusal("只有 HR 可以查询其他同事的增减员记录", "error", card=refusal_card())
 
 
@@ -68,7 +68,7 @@ async def show_records(ctx: MessageContext) -> None:
             names.get(open_id, "同事"),
             tuple(by_user[open_id]),
             # Records go to the requester privately: the private rule decides.
-            full=full_view_in_private(services, ctx.user, open_id),
+            full=await full_view_in_private(services, ctx.user, open_id),
         )
         for open_id in subjects
     ]

@@ -1,20 +1,39 @@
-"""帮助 / help; the answer to an unknown command, an empty or non-text message; the card for user-facing errors."""
+"""帮助 / help; the answer to an unknown command, an empty or non-text message; the card for user-facing errors;
+the welcome card (private chat opened, bot added to a group) and the bot's custom menu."""
 
 from __future__ import annotations
 
-from bot.protocol import Card
-from bot.router import MessageContext, Router
+import logging
+from typing import Any
+
+from bot.protocol import ActionResponse, Card
+from bot.router import ActionContext, Command, MessageContext, Router
+from bot.services import Services
 from cards.common import error_card
-from cards.help import CommandLine, help_card, non_text_hint
+from cards.help import CommandLine, help_card, non_text_hint, usage_card, welcome_card
 
 router = Router("help")
+log = logging.getLogger("hrbot.help")
+
+# https://open.feishu.cn/document/server-docs/group/chat/events (用户进入与机器人的会话 / 机器人进群)
+P2P_CHAT_ENTERED = "im.chat.access_event.bot_p2p_chat_entered_v1"
+BOT_ADDED = "im.chat.member.bot.added_v1"
+# 机器人自定义菜单: a menu item of type "推送事件" sends its event_key.
+MENU = "application.bot.menu_v6"
+
+
+def _line(command: Command) -> CommandLine:
+    return CommandLine(command.name, command.aliases, command.summary, command.example)
+
+
+def _others(services: Services) -> list[CommandLine]:
+    """Every command but help itself, which the welcome card is."""
+    return [_line(c) for c in services.dispatcher.commands if c.handler is not show_help]
 
 
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
 async def show_help(ctx: MessageContext) -> None:
-    commands = [
-        CommandLine(c.name, c.aliases, c.summary, c.example) for c in ctx.services.dispatcher.commands
-    ]
+    commands = [_line(c) for c in ctx.services.dispatcher.commands]
     unknown = (
         ctx.command if ctx.services.dispatcher.find_command(ctx.command) is None and ctx.command else None
     )
@@ -32,3 +51,48 @@ async def answer_anything_else(ctx: MessageContext) -> None:
 @router.on_error
 def show_error(title: str, message: str) -> Card:
     return error_card(title, message)
+
+
+@router.event(P2P_CHAT_ENTERED)
+async def welcome_in_private(services: Services, event: dict[str, Any]) -> None:
+    # Only a chat with no message yet: opening a chat one has used before is no occasion for a greeting.
+    if event.get("last_message_id") or not event.get("chat_id"):
+        return
+    await services.feishu.send_card(str(event["chat_id"]), welcome_card(_others(services), group=False))
+
+
+@router.event(BOT_ADDED)
+async def welcome_in_group(services: Services, event: dict[str, Any]) -> None:
+    if event.get("chat_id"):
+        await services.feishu.send_card(str(event["chat_id"]), welcome_card(_others(services), group=True))
+
+
+@router.action("usage")
+async def show_usage(ctx: ActionContext) -> ActionResponse:
+    """A command button shows that command's usage, privately; it never runs the command (some are billed)."""
+    command = ctx.services.dispatcher.find_command(str(ctx.value.get("command", "")))
+    if command is None:
+        return ActionResponse.toast("这个命令已不存在，发送「帮助」查看现有命令", "warning")
+    await ctx.services.feishu.send_card(ctx.user, usage_card(_line(command)), id_type="open_id")
+    return ActionResponse.toast(f"已私聊发送「{command.name}」的用法")
+
+
+@router.event(MENU)
+async def menu_clicked(services: Services, event: dict[str, Any]) -> None:
+    """A menu item whose event_key is a command word sends that command's usage to the operator privately;
+    帮助 (or an unknown key) sends the welcome card."""
+    operator = event.get("operator") or {}
+    open_id = (
+        str((operator.get("operator_id") or {}).get("open_id") or "") if isinstance(operator, dict) else ""
+    )
+    if not open_id:
+        return
+    key = str(event.get("event_key") or "")
+    command = services.dispatcher.find_command(key)
+    if command is None:
+        log.warning("bot menu item with event_key %r names no command: sending the command list", key[:40])
+    if command is None or command.handler is show_help:
+        card = welcome_card(_others(services), group=False)
+    else:
+        card = usage_card(_line(command))
+    await services.feishu.send_card(open_id, card, id_type="open_id")

@@ -22,6 +22,7 @@ from bot.router import ActionContext, ActionResponse, MessageContext, Router
 from bot.services import Services
 from bot.validators import company_keyword_problem
 from cards.micro_ent import (
+    EXPIRED_WHY,
     expired_card,
     failed_card,
     finished_notice,
@@ -37,6 +38,8 @@ log = logging.getLogger("hrbot.micro_ent")
 router = Router("micro_ent")
 
 JOB_LIFETIME = timedelta(hours=24)
+# Juhe's answer to a poll for a job id it does not know (juhe_errors: 查询编号已失效).
+JOB_UNKNOWN = 277702
 BACKOFF_FACTOR = 1.5
 MAX_BACKOFF_MULTIPLE = 10
 # One poll round: at most this many due jobs, this many requests at once. Memory and provider load stay bounded
@@ -138,7 +141,12 @@ async def poll_one(services: Services, jobs: MicroJobs, job: Job) -> None:
     try:
         result = await client(services).micro_ent_result(job.jobid)
     except ProviderError as exc:
-        if exc.retryable or exc.code == UNAVAILABLE:
+        if exc.code == JOB_UNKNOWN:
+            # Juhe no longer knows the job (it lapsed there, or a restarted sandbox emulator never knew it): the
+            # same end as our own 24 h limit, shown as expired with 重新查询, not as a failure.
+            log.info("micro-enterprise job %s is unknown to Juhe; marking it expired", job.jobid)
+            await jobs.finish(job.jobid, EXPIRED, now, error="数据源已不再保留这次查询")
+        elif exc.retryable or exc.code == UNAVAILABLE:
             await jobs.reschedule(
                 job.jobid, now + next_delay(poll_interval(services), job.polls + 1), job.polls + 1
             )
@@ -163,7 +171,7 @@ def final_card(services: Services, job: Job, requester: str) -> tuple[dict, str]
     if job.status == DONE and job.result is not None:
         return result_card(job.result, _local(services, services.clock.now()), job.jobid), "已完成"
     if job.status == EXPIRED:
-        return expired_card(job.keyword, requester), "已过期"
+        return expired_card(job.keyword, requester, job.error or EXPIRED_WHY), "已过期"
     return failed_card(job.keyword, job.error or "数据源未返回结果", requester), "失败"
 
 
