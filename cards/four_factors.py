@@ -155,13 +155,18 @@ def verifying_card(view: RequestView, verifier: str) -> Card:
     )
 
 
+def _reason(outcome: Outcome) -> str:
+    """The verdict's reason in words (the detail codes' meanings, FOUR_FACTORS_DETAILS), never a bare code."""
+    if outcome.consistent:
+        if outcome.detail_desc and outcome.detail_code == 7:
+            return "此人是该企业登记的法人/负责人，四项信息相符。"
+        return "企业名称、企业标识、法人/负责人姓名和证件号码相符。"
+    return f"{outcome.detail_desc}。" if outcome.detail_desc else "四项信息不相符，数据源未说明是哪一项。"
+
+
 def result_card(view: RequestView, outcome: Outcome) -> Card:
     verdict = "一致" if outcome.consistent else "不一致"
-    lines: list[tuple[str, str]] = [("核验结果", Markup(f"**{verdict}**"))]
-    if outcome.detail_code is not None:
-        lines.append(("结果说明", f"{outcome.detail_desc or '未知'}（{outcome.detail_code}）"))
-    if outcome.res is not None:
-        lines.append(("核验 2.0 结果（res）", f"{outcome.res}（{verdict}）"))
+    lines: list[tuple[str, str]] = []
     if outcome.regstatus:
         lines.append(("经营状态", outcome.regstatus))
     lines += [
@@ -173,8 +178,9 @@ def result_card(view: RequestView, outcome: Outcome) -> Card:
         _title(f"企业核验{verdict}", view),
         OK if outcome.consistent else FAILED,
         [
-            fields(lines),
+            markdown(f"**{verdict}**：{md(_reason(outcome))}"),
             _subject(view),
+            fields(lines),
             note(f"{_requested(view)} · 接口：{md(MODES.get(outcome.mode, outcome.mode))}"),
             footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
         ],
