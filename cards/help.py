@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cards.common import INFO, Card, card, markdown, note
+from cards.common import INFO, Card, Element, action_value, button, button_row, card, markdown, note
 from cards.safe import md
 
+USAGE = "help.usage"
+BACK = "help.back"
 # An unknown command is echoed back at most this long: enough to spot a typo.
 ECHO_LIMIT = 20
 
@@ -30,8 +32,23 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
         alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
         lines.append(f"**{command.name}**{alias} — {command.summary}\n例：`{command.example}`")
     elements.append(markdown("\n\n".join(lines) if lines else "暂时没有可用的命令。"))
-    elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。"))
+    # One button per command: it shows how to use it, it never runs it (no billed query from a help card).
+    buttons = [button(c.name, action_value(USAGE, command=c.name)) for c in commands]
+    elements += [button_row(*buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+    elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。点按钮查看命令的用法。"))
     return card("hrbot · 使用帮助", INFO, elements)
+
+
+def usage_card(command: CommandLine) -> Card:
+    """A command's usage, shown in place of the help card; 返回 brings the list back."""
+    alias = f"\n也可以发送：{'、'.join(command.aliases)}" if command.aliases else ""
+    elements: list[Element] = [
+        markdown(f"**{command.name}** — {command.summary}{alias}"),
+        markdown(f"发送：`{command.example}`"),
+        note("私聊直接发送；在群里请先 @我 再发送。"),
+        button_row(button("返回全部命令", action_value(BACK))),
+    ]
+    return card(f"hrbot · {command.name}", INFO, elements)
 
 
 def non_text_hint() -> Card:

@@ -198,6 +198,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "no commands": lambda: help.help_card([]),
     },
     help.non_text_hint: {"hint": help.non_text_hint},
+    help.usage_card: {
+        "with aliases": lambda: help.usage_card(COMMANDS[0]),
+        "without aliases": lambda: help.usage_card(help.CommandLine("帮助", (), "查看所有命令", "帮助")),
+    },
     micro_ent.pending_card: {
         "pending": lambda: micro_ent.pending_card("小米", NOW, "job-1234567890abcdef"),
         "joined": lambda: micro_ent.pending_card("小米", NOW, "job-1", joined=True),
