@@ -35,6 +35,7 @@ SOURCE = "聚合数据"
 SUBMIT = "four_factors.submit"
 VERIFY = "four_factors.verify"
 REJECT = "four_factors.reject"
+NEW = "four_factors.new"
 USAGE = "企业核验 <企业全称> <企业标识> <法人/负责人姓名> <证件号码>"
 EXAMPLE = "企业核验 小米科技有限责任公司 91110108551385082Q 雷军 11010119691202123X"
 FORM_FIELDS = (
@@ -183,6 +184,8 @@ def result_card(view: RequestView, outcome: Outcome) -> Card:
             fields(lines),
             note(f"{_requested(view)} · 接口：{md(MODES.get(outcome.mode, outcome.mode))}"),
             footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
+            # The next step: a fresh form in this chat (nothing billed until a manager presses 核验 again).
+            button_row(button("发起新的核验", action_value(NEW))),
         ],
     )
 

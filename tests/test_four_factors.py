@@ -261,6 +261,14 @@ async def test_inconsistent_name_is_red_with_the_detail(bot: RunningBot) -> None
     [audit] = await bot.app.services.store.audit_rows("four_factors")
     assert audit["outcome"] == "inconsistent"
 
+    # The next step: a new, empty form in the same chat; the result stays and nothing more is billed.
+    before = len(bot.feishu.bot_messages(in_chat.chat_id))
+    answer = await press(bot, in_chat, user=EMPLOYEE, value=button_value(in_chat, "发起新的核验"))
+    assert answer["toast"]["type"] == "success"
+    form = (await wait_for(lambda: bot.feishu.bot_messages(in_chat.chat_id), before + 1))[-1]
+    assert title(form) == "企业四要素核验" and "[提交核验申请]" in card_text(form.content)
+    assert title(in_chat).startswith("企业核验不一致") and billed(bot) == 1
+
 
 async def test_double_click_makes_one_call(bot: RunningBot) -> None:
     in_chat, in_managers = await request_inline(bot)
