@@ -18,12 +18,14 @@ from cards.common import (
     Card,
     Element,
     action_value,
+    amount,
     button,
     button_row,
     card,
     divider,
     footer,
     markdown,
+    money,
     note,
     panel,
     plain,
@@ -60,7 +62,7 @@ class RecordNames:
 
 
 def _money(value: str) -> str:
-    return f"{value} 元" if value else "—"
+    return money(amount(value)) if value else "—"
 
 
 def _ratio(value: str) -> str:
@@ -92,9 +94,9 @@ def _detail_elements(record_type: str, detail: AdjustDetail, names: RecordNames,
         rows = [
             {
                 "item": names.insurances.get(item.insurance_id, item.insurance_id) or "—",
-                "company": _money(item.company_deduction) if full else "—",
+                "company": amount(item.company_deduction) if full else None,
                 "company_ratio": _ratio(item.company_ratio),
-                "personal": _money(item.personal_deduction) if full else "—",
+                "personal": amount(item.personal_deduction) if full else None,
                 "personal_ratio": _ratio(item.personal_ratio),
                 "frequency": FREQUENCY.get(item.frequency, item.frequency or "—"),
             }
@@ -102,13 +104,13 @@ def _detail_elements(record_type: str, detail: AdjustDetail, names: RecordNames,
         ]
         columns = [
             ("item", "险种"),
-            ("company", "企业缴纳"),
+            ("company", "企业缴纳（元）"),
             ("company_ratio", "企业比例"),
-            ("personal", "个人缴纳"),
+            ("personal", "个人缴纳（元）"),
             ("personal_ratio", "个人比例"),
             ("frequency", "频率"),
         ]
-        elements.append(table(columns, rows))
+        elements.append(table(columns, rows, numbers={"company": 2, "personal": 2}))
     return elements
 
 
@@ -239,7 +241,7 @@ def shown_name(line: RecordLine, full: bool) -> str:
 def _line_text(line: RecordLine, full: bool) -> str:
     mark = {"new": "🆕 ", "changed": "✏️ "}.get(line.status, "")
     kinds = "、".join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types) or "—"
-    base = f" · 基数 {line.base_salary}" if full and line.base_salary else ""
+    base = f" · 基数 {_money(line.base_salary)}" if full and line.base_salary else ""
     return f"{mark}{shown_name(line, full)} · {kinds}{base}"
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ WAITING = "orange"
 OK = "green"
 FAILED = "red"
 EXPIRED = "grey"
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 # Feishu limits the request carrying a card to 30 KB, measured on the HTTP body as sent.
 MAX_REQUEST_BYTES = 30 * 1024
@@ -116,15 +119,38 @@ def panel(title: str, elements: Sequence[Element], *, expanded: bool = False) ->
 
 
 def table(
-    columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], *, page_size: int = 10
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[dict[str, Any]],
+    *,
+    numbers: Mapping[str, int] | None = None,
+    page_size: int = 10,
 ) -> Element:
-    """columns: (key, display name) pairs; rows: dicts keyed by those keys."""
-    return {
-        "tag": "table",
-        "page_size": page_size,
-        "columns": [{"name": key, "display_name": label, "data_type": "text"} for key, label in columns],
-        "rows": list(rows),
-    }
+    """columns: (key, display name) pairs, units in the name (缴费基数（元）); rows: dicts keyed by those keys.
+
+    `numbers` maps a numeric column's key to its decimal places: its cells are numbers (None when unknown), shown
+    with Feishu's thousands separator, so every figure on every card reads 1,234.56.
+    """
+    numbers = numbers or {}
+    shaped = []
+    for key, label in columns:
+        column: dict[str, Any] = {"name": key, "display_name": label, "data_type": "text"}
+        if key in numbers:
+            column["data_type"] = "number"
+            column["horizontal_align"] = "right"
+            column["format"] = {"precision": numbers[key], "separator": True}
+        shaped.append(column)
+    return {"tag": "table", "page_size": page_size, "columns": shaped, "rows": list(rows)}
+
+
+def amount(value: object) -> float | None:
+    """A provider's figure as a number: "1,920.5", "47.01万元", "168人" → the number; anything else → None."""
+    found = _NUMBER.match(str(value if value is not None else "").replace(",", "").strip())
+    return float(found.group()) if found else None
+
+
+def money(value: float | None, unit: str = "元") -> str:
+    """A figure in text (markdown, plain lines), the same style as a table's number cells: 1,234.56 元."""
+    return "—" if value is None else f"{value:,.2f} {unit}".rstrip()
 
 
 def text_input(

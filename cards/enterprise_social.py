@@ -5,7 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from cards.common import INFO, Card, Element, card, error_card, footer, markdown, note, panel, plain, table
+from cards.common import (
+    INFO,
+    OK,
+    Card,
+    Element,
+    amount,
+    card,
+    error_card,
+    footer,
+    markdown,
+    money,
+    note,
+    panel,
+    plain,
+    table,
+)
 from cards.safe import md
 
 if TYPE_CHECKING:
@@ -47,16 +62,24 @@ INSURANCES: tuple[tuple[str, tuple[str, str, str, str]], ...] = (
 )
 COLUMNS = (
     ("insurance", "险种"),
-    ("people", "人数"),
-    ("base", "缴费基数"),
-    ("paid", "本期实际缴费"),
-    ("arrears", "累计欠缴"),
+    ("people", "人数（人）"),
+    ("base", "缴费基数（元）"),
+    ("paid", "本期实际缴费（元）"),
+    ("arrears", "累计欠缴（元）"),
 )
+# Decimal places per numeric column: people are counts; amounts in 元 to the fen, as on every other card.
+NUMBERS = {"people": 0, "base": 2, "paid": 2, "arrears": 2}
 
 
 def _shown(value: str) -> str:
     value = value.strip()
     return NO_DATA if value in ("", "-") else value
+
+
+def _yuan(value: str) -> float | None:
+    """An amount in 元: the report writes 万元 ("47.014208万元" is 470,142.08 元)."""
+    number = amount(value)
+    return round(number * 10_000, 2) if number is not None and "万" in value else number
 
 
 def _year_table(figures: SocialSecurity) -> Element:
@@ -65,13 +88,53 @@ def _year_table(figures: SocialSecurity) -> Element:
         rows.append(
             {
                 "insurance": insurance,
-                "people": _shown(getattr(figures, people)),
-                "base": _shown(getattr(figures, base)),
-                "paid": _shown(getattr(figures, paid)),
-                "arrears": _shown(getattr(figures, arrears)),
+                "people": amount(getattr(figures, people)),
+                "base": _yuan(getattr(figures, base)),
+                "paid": _yuan(getattr(figures, paid)),
+                "arrears": _yuan(getattr(figures, arrears)),
             }
         )
-    return table(COLUMNS, rows, page_size=len(INSURANCES))
+    return table(COLUMNS, rows, numbers=NUMBERS, page_size=len(INSURANCES))
+
+
+def _total(figures: SocialSecurity, field: int) -> float | None:
+    found = [_yuan(getattr(figures, names[field])) for _insurance, names in INSURANCES]
+    known = [f for f in found if f is not None]
+    return sum(known) if known else None
+
+
+def _age(report_date: str, queried_at: datetime) -> str:
+    """How old the figures are, in words: annual reports come once a year."""
+    try:
+        published = datetime.strptime(report_date.strip()[:10], "%Y-%m-%d")
+    except ValueError:
+        return "发布日期未知"
+    months = (queried_at.year - published.year) * 12 + queried_at.month - published.month
+    if months < 1:
+        return f"{published:%Y-%m-%d} 发布，本月内"
+    if months < 12:
+        return f"{published:%Y-%m-%d} 发布，约 {months} 个月前"
+    return f"{published:%Y-%m-%d} 发布，约 {months // 12} 年前"
+
+
+def _verdict(latest: YearReport, queried_at: datetime) -> Element:
+    """The answer first: the newest year's headcount, what was paid, what is owed, and how old that is."""
+    figures = latest.social_security
+    people = amount(figures.basic_endowment_num)
+    paid, arrears = _total(figures, 1), _total(figures, 2)
+    if people is None and paid is None and arrears is None:
+        headline = "年报未披露社保数据"
+    else:
+        headline = " · ".join(
+            [
+                f"参保 {people:,.0f} 人" if people is not None else "参保人数未披露",
+                f"本期实际缴费 {money(paid)}",
+                "无欠缴" if not arrears else f"累计欠缴 {money(arrears)}",
+            ]
+        )
+    return markdown(
+        f"**{md(latest.report_year)} 年报：{headline}**\n{md(_age(latest.report_date, queried_at))}"
+    )
 
 
 def _year_title(year: YearReport) -> str:
@@ -81,20 +144,30 @@ def _year_title(year: YearReport) -> str:
 
 def _year_lines(figures: SocialSecurity) -> Element:
     """An older year as plain lines: Feishu allows tables only at the card's root, at most five."""
+
+    def yuan(name: str) -> str:
+        return NO_DATA if (value := _yuan(getattr(figures, name))) is None else money(value)
+
+    def people(name: str) -> str:
+        value = amount(getattr(figures, name))
+        return NO_DATA if value is None else f"{value:,.0f} 人"
+
     lines = [
-        f"{insurance}：人数 {_shown(getattr(figures, people))} · 缴费基数 {_shown(getattr(figures, base))}"
-        f" · 本期实际缴费 {_shown(getattr(figures, paid))} · 累计欠缴 {_shown(getattr(figures, arrears))}"
-        for insurance, (base, paid, arrears, people) in INSURANCES
+        f"{insurance}：人数 {people(count)} · 缴费基数 {yuan(base)} · 本期实际缴费 {yuan(paid)} · 累计欠缴 {yuan(arrears)}"
+        for insurance, (base, paid, arrears, count) in INSURANCES
     ]
     return plain("\n".join(lines))
 
 
 def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: bool = False) -> Card:
-    """Newest year first, as the card's one table; older years collapsed. Figures as the report gives them (人, 万元)."""
+    """Newest year first, as the card's one table; older years collapsed. Figures in 人 and 元."""
     years = report.years[:MAX_YEARS]
-    elements: list[Element] = [
-        markdown(f"**{md(report.name)}** · 工商年报披露的社保信息，共 {len(report.years)} 个年度"),
-    ]
+    elements: list[Element] = []
+    if years:
+        elements.append(_verdict(years[0], queried_at))
+    else:
+        elements.append(markdown("**没有查到年报社保数据**"))
+    elements.append(note(f"{md(report.name)} · 工商年报披露的社保信息，共 {len(report.years)} 个年度"))
     if years:
         latest, *older = years
         elements += [markdown(_year_title(latest)), _year_table(latest.social_security)]
@@ -106,7 +179,7 @@ def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: b
     if cached:
         elements.append(note("结果来自缓存，查询时间为向数据源查询的时间"))
     elements.append(footer(SOURCE, queried_at))
-    return card(f"企业社保缴纳 · {report.name}", INFO, elements)
+    return card(f"企业社保缴纳 · {report.name}", OK if years else INFO, elements)
 
 
 def usage_card() -> Card:

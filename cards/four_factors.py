@@ -35,6 +35,7 @@ SOURCE = "聚合数据"
 SUBMIT = "four_factors.submit"
 VERIFY = "four_factors.verify"
 REJECT = "four_factors.reject"
+NEW = "four_factors.new"
 USAGE = "企业核验 <企业全称> <企业标识> <法人/负责人姓名> <证件号码>"
 EXAMPLE = "企业核验 小米科技有限责任公司 91110108551385082Q 雷军 11010119691202123X"
 FORM_FIELDS = (
@@ -155,13 +156,18 @@ def verifying_card(view: RequestView, verifier: str) -> Card:
     )
 
 
+def _reason(outcome: Outcome) -> str:
+    """The verdict's reason in words (the detail codes' meanings, FOUR_FACTORS_DETAILS), never a bare code."""
+    if outcome.consistent:
+        if outcome.detail_desc and outcome.detail_code == 7:
+            return "此人是该企业登记的法人/负责人，四项信息相符。"
+        return "企业名称、企业标识、法人/负责人姓名和证件号码相符。"
+    return f"{outcome.detail_desc}。" if outcome.detail_desc else "四项信息不相符，数据源未说明是哪一项。"
+
+
 def result_card(view: RequestView, outcome: Outcome) -> Card:
     verdict = "一致" if outcome.consistent else "不一致"
-    lines: list[tuple[str, str]] = [("核验结果", Markup(f"**{verdict}**"))]
-    if outcome.detail_code is not None:
-        lines.append(("结果说明", f"{outcome.detail_desc or '未知'}（{outcome.detail_code}）"))
-    if outcome.res is not None:
-        lines.append(("核验 2.0 结果（res）", f"{outcome.res}（{verdict}）"))
+    lines: list[tuple[str, str]] = []
     if outcome.regstatus:
         lines.append(("经营状态", outcome.regstatus))
     lines += [
@@ -173,10 +179,13 @@ def result_card(view: RequestView, outcome: Outcome) -> Card:
         _title(f"企业核验{verdict}", view),
         OK if outcome.consistent else FAILED,
         [
-            fields(lines),
+            markdown(f"**{verdict}**：{md(_reason(outcome))}"),
             _subject(view),
+            fields(lines),
             note(f"{_requested(view)} · 接口：{md(MODES.get(outcome.mode, outcome.mode))}"),
             footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
+            # The next step: a fresh form in this chat (nothing billed until a manager presses 核验 again).
+            button_row(button("发起新的核验", action_value(NEW))),
         ],
     )
 

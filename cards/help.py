@@ -1,17 +1,19 @@
-"""The help card: every registered command with one example."""
+"""The help card (every command with one example, a button each), a command's usage, and the welcome card."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cards.common import INFO, Card, action_value, button, button_row, card, markdown, note
+from cards.common import INFO, Card, Element, action_value, button, button_row, card, markdown, note
 from cards.safe import md
 
+USAGE = "help.usage"
+BACK = "help.back"
+# A command button on the welcome card (seen by a whole group): sends the clicker that command's usage privately.
+SEND_USAGE = "help.send_usage"
 # An unknown command is echoed back at most this long: enough to spot a typo.
 ECHO_LIMIT = 20
-# A command button on the welcome card: shows that command's usage, never runs it.
-USAGE = "help.usage"
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,23 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
         alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
         lines.append(f"**{command.name}**{alias} — {command.summary}\n例：`{command.example}`")
     elements.append(markdown("\n\n".join(lines) if lines else "暂时没有可用的命令。"))
-    elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。"))
+    # One button per command: it shows how to use it, it never runs it (no billed query from a help card).
+    buttons = [button(c.name, action_value(USAGE, command=c.name)) for c in commands]
+    elements += [button_row(*buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+    elements.append(note("私聊直接发送命令；在群里请先 @我 再发送。点按钮查看命令的用法。"))
     return card("hrbot · 使用帮助", INFO, elements)
+
+
+def usage_card(command: CommandLine) -> Card:
+    """A command's usage, shown in place of the help card; 返回 brings the list back."""
+    alias = f"\n也可以发送：{'、'.join(command.aliases)}" if command.aliases else ""
+    elements: list[Element] = [
+        markdown(f"**{command.name}** — {command.summary}{alias}"),
+        markdown(f"发送：`{command.example}`"),
+        note("私聊直接发送；在群里请先 @我 再发送。"),
+        button_row(button("返回全部命令", action_value(BACK))),
+    ]
+    return card(f"hrbot · {command.name}", INFO, elements)
 
 
 def non_text_hint() -> Card:
@@ -46,19 +63,7 @@ def welcome_card(commands: Sequence[CommandLine], *, group: bool) -> Card:
     elements = [
         markdown(f"你好，我是 hrbot，帮 HR 团队查询和核验。{how}；点下面的按钮看每个命令的用法和示例。")
     ]
-    buttons = [button(c.name, action_value(USAGE, command=c.name)) for c in commands]
+    buttons = [button(c.name, action_value(SEND_USAGE, command=c.name)) for c in commands]
     elements.extend(button_row(*buttons[i : i + 3]) for i in range(0, len(buttons), 3))
     elements.append(note("发送「帮助」随时查看这张命令列表。"))
     return card("hrbot · 欢迎", INFO, elements)
-
-
-def usage_card(command: CommandLine) -> Card:
-    alias = f"（也可用：{'、'.join(command.aliases)}）" if command.aliases else ""
-    return card(
-        f"用法 · {command.name}",
-        INFO,
-        [
-            markdown(f"**{command.name}**{alias} — {command.summary}\n例：`{command.example}`"),
-            note("照示例发送即可；在群里请先 @我。"),
-        ],
-    )

@@ -9,7 +9,7 @@ from typing import Any
 from cards.common import (
     EXPIRED,
     FAILED,
-    INFO,
+    OK,
     WAITING,
     Card,
     Element,
@@ -79,13 +79,20 @@ def result_card(result: dict[str, Any], queried_at: datetime, jobid: str | None)
     support = [
         (label, result[key]) for key, label in _SUPPORT_FIELDS if result.get(key) not in (None, "", "-")
     ]
-    elements: list[Element] = [fields(base)]
+    name = result.get("name") or result.get("credit_no")
+    # The answer first: Juhe returns the company's record only when it is in the 小微企业名录.
+    verdict = (
+        f"**在名录**：{md(name)} 在小微企业名录中。"
+        if name
+        else "**不在名录**：数据源没有这家企业的小微企业信息。"
+    )
+    elements: list[Element] = [markdown(verdict), fields(base)]
     if support:
         elements.append(panel("**扶持政策**", [fields(support)], expanded=True))
     else:
         elements.append(note("暂无扶持政策信息。"))
     elements.append(footer(SOURCE, queried_at, ref=jobid))
-    return card(_title(str(result.get("name") or "")), INFO, elements, subtitle="已完成")
+    return card(_title(str(result.get("name") or "")), OK, elements, subtitle="已完成")
 
 
 def failed_card(company: str, reason: str, requester: str) -> Card:
@@ -121,7 +128,7 @@ def expired_card(company: str, requester: str, why: str = EXPIRED_WHY) -> Card:
 
 def finished_notice(requester: str, company: str, outcome: str) -> Card:
     """A short new message, so the requester hears about a card that changed far up the chat."""
-    template = {"已完成": INFO, "已过期": EXPIRED}.get(outcome, FAILED)
+    template = {"已完成": OK, "已过期": EXPIRED}.get(outcome, FAILED)
     # The bot's own mention of the requester: an open_id from a signed event, checked to be one before use.
     mention = f"<at id={requester}></at> " if re.fullmatch(r"[A-Za-z0-9_-]+", requester) else ""
     return card(

@@ -20,6 +20,7 @@ from cards.common import (
     Card,
     Element,
     action_value,
+    amount,
     button,
     button_row,
     card,
@@ -28,6 +29,7 @@ from cards.common import (
     form,
     image,
     markdown,
+    money,
     note,
     panel,
     plain,
@@ -200,10 +202,7 @@ def moved_private_card() -> Card:
 
 
 def _money(value: Any) -> str:
-    try:
-        return f"{float(value):,.2f}"
-    except (TypeError, ValueError):
-        return str(value or "—")
+    return money(amount(value))
 
 
 def _ordered(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -219,9 +218,9 @@ def _latest_table(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> E
     columns = [
         ("insurance", "险种"),
         ("month", "所属年月"),
-        ("base", "缴费基数"),
-        ("company", "单位缴费"),
-        ("personal", "个人缴费"),
+        ("base", "缴费基数（元）"),
+        ("company", "单位缴费（元）"),
+        ("personal", "个人缴费（元）"),
         ("status", "状态"),
     ]
     rows = []
@@ -231,19 +230,38 @@ def _latest_table(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> E
             {
                 "insurance": label,
                 "month": _month(latest),
-                "base": _money(latest.get("salary")),
-                "company": _money(latest.get("payCompany")),
-                "personal": _money(latest.get("payPerson")),
+                "base": amount(latest.get("salary")),
+                "company": amount(latest.get("payCompany")),
+                "personal": amount(latest.get("payPerson")),
                 "status": str(latest.get("status") or latest.get("describe") or "—"),
             }
         )
-    return table(columns, rows, page_size=len(SECTIONS))
+    numbers = {"base": 2, "company": 2, "personal": 2}
+    return table(columns, rows, numbers=numbers, page_size=len(SECTIONS))
+
+
+def _verdict(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]], queried_at: datetime) -> Element:
+    """The answer first: paid up to which month (up to date if last month or later), and that month's total."""
+    if not sections:
+        return markdown("**没有查到缴费记录**：社保网站未返回任何险种的缴费明细。")
+    latest = max(_month(_ordered(rows)[0]) for _label, rows in sections)
+    last_month = f"{queried_at.year - (queried_at.month == 1)}-{(queried_at.month - 2) % 12 + 1:02d}"
+    company = personal = 0.0
+    for _label, rows in sections:
+        for row in rows:
+            if _month(row) == latest:
+                company += amount(row.get("payCompany")) or 0
+                personal += amount(row.get("payPerson")) or 0
+    state = f"已缴至 {latest}" if latest >= last_month else f"{latest} 之后没有缴费记录"
+    return markdown(
+        f"**{state}**：{latest} 月合计 {money(company + personal)}（单位 {money(company)} · 个人 {money(personal)}）"
+    )
 
 
 def _section(label: str, rows: Sequence[dict[str, Any]]) -> Element:
     company = sum(float(r.get("payCompany") or 0) for r in rows)
     personal = sum(float(r.get("payPerson") or 0) for r in rows)
-    lines = [f"共 {len(rows)} 个月 · 单位合计 {_money(company)} 元 · 个人合计 {_money(personal)} 元"]
+    lines = [f"共 {len(rows)} 个月 · 单位合计 {money(company)} · 个人合计 {money(personal)}"]
     lines += [
         f"{_month(r)}：缴费基数 {_money(r.get('salary'))} · 单位 {_money(r.get('payCompany'))}"
         f" · 个人 {_money(r.get('payPerson'))} · {r.get('status') or r.get('describe') or '—'}"
@@ -273,9 +291,9 @@ def result_card(
         ("缴存状态", str(base.get("payStatus") or "—")),
         ("最后缴费", str(base.get("lastPayDate") or "—")),
     ]
-    elements: list[Element] = [fields(pairs)]
     labels = dict(SECTIONS)
     sections = [(label, records[key]) for key, label in SECTIONS if records.get(key)]
+    elements: list[Element] = [_verdict(sections, queried_at), fields(pairs)]
     if sections:
         elements.append(_latest_table(sections))
     elements += [_section(label, rows) for label, rows in sections]
@@ -283,4 +301,5 @@ def result_card(
         names = "、".join(labels.get(m, "基础信息" if m == "baseInfo" else m) for m in missing)
         elements.append(markdown(f"⚠️ 部分数据缺失：{md(names)}（社保网站未返回）"))
     elements.append(footer(SOURCE, queried_at, ref=ref))
+    elements.append(_restart_row())
     return card(f"{TITLE} · {area_name}", INFO if missing else OK, elements, subtitle="查询完成")

@@ -74,7 +74,7 @@ def _walk(element: Any, lines: list[str], plain: bool) -> None:
         columns = element.get("columns", [])
         lines.append(" | ".join(str(c.get("display_name", "")) for c in columns))
         for row in element.get("rows", []):
-            lines.append(" | ".join(str(row.get(c.get("name"), "")) for c in columns))
+            lines.append(" | ".join(_cell(c, row.get(c.get("name"))) for c in columns))
     elif tag == "collapsible_panel":
         header_title = str(((element.get("header") or {}).get("title") or {}).get("content", ""))
         lines.append(f"▸ {unescape(plain_text(header_title) if plain else header_title)}")
@@ -83,3 +83,12 @@ def _walk(element: Any, lines: list[str], plain: bool) -> None:
             continue
         for child in element.get(key, []) or []:
             _walk(child, lines, plain)
+
+
+def _cell(column: dict[str, Any], value: Any) -> str:
+    """A table cell as Feishu shows it: a number column with its precision and thousands separator."""
+    if column.get("data_type") == "number" and isinstance(value, int | float):
+        fmt = column.get("format") or {}
+        shown = f"{value:,.{fmt.get('precision', 0)}f}"
+        return shown if fmt.get("separator") else shown.replace(",", "")
+    return "" if value is None else str(value)

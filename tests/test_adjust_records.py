@@ -22,8 +22,8 @@ async def test_own_records_show_the_seed_example(bot: RunningBot) -> None:
     text = await bot.reply_text(await bot.say("增减员"))
     assert "社保增减员记录 · 张小明" in text
     assert "增员 · 社保" in text and "生效月份 2024-01" in text
-    assert "申报基数：1000.10 元" in text
-    assert "2000.20 元 | 8.00% | 1000.20 元 | 8.00% | 每月" in text
+    assert "申报基数：1,000.10 元" in text
+    assert "2,000.20 | 8.00% | 1,000.20 | 8.00% | 每月" in text
     assert "****3456" in text and "ac123456" not in text
 
 
@@ -42,8 +42,8 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
     text = card_text(private[0].content)
     # HR files every line by name: full names and figures in HR's private chat.
     assert "张小明 · 1 条记录" in text and "王建国 · 0 条记录" in text
-    assert "1000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
-    assert "养老保险 | 2000.20 元" in text and "7152398273176192556" not in text
+    assert "1,000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
+    assert "养老保险 | 2,000.20" in text and "7152398273176192556" not in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
 
@@ -131,7 +131,7 @@ async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBo
     compensation = bot.sandbox.compensation
     compensation.fail_next = 2
     text = await bot.reply_text(await bot.say("增减员"))
-    assert "1000.10 元" in text
+    assert "1,000.10 元" in text
 
     compensation.failing_users.add(EMPLOYEE)
     digest = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)

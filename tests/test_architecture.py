@@ -248,6 +248,7 @@ def test_the_button_scan_finds_ids_however_they_are_written() -> None:
         "four_factors.submit",
         "four_factors.verify",
         "four_factors.reject",
+        "four_factors.new",
     }
 
 

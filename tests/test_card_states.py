@@ -6,6 +6,7 @@ a new state is checked against Feishu's rules before a user meets it.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
@@ -202,7 +203,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "group": lambda: help.welcome_card(COMMANDS, group=True),
         "no commands": lambda: help.welcome_card([], group=False),
     },
-    help.usage_card: {"with aliases": lambda: help.usage_card(COMMANDS[0])},
+    help.usage_card: {
+        "with aliases": lambda: help.usage_card(COMMANDS[0]),
+        "without aliases": lambda: help.usage_card(help.CommandLine("帮助", (), "查看所有命令", "帮助")),
+    },
     micro_ent.pending_card: {
         "pending": lambda: micro_ent.pending_card("小米", NOW, "job-1234567890abcdef"),
         "joined": lambda: micro_ent.pending_card("小米", NOW, "job-1", joined=True),
@@ -308,7 +312,7 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     adjust_records.digest_moved_private_card: {"moved": adjust_records.digest_moved_private_card},
     adjust_records.notice_card: {
         "notice": lambda: adjust_records.notice_card(
-            "已取消订阅", "grey", "本群不再接收增减员摘要。", "可重新订阅"
+            "已取消订阅", common.EXPIRED, "本群不再接收增减员摘要。", "可重新订阅"
         )
     },
     adjust_records.subscribed_card: {"subscribed": lambda: adjust_records.subscribed_card("0 9 * * 1-5")},
@@ -369,3 +373,22 @@ def test_old_periods_leave_the_tables() -> None:
     assert sum(e["tag"] == "table" for e in ten_years["body"]["elements"]) == 1
     twelve = adjust_records.records_card([person("ou_1", "张三", 12)], queried_at=NOW)
     assert sum(e["tag"] == "table" for e in twelve["body"]["elements"]) == 5
+
+
+def test_colours_are_named_once_in_cards_common() -> None:
+    """Every card takes its header colour from cards.common (INFO/WAITING/OK/FAILED/EXPIRED), so one colour means one
+    state everywhere: no module in cards/ or handlers/ spells a template colour itself."""
+    from pathlib import Path
+
+    from bot.sandbox.card_rules import HEADER_TEMPLATES
+
+    root = Path(cards.__file__).parent.parent
+    literal = []
+    for path in [*sorted((root / "cards").glob("*.py")), *sorted((root / "handlers").rglob("*.py"))]:
+        if path.name == "common.py" and path.parent.name == "cards":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in HEADER_TEMPLATES:
+                literal.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    assert not literal, f"use cards.common's colour names instead: {literal}"
+    assert {common.INFO, common.WAITING, common.OK, common.FAILED, common.EXPIRED} <= HEADER_TEMPLATES

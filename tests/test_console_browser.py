@@ -82,6 +82,16 @@ class Console:
         return self.page.locator(".card", has_text=title)
 
 
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 375, "height": 740}
+
+
+def viewport_of(request: pytest.FixtureRequest) -> dict[str, int]:
+    """`@pytest.mark.viewport(PHONE)` on a test opens the console at that size; desktop otherwise."""
+    marker = request.node.get_closest_marker("viewport")
+    return marker.args[0] if marker else DESKTOP
+
+
 @pytest.fixture
 async def console(tmp_path: Path, clock: Clock, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
     async with running_bot(make_settings(tmp_path), clock) as bot, playwright.async_playwright() as driver:
@@ -90,7 +100,7 @@ async def console(tmp_path: Path, clock: Clock, request: pytest.FixtureRequest) 
             executable_path=CHROMIUM,
             args=CHROMIUM_ARGS,
             headless=True,
-            viewport={"width": 1280, "height": 860},
+            viewport=viewport_of(request),
             locale="zh-CN",
         )
         page = context.pages[0] if context.pages else await context.new_page()
@@ -346,14 +356,15 @@ async def test_enterprise_social_for_the_example_company(console: Console) -> No
     await console.send(f"企业社保 {COMPANY}")
     report = console.card(f"企业社保缴纳 · {COMPANY}")
     await expect(report).to_be_visible(timeout=10_000)
-    await expect(report.locator(".card-header")).to_have_class(re.compile(r"\btpl-blue\b"))
+    await expect(report.locator(".card-header")).to_have_class(re.compile(r"\btpl-green\b"))
+    await expect(report.locator(".md").first).to_contain_text("2019 年报：参保 168 人")  # the answer first
     # The newest year is the card's table; older years are collapsed panels (tables only at the root in Feishu).
     await expect(report).to_contain_text("2019 年报 · 2020-06-24 发布")
     older = report.locator("details.panel").nth(0)
     pension = report.locator("tbody tr", has_text="养老")
     await expect(pension).to_be_visible()
-    await expect(pension).to_contain_text("168人")
-    await expect(pension).to_contain_text("47.014208万元")
+    await expect(pension.locator("td.num").first).to_have_text("168")
+    await expect(pension).to_contain_text("470,142.08")  # a number column, Feishu's separator
     await expect(older.locator("summary")).to_contain_text("2018 年报")
     await expect(older.locator(".panel-body")).to_be_hidden()  # older years start collapsed
     await expect(report.locator(".md.notation").last).to_contain_text("数据来源：聚合数据")
@@ -385,11 +396,12 @@ async def test_only_a_manager_verifies_from_the_managers_group(console: Console)
     await copy.get_by_role("button", name="核验", exact=True).click()
     await expect(toast(console, "正在核验，完成后会更新卡片")).to_be_visible()
     result = console.card(f"企业核验一致 · {COMPANY}")
-    await expect(result).to_contain_text("核验结果：一致", timeout=10_000)
+    await expect(result).to_contain_text("一致：此人是该企业登记的法人/负责人", timeout=10_000)
     await expect(result.locator(".card-header")).to_have_class(re.compile(r"\btpl-green\b"))
     await expect(result).to_contain_text(re.compile(r"流水号：JH\d{21}"))
     await expect(result).to_contain_text("核验人：王**")
-    await expect(result.get_by_role("button")).to_have_count(0)
+    # Done: no 核验 / 驳回 any more, only the next step.
+    await expect(result.get_by_role("button")).to_have_text(["发起新的核验"])
     orderid = re.search(r"JH\d{21}", await result.inner_text())
     assert orderid is not None
 
@@ -470,3 +482,35 @@ async def test_the_root_opens_the_console_and_an_updated_card_comes_into_view(co
         title["y"], toast_box["y"]
     )
     assert overlap_x <= 0 or overlap_y <= 0, (title, toast_box)
+
+
+async def no_horizontal_scroll(page: Any) -> None:
+    widths = await page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]"
+    )
+    assert max(widths[:2]) <= widths[2], f"the page scrolls sideways: {widths}"
+
+
+@pytest.mark.viewport(PHONE)
+async def test_on_a_phone_nothing_scrolls_sideways_and_every_button_is_reachable(console: Console) -> None:
+    page = console.page
+    await console.send("帮助")
+    help_card = console.card("使用帮助")
+    await expect(help_card).to_be_visible()
+    await no_horizontal_scroll(page)
+    # Every button on the page (sidebar, composer, card) can be scrolled to, lies inside the screen and takes a click.
+    buttons = page.locator("button:visible")
+    assert await buttons.count() > 10
+    for index in range(await buttons.count()):
+        target = buttons.nth(index)
+        await target.scroll_into_view_if_needed()
+        box = await target.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 0.5, box
+        await target.click(trial=True)
+    # A help button really answers at this size: the usage replaces the list, 返回 brings it back.
+    await help_card.get_by_role("button", name="企业社保").click()
+    usage = console.card("hrbot · 企业社保")
+    await expect(usage).to_contain_text("发送：")
+    await no_horizontal_scroll(page)
+    await usage.get_by_role("button", name="返回全部命令").click()
+    await expect(console.card("使用帮助")).to_be_visible()

@@ -39,7 +39,10 @@ async def test_seed_example_enterprise_newest_year_first_and_open(bot: RunningBo
     card = await ask(bot, f"企业社保 {XIAOMI}")
     text = card_text(card)
     assert card["header"]["title"]["content"] == f"企业社保缴纳 · {XIAOMI}"
-    assert card["header"]["template"] == "blue"
+    assert card["header"]["template"] == "green"
+    # The answer first: the newest year's headline figures and how old they are.
+    assert text.split("\n")[1].startswith("**2019 年报：参保 168 人 · 本期实际缴费 ")
+    assert "2020-06-24 发布，约 6 年前" in text
     # The newest year is the card's one table (Feishu allows tables only at the root); older years are panels.
     assert "**2019 年报** · 2020-06-24 发布" in text
     older = panels(card)
@@ -52,17 +55,16 @@ async def test_seed_example_enterprise_newest_year_first_and_open(bot: RunningBo
     assert list(y2019) == ["养老", "医疗", "失业", "工伤", "生育"]
     assert y2019["养老"] == {
         "insurance": "养老",
-        "people": "168人",
-        "base": "293.8388万元",
-        "paid": "47.014208万元",
-        "arrears": "0万元",
+        "people": 168,
+        "base": 2938388.0,
+        "paid": 470142.08,
+        "arrears": 0.0,
     }
-    assert y2019["医疗"]["paid"] == "33.931795万元" and y2019["医疗"]["base"] == "314.1832万元"
-    assert y2019["失业"]["paid"] == "2.350704万元" and y2019["失业"]["base"] == "293.8388万元"
-    assert y2019["工伤"]["paid"] == "2.065392万元"
-    assert y2019["工伤"]["base"] == "无数据"  # the API doc's "-"
-    assert "-" not in {v for row in y2019.values() for v in row.values()}
-    assert "47.014208万元" in text and "168人" in text and "2020-06-24" in text
+    assert y2019["医疗"]["paid"] == 339317.95 and y2019["医疗"]["base"] == 3141832.0
+    assert y2019["失业"]["paid"] == 23507.04 and y2019["失业"]["base"] == 2938388.0
+    assert y2019["工伤"]["paid"] == 20653.92
+    assert y2019["工伤"]["base"] is None  # the API doc's "-": an empty number cell
+    assert "养老 | 168 | 2,938,388.00 | 470,142.08 | 0.00" in text and "2020-06-24" in text
     assert "数据来源：聚合数据" in text and "查询时间：" in text
     assert billed(bot) == 1
 
@@ -80,14 +82,14 @@ async def test_the_same_company_twice_costs_one_call(bot: RunningBot, clock) -> 
     clock.advance(timedelta(hours=1))
     second = card_text(await ask(bot, f"企业社保  {XIAOMI} ", user=HR))
     assert billed(bot) == 1
-    assert "47.014208万元" in second and "缓存" in second
+    assert "470,142.08" in second and "缓存" in second
     # 查询时间 is when the data was fetched, not when the cache was read.
     assert first.split("查询时间：")[1][:16] == second.split("查询时间：")[1][:16]
 
 
 async def test_asked_by_credit_code_then_by_name_is_one_call(bot: RunningBot) -> None:
     by_code = card_text(await ask(bot, "企业社保 91110108551385082q"))
-    assert XIAOMI in by_code and "47.014208万元" in by_code
+    assert XIAOMI in by_code and "470,142.08" in by_code
     await ask(bot, f"企业社保 {XIAOMI}")
     assert billed(bot) == 1
 
@@ -161,7 +163,7 @@ async def test_in_a_group_when_mentioned(bot: RunningBot) -> None:
     card = await ask(
         bot, f"@_user_1 企业社保 {XIAOMI}", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=mentions
     )
-    assert "47.014208万元" in card_text(card)
+    assert "470,142.08" in card_text(card)
 
 
 async def test_help_lists_the_command(bot: RunningBot) -> None:

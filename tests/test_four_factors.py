@@ -227,8 +227,10 @@ async def test_manager_verifies_and_every_copy_shows_the_result(bot: RunningBot)
     for copy in (in_chat, in_managers):
         text = card_text(copy.content)
         assert copy.content["header"]["template"] == "green"
-        assert "**核验结果**：**一致**" in text
-        assert "**结果说明**：企业法人/负责人（7）" in text
+        assert (
+            text.split("\n")[1] == "**一致**：此人是该企业登记的法人/负责人，四项信息相符。"
+        )  # the answer first
+        assert "（7）" not in text
         assert "**核验人**：王**" in text and "**核验时间**：" in text
         assert "**经营状态**：存续" not in text  # regstatus is not asked for in plain/encrypted mode
         assert "[核验]" not in text and "[驳回]" not in text
@@ -255,9 +257,17 @@ async def test_inconsistent_name_is_red_with_the_detail(bot: RunningBot) -> None
     await settled(bot, in_chat, in_managers, prefix="企业核验不一致")
     text = card_text(in_chat.content)
     assert in_chat.content["header"]["template"] == "red"
-    assert "**核验结果**：**不一致**" in text and "姓名不一致（-22）" in text
+    assert "**不一致**：姓名不一致。" in text and "（-22）" not in text
     [audit] = await bot.app.services.store.audit_rows("four_factors")
     assert audit["outcome"] == "inconsistent"
+
+    # The next step: a new, empty form in the same chat; the result stays and nothing more is billed.
+    before = len(bot.feishu.bot_messages(in_chat.chat_id))
+    answer = await press(bot, in_chat, user=EMPLOYEE, value=button_value(in_chat, "发起新的核验"))
+    assert answer["toast"]["type"] == "success"
+    form = (await wait_for(lambda: bot.feishu.bot_messages(in_chat.chat_id), before + 1))[-1]
+    assert title(form) == "企业四要素核验" and "[提交核验申请]" in card_text(form.content)
+    assert title(in_chat).startswith("企业核验不一致") and billed(bot) == 1
 
 
 async def test_double_click_makes_one_call(bot: RunningBot) -> None:
@@ -370,10 +380,10 @@ async def test_each_mode_calls_its_endpoint(tmp_path, clock, mode: str, path: st
         [sent] = juhe(bot).calls_to(path)
         text = card_text(in_chat.content)
         if mode == "v2":
-            assert "**核验 2.0 结果（res）**：1（一致）" in text and "**经营状态**：存续" in text
-            assert "结果说明" not in text and sent["regstatus"] == "1"
+            assert "**一致**：企业名称、企业标识" in text and "**经营状态**：存续" in text
+            assert sent["regstatus"] == "1"
         else:
-            assert "企业法人/负责人（7）" in text and "res" not in text
+            assert "**一致**：此人是该企业登记的法人/负责人" in text and "（7）" not in text
         if mode == "encrypted":
             # The emulator decrypted these on its own to answer 一致; they also equal an independent encryption.
             openid = bot.app.services.settings_of(JuheSettings).juhe_openid

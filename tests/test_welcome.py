@@ -45,7 +45,7 @@ async def test_a_new_private_chat_gets_the_welcome_card_whose_buttons_show_usage
     assert "企业社保" in answer["toast"]["content"]
     usage = await wait_for(lambda: bot.feishu.bot_messages(EMPLOYEE_P2P), 2)
     text = card_text(usage[-1].content)
-    assert "用法 · 企业社保" in text and "例：" in text
+    assert "hrbot · 企业社保" in text and "发送：`企业社保 " in text
     await bot.idle()
     # The button showed the usage and ran nothing: no provider was called.
     assert bot.sandbox.juhe.calls == []
@@ -70,7 +70,7 @@ async def test_the_custom_menu_sends_a_commands_usage_or_the_command_list(bot: R
     operator = {"operator_name": "HR", "operator_id": _operator(HR)}
     await bot.post_event("application.bot.menu_v6", {"operator": operator, "event_key": "企业核验"})
     (usage,) = await wait_for(lambda: bot.feishu.bot_messages(hr_p2p))
-    assert "用法 · 企业核验" in card_text(usage.content)
+    assert "hrbot · 企业核验" in card_text(usage.content)
     await bot.post_event("application.bot.menu_v6", {"operator": operator, "event_key": "no-such-key"})
     listed = await wait_for(lambda: bot.feishu.bot_messages(hr_p2p), 2)
     assert "企业社保" in _buttons(listed[-1])

@@ -184,6 +184,13 @@ def _state_text(status: str) -> str:
     }.get(status, "这张卡片已更新，请查看最新状态")
 
 
+@router.action("new")
+async def new_request(ctx: ActionContext) -> ActionResponse:
+    """From a result card: a new, empty form in the same chat; the result card stays as it is."""
+    await ctx.services.feishu.send_card(ctx.action.open_chat_id, form_card())
+    return ActionResponse.toast("已发送新的核验表单", "success")
+
+
 @router.action("verify", guards=[managers_only(NOT_A_MANAGER)])
 async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)

@@ -31,13 +31,30 @@ def _others(services: Services) -> list[CommandLine]:
     return [_line(c) for c in services.dispatcher.commands if c.handler is not show_help]
 
 
+def _commands(services: Services) -> list[CommandLine]:
+    return [_line(c) for c in services.dispatcher.commands]
+
+
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
 async def show_help(ctx: MessageContext) -> None:
-    commands = [_line(c) for c in ctx.services.dispatcher.commands]
     unknown = (
         ctx.command if ctx.services.dispatcher.find_command(ctx.command) is None and ctx.command else None
     )
-    await ctx.reply(help_card(commands, unknown=unknown))
+    await ctx.reply(help_card(_commands(ctx.services), unknown=unknown))
+
+
+@router.action("usage")
+async def show_usage(ctx: ActionContext) -> ActionResponse:
+    """A help button: the command's usage in place of the list. Only shows; the user sends the command."""
+    found = [c for c in _commands(ctx.services) if c.name == ctx.value.get("command")]
+    if not found:
+        return ActionResponse.toast("这个命令已不可用，请重新发送「帮助」", "warning")
+    return ActionResponse.replace(usage_card(found[0]))
+
+
+@router.action("back")
+async def back_to_help(ctx: ActionContext) -> ActionResponse:
+    return ActionResponse.replace(help_card(_commands(ctx.services)))
 
 
 @router.on_fallback
@@ -67,9 +84,10 @@ async def welcome_in_group(services: Services, event: dict[str, Any]) -> None:
         await services.feishu.send_card(str(event["chat_id"]), welcome_card(_others(services), group=True))
 
 
-@router.action("usage")
-async def show_usage(ctx: ActionContext) -> ActionResponse:
-    """A command button shows that command's usage, privately; it never runs the command (some are billed)."""
+@router.action("send_usage")
+async def send_usage(ctx: ActionContext) -> ActionResponse:
+    """A welcome-card button shows that command's usage, privately (the card is the whole group's); it never runs
+    the command (some are billed)."""
     command = ctx.services.dispatcher.find_command(str(ctx.value.get("command", "")))
     if command is None:
         return ActionResponse.toast("这个命令已不存在，发送「帮助」查看现有命令", "warning")

@@ -243,6 +243,14 @@ function tableCell(column, value) {
   const td = el("td");
   if (column.data_type === "lark_md" || column.data_type === "markdown") {
     td.innerHTML = markdown(value);
+  } else if (column.data_type === "number" && typeof value === "number") {
+    // As Feishu formats a number column: fixed decimals, thousands separator when asked.
+    const format = column.format || {};
+    const digits = format.precision ?? 0;
+    td.className = "num";
+    td.textContent = (format.symbol || "") + value.toLocaleString("en-US", {
+      minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: Boolean(format.separator),
+    });
   } else if (Array.isArray(value)) {
     td.textContent = value.map((v) => (typeof v === "object" ? v.text ?? v.name ?? v.id ?? "" : v)).join("、");
   } else {
