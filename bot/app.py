@@ -40,9 +40,10 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 HttpExtension = Callable[[web.Application, "BotApp"], None]
 
 
-# What a live bot needs per ingress mode; FEISHU_BASE_URL alone never makes a bot live.
+# What a live bot needs per ingress mode; FEISHU_BASE_URL alone never makes a bot live. The webhook needs the Encrypt
+# Key too: without it Feishu signs nothing, so neither a forged nor a replayed request could be told apart.
 LIVE_SETTINGS = {
-    "webhook": ("feishu_app_id", "feishu_app_secret", "feishu_verification_token"),
+    "webhook": ("feishu_app_id", "feishu_app_secret", "feishu_verification_token", "feishu_encrypt_key"),
     "ws": ("feishu_app_id", "feishu_app_secret"),
 }
 

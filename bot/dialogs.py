@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.store import Store, metadata
 
@@ -83,16 +84,19 @@ class Dialogs:
             "updated_at": now,
             "expires_at": expires_at,
         }
+        # The version is bumped in SQL: two starts at once (a message sent twice) get two versions, never one.
+        bump = update(dialogs).where(self._mine(user)).values(version=dialogs.c.version + 1, **values)
         async with self.engine.begin() as conn:
-            current = (await conn.execute(select(dialogs.c.version).where(self._mine(user)))).scalar()
-            if current is None:
-                await conn.execute(
-                    insert(dialogs).values(feature=self.feature, user=user, version=1, **values)
-                )
-            else:
-                await conn.execute(
-                    update(dialogs).where(self._mine(user)).values(version=current + 1, **values)
-                )
+            bumped = (await conn.execute(bump)).rowcount
+        if not bumped:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        insert(dialogs).values(feature=self.feature, user=user, version=1, **values)
+                    )
+            except IntegrityError:
+                async with self.engine.begin() as conn:  # the other start inserted first
+                    await conn.execute(bump)
         dialog = await self.get(user)
         assert dialog is not None
         return dialog

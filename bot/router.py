@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.feishu import MessageGone
 from bot.guards import Guard
 from bot.protocol import ACTION_KEY, ActionResponse, Card
 
@@ -81,7 +82,11 @@ class MessageContext:
         """Reply in the thread of the user's message (or privately, see `move_private`); returns the message_id."""
         if self.private:
             return await self.send_private(card)
-        return await self.services.feishu.reply_card(self.message.message_id, card)
+        try:
+            return await self.services.feishu.reply_card(self.message.message_id, card)
+        except MessageGone:
+            # The user recalled the message meanwhile: the answer goes into the chat instead.
+            return await self.services.feishu.send_card(self.message.chat_id, card)
 
     def move_private(self) -> None:
         self.private = True

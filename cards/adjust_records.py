@@ -71,9 +71,10 @@ def _ratio(value: str) -> str:
 
 def _detail_elements(record_type: str, detail: AdjustDetail, names: RecordNames, full: bool) -> list[Element]:
     heading = (
-        f"**{RECORD_TYPE.get(record_type, record_type)} · {INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type)}**"
-        f" · {STATUS.get(detail.insurance_status, detail.insurance_status or '—')}"
-        f" · 生效月份 {detail.effective_month or '—'}"
+        f"**{md(RECORD_TYPE.get(record_type, record_type))} · "
+        f"{md(INSURANCE_TYPE.get(detail.insurance_type, detail.insurance_type))}**"
+        f" · {md(STATUS.get(detail.insurance_status, detail.insurance_status or '—'))}"
+        f" · 生效月份 {md(detail.effective_month or '—')}"
     )
     elements: list[Element] = [markdown(heading)]
     # Provider text (description, names) is data: plain text, never markdown.
@@ -281,7 +282,7 @@ def _month_elements(
     shown = 0
     for month, groups in grouped(lines):
         counts = {kind: sum(len(g[3]) for g in groups if g[0] == kind) for kind in RECORD_TYPE}
-        title = f"**{month_label(month, current_month)}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
+        title = f"**{md(month_label(month, current_month))}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
         body: list[Element] = []
         for kind, city, entity, group in groups:
             take = group if budget is None else group[: max(0, budget - shown)]

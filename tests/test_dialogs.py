@@ -159,3 +159,12 @@ async def test_two_features_dialogs_for_the_same_user_are_independent(store: Sto
     await other.touch("ou_a", at(9))
     await other.set_message("ou_a", "om_other")
     assert (await social.get("ou_a")).message_id is None  # type: ignore[union-attr]
+
+
+async def test_two_starts_at_once_give_two_versions(store: Store) -> None:
+    """A message sent twice: both starts succeed, each with its own version, so the older card is recognised."""
+    dialogs = Dialogs(store, "personal_social")
+    first, second = await asyncio.gather(
+        *(dialogs.start("ou_1", "oc_1", "city", at(0), at(30)) for _ in range(2))
+    )
+    assert {first.version, second.version} <= {1, 2} and (await dialogs.get("ou_1")).version == 2

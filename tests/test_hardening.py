@@ -179,18 +179,29 @@ async def test_the_console_answers_loopback_peers_only_unless_public() -> None:
     async def page(_request: web.Request) -> web.Response:
         return web.Response(text="console")
 
-    def request_from(address: str) -> web.Request:
+    def request_from(address: str, method: str = "GET", **headers: str) -> web.Request:
         transport = mock.Mock()
         transport.get_extra_info.side_effect = lambda name, default=None: (
             (address, 50000) if name == "peername" else default
         )
-        return make_mocked_request("GET", "/console", transport=transport)
+        headers = {"Host": "127.0.0.1:8000", **headers}
+        return make_mocked_request(method, "/console", headers=headers, transport=transport)
 
     guarded = _loopback_only(page)
     assert (await guarded(request_from("127.0.0.1"))).status == 200
-    assert (await guarded(request_from("::1"))).status == 200
+    assert (await guarded(request_from("::1", Host="[::1]:8000"))).status == 200
+    assert (await guarded(request_from("127.0.0.1", Host="localhost:8000"))).status == 200
     refused = await guarded(request_from("172.17.0.1"))
     assert refused.status == 403 and "HRBOT_CONSOLE_PUBLIC" in refused.text  # type: ignore[attr-defined]
+    # Another page in the developer's browser: a rebinding name, a foreign Origin, a form or text/plain post.
+    assert (await guarded(request_from("127.0.0.1", Host="evil.example:8000"))).status == 403
+    assert (await guarded(request_from("127.0.0.1", Origin="https://evil.example"))).status == 403
+    plain_post = request_from("127.0.0.1", "POST", **{"Content-Type": "text/plain"})
+    assert (await guarded(plain_post)).status == 415
+    json_post = request_from(
+        "127.0.0.1", "POST", **{"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000"}
+    )
+    assert (await guarded(json_post)).status == 200
 
 
 # Item 9: headers and log lines --------------------------------------------------------------------------------------

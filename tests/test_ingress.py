@@ -206,7 +206,7 @@ async def test_live_webhook_mode_requires_a_verification_token(tmp_path) -> None
     try:
         await app.start()
     except ConfigError as exc:
-        assert "FEISHU_VERIFICATION_TOKEN" in str(exc)
+        assert "FEISHU_VERIFICATION_TOKEN" in str(exc) and "FEISHU_ENCRYPT_KEY" in str(exc)
     else:
         await app.stop()
         raise AssertionError("started without a verification token")
@@ -266,3 +266,13 @@ async def test_the_emulator_sends_a_line_break_as_a_post_as_feishus_client_does(
     # A person mentioned on the second line is still that person.
     p2p = await bot.feishu.user_says("增减员\n@王建国", user=HR, chat_id=Directory.p2p_chat_of(HR))
     assert "社保增减员记录 · 王" in await bot.reply_text(p2p.message_id, within=10)
+
+
+async def test_a_message_recalled_before_the_answer_is_answered_in_the_chat(bot: RunningBot) -> None:
+    event = wire.message_event("帮助", user=EMPLOYEE, chat_id="oc_p2p_" + EMPLOYEE)
+    message_id = event["message"]["message_id"]
+    bot.feishu.record_user_message(message_id, chat_id="oc_p2p_" + EMPLOYEE, sender="user", text="帮助")
+    bot.feishu.withdraw(message_id)  # the user recalls it: a reply to it is refused (230011)
+    await bot.post_event("im.message.receive_v1", event)
+    [answer] = await wait_for(lambda: bot.feishu.bot_messages("oc_p2p_" + EMPLOYEE))
+    assert answer.reply_to is None and "使用帮助" in card_text(answer.content)

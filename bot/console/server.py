@@ -75,12 +75,35 @@ def is_loopback(remote: str | None) -> bool:
         return False
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def _loopback_name(host: str | None) -> bool:
+    """`localhost:8000`, `127.0.0.1`, `[::1]:8000`: a name that can only mean this machine."""
+    name = (host or "").strip().lower()
+    if name.startswith("["):
+        name = name.split("]", 1)[0] + "]"
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in LOOPBACK_NAMES
+
+
 def _loopback_only(handler: Handler) -> Handler:
+    """Loopback peers only; and, against other pages open in the developer's browser, a loopback Host (a DNS
+    rebinding page names its own host), a loopback Origin when one is sent, and JSON bodies only (a cross-site form
+    or `text/plain` post cannot send `application/json` without a preflight the console never answers)."""
+
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not is_loopback(request.remote):
             return _error(
                 "the console answers on this machine only; set HRBOT_CONSOLE_PUBLIC=1 to open it", 403
             )
+        origin = request.headers.get("Origin")
+        origin_host = origin.split("://", 1)[-1] if origin else None
+        if not _loopback_name(request.host) or (origin is not None and not _loopback_name(origin_host)):
+            return _error("the console answers pages of this machine only", 403)
+        if request.method == "POST" and request.content_type != "application/json":
+            return _error("expected application/json", 415)
         return await handler(request)
 
     return guarded

@@ -223,12 +223,12 @@ async def digest_now(ctx: MessageContext) -> None:
         if not audience.full:
             await _warn_hr(services, audience)
         return
-    collection = await collect_records(services)
-    if ctx.message.is_private:
-        await _send_digest(services, f"user:{ctx.user}", collection, True, ctx.reply)
-    else:
-        await _send_digest(services, f"user:{ctx.user}", collection, True, ctx.send_private)
+    if not ctx.message.is_private:
+        # Said at once: collecting the whole company's records takes a while.
         await ctx.reply(digest_moved_private_card())
+    collection = await collect_records(services)
+    reply = ctx.reply if ctx.message.is_private else ctx.send_private
+    await _send_digest(services, f"user:{ctx.user}", collection, True, reply)
 
 
 @router.action("digest_all")

@@ -8,6 +8,7 @@ from pydantic import field_validator
 
 from bot.config import SettingsModel, items
 from bot.scheduler import crontab_trigger
+from handlers.adjust_records.deadlines import load_calendar
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -48,6 +49,14 @@ class AdjustRecordsSettings(SettingsModel):
     @property
     def digest_chat_ids(self) -> tuple[str, ...]:
         return items(self.hrbot_digest_chat_ids)
+
+    @field_validator("hrbot_filing_calendar")
+    @classmethod
+    def _readable_calendar(cls, value: str) -> str:
+        # Read with the settings, so a bad file stops start-up (one line naming the entry) before the bot listens.
+        if value:
+            load_calendar(value)
+        return value
 
     @property
     def filing_remind_days(self) -> tuple[int, ...]:
