@@ -151,6 +151,24 @@ async def wait_for(probe: Callable[[], list[Any]], count: int = 1, within: float
         await asyncio.sleep(0.02)
 
 
+def card_buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A card's buttons: shown text → callback value."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("tag") == "button":
+                found[node["text"]["content"]] = node["behaviors"][0]["value"]
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(card)
+    return found
+
+
 async def eventually(
     probe: Callable[[], Awaitable[Any]], within: float = 5.0, what: str = "condition"
 ) -> Any:

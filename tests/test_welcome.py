@@ -5,29 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP, Directory
-from bot.sandbox.feishu import SandboxMessage
 from cards.text import card_text
-from tests.conftest import RunningBot, wait_for
+from tests.conftest import RunningBot, card_buttons, wait_for
 
 EMPLOYEE_P2P = Directory.p2p_chat_of(EMPLOYEE)
-
-
-def _buttons(message: SandboxMessage) -> dict[str, dict[str, Any]]:
-    """Button text → its callback value."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("tag") == "button":
-                found[node["text"]["content"]] = node["behaviors"][0]["value"]
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(message.content)
-    return found
 
 
 def _operator(open_id: str) -> dict[str, Any]:
@@ -39,7 +20,7 @@ async def test_a_new_private_chat_gets_the_welcome_card_whose_buttons_show_usage
     await bot.post_event("im.chat.access_event.bot_p2p_chat_entered_v1", event)
     (welcome,) = await wait_for(lambda: bot.feishu.bot_messages(EMPLOYEE_P2P))
     assert "欢迎" in card_text(welcome.content) and "直接发送命令" in card_text(welcome.content)
-    buttons = _buttons(welcome)
+    buttons = card_buttons(welcome.content)
     assert "企业社保" in buttons and "帮助" not in buttons
     answer = await bot.click(welcome, user=EMPLOYEE, value=buttons["企业社保"])
     assert "企业社保" in answer["toast"]["content"]
@@ -62,7 +43,7 @@ async def test_added_to_a_group_the_bot_says_how_to_address_it(bot: RunningBot) 
     event = {"chat_id": HR_GROUP, "operator_id": _operator(HR), "external": False, "name": "HR"}
     await bot.post_event("im.chat.member.bot.added_v1", event)
     (welcome,) = await wait_for(lambda: bot.feishu.bot_messages(HR_GROUP))
-    assert "@我" in card_text(welcome.content) and "企业核验" in _buttons(welcome)
+    assert "@我" in card_text(welcome.content) and "企业核验" in card_buttons(welcome.content)
 
 
 async def test_the_custom_menu_sends_a_commands_usage_or_the_command_list(bot: RunningBot) -> None:
@@ -73,4 +54,4 @@ async def test_the_custom_menu_sends_a_commands_usage_or_the_command_list(bot: R
     assert "hrbot · 企业核验" in card_text(usage.content)
     await bot.post_event("application.bot.menu_v6", {"operator": operator, "event_key": "no-such-key"})
     listed = await wait_for(lambda: bot.feishu.bot_messages(hr_p2p), 2)
-    assert "企业社保" in _buttons(listed[-1])
+    assert "企业社保" in card_buttons(listed[-1].content)
