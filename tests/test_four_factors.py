@@ -251,6 +251,34 @@ async def test_manager_verifies_and_every_copy_shows_the_result(bot: RunningBot)
     no_full_id_anywhere(bot, cards_only=True)
 
 
+async def test_a_withdrawn_copy_gets_the_card_anew_in_its_chat(bot: RunningBot) -> None:
+    """Feishu will not update a withdrawn copy (230011): the managers' chat gets the card as a new message, which
+    later updates patch (one new message, not one per update), and the request remembers it."""
+    in_chat, in_managers = await request_inline(bot)
+    bot.feishu.withdraw(in_managers.message_id)
+    answer = await press(bot, in_chat, user=MANAGER, value=button_value(in_chat, "核验"))
+    assert answer["toast"]["content"] == STARTED
+    await settled(bot, in_chat, prefix="企业核验一致")
+
+    def resent() -> list[SandboxMessage]:
+        return [
+            m
+            for m in bot.feishu.bot_messages(MANAGER_GROUP)
+            if m.message_id != in_managers.message_id and title(m).startswith("企业核验一致")
+        ]
+
+    [again] = await wait_for(resent, within=10)
+    assert [m.message_id for m in bot.feishu.bot_messages(MANAGER_GROUP)] == [
+        in_managers.message_id,
+        again.message_id,
+    ]
+    assert title(in_managers).startswith("企业核验申请")  # the withdrawn copy is left alone
+    assert card_text(again.content) == card_text(in_chat.content)
+    assert billed(bot) == 1
+    [row] = await rows(bot)
+    assert row["message_ids"] == [in_chat.message_id, again.message_id]
+
+
 async def test_inconsistent_name_is_red_with_the_detail(bot: RunningBot) -> None:
     in_chat, in_managers = await request_inline(bot, text=f"企业核验 {COMPANY} {USCC} 张三 {ID_NUMBER}")
     await press(bot, in_managers, user=MANAGER, value=button_value(in_managers, "核验"))

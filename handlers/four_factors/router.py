@@ -10,7 +10,6 @@ request to the next attempt: 重新核验 is a new claim.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -207,27 +206,27 @@ async def run_verification(
     store = Verifications(services.store)
     view = await _view(services, request)
     verifier = await _masked_name(services, manager)
-    copies = [*request.message_ids, clicked_message]
-    await _patch_all(services, copies, verifying_card(view, verifier))
+    # The clicked copy is one of the request's; were it not (an older request), it is updated all the same.
+    request = await _patch_all(services, request, verifying_card(view, verifier), extra=clicked_message)
     assert request.realname is not None and request.idcard is not None  # open requests keep them
     try:
         result = await client(services).four_factors(
             request.entname, request.entmark, request.realname, request.idcard, mode=_mode(services)
         )
     except ProviderError as exc:
-        await _failed(services, request, view, manager, verifier, copies, exc.user_message)
+        await _failed(services, request, view, manager, verifier, clicked_message, exc.user_message)
         return
     except Exception:
         # A bug must not leave the request stuck in 核验中: it fails like an unavailable provider.
         log.exception("four-factor verification %s failed", request.id)
-        await _failed(services, request, view, manager, verifier, copies, SERVICE_UNAVAILABLE)
+        await _failed(services, request, view, manager, verifier, clicked_message, SERVICE_UNAVAILABLE)
         return
     now = services.clock.now()
     outcome = _outcome(result, verifier, _local(services, now))
     await store.decide(request.id, DONE, _stored(result), manager, now)
     verdict = "consistent" if result.consistent else "inconsistent"
     await _audit(services, request, manager, verdict, result.orderid, _stored(result))
-    await _patch_all(services, copies, result_card(view, outcome))
+    await _patch_all(services, request, result_card(view, outcome), extra=clicked_message)
 
 
 async def _failed(
@@ -236,7 +235,7 @@ async def _failed(
     view: RequestView,
     manager: str,
     verifier: str,
-    copies: list[str],
+    clicked_message: str,
     reason: str,
 ) -> None:
     """No verdict: the request stays open for 重新核验, which is the next attempt (a new claim)."""
@@ -244,7 +243,9 @@ async def _failed(
     await Verifications(services.store).fail(request.id, request.attempt, reason, manager, now)
     await _audit(services, request, manager, "failed", None, {"error": reason, "mode": _mode(services)})
     retry = replace(view, attempt=request.attempt + 1)
-    await _patch_all(services, copies, failed_card(retry, reason, verifier, _local(services, now)))
+    await _patch_all(
+        services, request, failed_card(retry, reason, verifier, _local(services, now)), extra=clicked_message
+    )
 
 
 @router.action("reject", guards=[managers_only(NOT_A_MANAGER)])
@@ -257,8 +258,8 @@ async def reject(ctx: ActionContext) -> ActionResponse:
     card = rejected_card(
         await _view(services, request), await _masked_name(services, ctx.user), _local(services, now)
     )
-    others = [m for m in request.message_ids if m != ctx.action.open_message_id]
-    ctx.after_answer(_patch_all(services, others, card))
+    # The clicked copy takes the card from the callback's answer; the others are patched.
+    ctx.after_answer(_patch_all(services, request, card, skip=ctx.action.open_message_id))
     return ActionResponse.toast("已驳回", "success", card=card)
 
 
@@ -270,10 +271,10 @@ async def expire_stale(services: Services) -> None:
     store = Verifications(services.store)
     now = services.clock.now()
     for request in await store.expire(now - REQUEST_LIFETIME):
-        await _patch_all(services, request.message_ids, expired_card(await _view(services, request)))
+        await _patch_all(services, request, expired_card(await _view(services, request)))
     for request in await store.interrupted(now - INTERRUPTED_AFTER, INTERRUPTED):
         card = failed_card(await _view(services, request), INTERRUPTED, "—", _local(services, now))
-        await _patch_all(services, request.message_ids, card)
+        await _patch_all(services, request, card)
 
 
 # Helpers -----------------------------------------------------------------------------------------------------------
@@ -355,9 +356,37 @@ async def _audit(
     )
 
 
-async def _patch_all(services: Services, message_ids: Sequence[str], card: Card) -> None:
-    for message_id in dict.fromkeys(m for m in message_ids if m):
+async def _patch_all(
+    services: Services, request: VerificationRequest, card: Card, *, extra: str = "", skip: str = ""
+) -> VerificationRequest:
+    """Every copy of the request's card shows `card` (`extra` too, `skip` not). A copy Feishu will no longer update
+    (withdrawn, or too old: bot.feishu.MessageGone) is sent anew into its own chat, and the request remembers the new
+    message; the request is returned with its messages as they now are."""
+    ids = list(request.message_ids)
+    chats = _copy_chats(services, request)
+    done = {skip}
+    for index, message_id in enumerate(ids):
+        if not message_id or message_id in done:
+            continue
+        done.add(message_id)
+        chat = chats[index] if index < len(chats) else None
         try:
-            await services.feishu.patch_card(message_id, card)
+            ids[index] = await services.feishu.patch_card(message_id, card, resend_to=chat)
         except Exception:
             log.exception("could not update a copy of a verification card")
+    if extra and extra not in done:
+        try:
+            await services.feishu.patch_card(extra, card)
+        except Exception:
+            log.exception("could not update a copy of a verification card")
+    if ids == list(request.message_ids):
+        return request
+    await Verifications(services.store).set_messages(request.id, ids)
+    return replace(request, message_ids=tuple(ids))
+
+
+def _copy_chats(services: Services, request: VerificationRequest) -> list[str | None]:
+    """The chat each of request.message_ids is in: the asker's copy first (ask/submit), then the managers' copy, if
+    one was posted there."""
+    manager_chat = services.settings_of(FourFactorsSettings).hrbot_manager_chat_id
+    return [request.chat_id, manager_chat or None]
