@@ -12,7 +12,8 @@ from bot.sandbox.directory import EMPLOYEE, HR
 from bot.sandbox.juhe import MICRO_ENT_QUERY_PATH
 from cards.text import card_text
 from handlers.micro_ent.router import poll_round
-from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+from handlers.micro_ent.state import MicroJobs
+from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 
 COMPANY = "成都成电光信科技股份有限公司"
 
@@ -43,7 +44,14 @@ async def poll_after(bot: RunningBot, clock, seconds: float = 30) -> None:
 
 
 async def submit(bot: RunningBot, user: str = EMPLOYEE, company: str = COMPANY):
+    """The answer; a 查询中 card once its watcher records it (just after sending it): its buttons and updates find
+    it by it."""
     reply = (await bot.replies(await bot.say(f"小微企业 {company}", user=user)))[0]
+    if "查询中" in card_text(reply.content):
+        jobs = MicroJobs(bot.app.services.store)
+        await eventually(
+            lambda: jobs.watcher_for_message(reply.message_id), what="the watcher records its card"
+        )
     return reply
 
 

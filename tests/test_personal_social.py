@@ -20,8 +20,9 @@ from bot.sandbox.tcredit import IMAGE_CODE
 from bot.store import metadata, scheduler_url
 from cards.text import card_text
 from handlers.personal_social.router import poll_flows
+from handlers.personal_social.state import Flows
 from tests import feishu_wire as wire
-from tests.conftest import RunningBot, wait_for
+from tests.conftest import RunningBot, eventually, wait_for
 
 PASSWORD = "S3cret-pass!"
 ID_NUMBER = "11010519491231002X"
@@ -48,8 +49,17 @@ def value_of(card: dict, tag: str, contains: str = "") -> dict:
     return found[0]
 
 
-async def start(bot: RunningBot, text: str = "个人社保") -> SandboxMessage:
-    return (await bot.replies(await bot.say(text)))[0]
+async def start(bot: RunningBot, text: str = "个人社保", user: str = EMPLOYEE) -> SandboxMessage:
+    """The dialog's card, once the dialog records it (just after sending it): later steps find the card by it."""
+    card = (await bot.replies(await bot.say(text, user=user)))[0]
+    flows = Flows(bot.app.services.store)
+
+    async def recorded() -> bool:
+        flow = await flows.get(user)
+        return flow is not None and flow.message_id == card.message_id
+
+    await eventually(recorded, what="the dialog records its card")
+    return card
 
 
 async def choose(bot: RunningBot, card: SandboxMessage, area_code: str) -> None:
