@@ -17,7 +17,7 @@ from bot.sandbox.server import Sandbox
 from bot.store import sync_url
 from cards.text import card_text
 from tests import feishu_wire as wire
-from tests.conftest import PG_ADMIN_URL, wait_for
+from tests.conftest import PG_ADMIN_URL, eventually, wait_for
 from tests.processes import bot_env, free_port, start_bot, stop
 
 
@@ -41,14 +41,22 @@ async def start_replicas(
     return started, envs
 
 
-def leader_pid(database_url: str) -> int:
+def leader_pid(database_url: str) -> int | None:
+    """The pid of the replica holding the scheduler lease; None until one has taken it (after it listens)."""
     engine = sqlalchemy.create_engine(sync_url(database_url))
     with engine.connect() as connection:
         holder = connection.execute(
             sqlalchemy.text("SELECT holder FROM leases WHERE name = 'scheduler'")
-        ).scalar_one()
+        ).scalar_one_or_none()
     engine.dispose()
-    return int(holder.split(":")[1])
+    return int(holder.split(":")[1]) if holder else None
+
+
+async def a_leader(database_url: str) -> int:
+    async def taken() -> int | None:
+        return leader_pid(database_url)
+
+    return await eventually(taken, within=20, what="a replica holds the scheduler lease")
 
 
 async def test_the_same_event_delivered_to_both_replicas_gets_one_reply(
@@ -113,9 +121,8 @@ async def test_killing_the_scheduler_replica_hands_over_and_pushes_once(
     replicas, envs = await start_replicas(sandbox, database_url, tmp_path)
     chat = Directory.p2p_chat_of(EMPLOYEE)
     try:
-        follower_env = next(
-            env for env, r in zip(envs, replicas, strict=True) if r.pid != leader_pid(database_url)
-        )
+        leader = await a_leader(database_url)
+        follower_env = next(env for env, r in zip(envs, replicas, strict=True) if r.pid != leader)
         sandbox.deliver_to(
             f"http://127.0.0.1:{follower_env['HRBOT_PORT']}/feishu/events",
             encrypt_key=wire.ENCRYPT_KEY,
@@ -129,7 +136,7 @@ async def test_killing_the_scheduler_replica_hands_over_and_pushes_once(
             lambda: [m for a in asked for m in sandbox.feishu.replies_to(a.message_id)], 50, within=60
         )
 
-        leader = leader_pid(database_url)
+        leader = await a_leader(database_url)
         os.kill(leader, signal.SIGKILL)
         sandbox.juhe.complete_all()
 
