@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from bot.errors import Refusal
 from bot.feishu import FeishuError
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, client
@@ -219,12 +220,13 @@ async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watche
 
 
 # Buttons -----------------------------------------------------------------------------------------------------------
-async def _own_watcher(ctx: ActionContext) -> Watcher | ActionResponse:
+async def _own_watcher(ctx: ActionContext) -> Watcher:
+    """The clicker's watcher of this card; else a refusal saying why not."""
     watcher = await MicroJobs(ctx.services.store).watcher_for_message(ctx.action.open_message_id)
     if watcher is None:
-        return ActionResponse.toast("这张卡片对应的查询已不存在，请重新发起", "warning")
+        raise Refusal("这张卡片对应的查询已不存在，请重新发起")
     if watcher.requester != ctx.user:
-        return ActionResponse.toast("只有发起查询的人可以操作这张卡片", "error")
+        raise Refusal("只有发起查询的人可以操作这张卡片", "error")
     return watcher
 
 
@@ -232,8 +234,6 @@ async def _own_watcher(ctx: ActionContext) -> Watcher | ActionResponse:
 async def refresh(ctx: ActionContext) -> ActionResponse:
     """Poll this job now (free); answer with its current card."""
     watcher = await _own_watcher(ctx)
-    if isinstance(watcher, ActionResponse):
-        return watcher
     services = ctx.services
     jobs = MicroJobs(services.store)
     job = await jobs.job(watcher.jobid)
@@ -254,8 +254,6 @@ async def refresh(ctx: ActionContext) -> ActionResponse:
 async def retry(ctx: ActionContext) -> ActionResponse:
     """A new billed job for the same company, followed by the same card."""
     watcher = await _own_watcher(ctx)
-    if isinstance(watcher, ActionResponse):
-        return watcher
     services = ctx.services
     jobs = MicroJobs(services.store)
     old = await jobs.job(watcher.jobid)
