@@ -77,6 +77,8 @@ class Settings(SettingsModel):
     # Or a Feishu chat whose members hold the role (read live, with the open_ids above).
     hrbot_hr_chat_id: str = ""
     hrbot_managers_chat_id: str = ""
+    # Who may see the bot's operations and audit (用量, 审计): these open_ids, or the managers when unset.
+    hrbot_admins: str = ""
 
     _positive = field_validator(
         "hrbot_cache_hours",
@@ -148,6 +150,10 @@ class Settings(SettingsModel):
     @property
     def managers(self) -> frozenset[str]:
         return frozenset(items(self.hrbot_managers))
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(items(self.hrbot_admins))
 
     @property
     def hr_open_ids(self) -> frozenset[str]:

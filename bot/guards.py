@@ -50,6 +50,11 @@ def managers_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard
     return role_only(Role.MANAGERS, refusal, card)
 
 
+def admins_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:
+    """Admins only (HRBOT_ADMINS, or the managers when it is unset)."""
+    return role_only(Role.ADMINS, refusal, card)
+
+
 def private_only(notice: Callable[[], Card]) -> Guard:
     """Personal data stays out of groups: asked in a group, the group gets `notice` and the answer goes to the
     asker's private chat (every `ctx.reply` of the handler)."""

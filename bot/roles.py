@@ -23,6 +23,8 @@ MEMBERS_FRESH_FOR = timedelta(seconds=60)
 class Role(StrEnum):
     HR = "hr"
     MANAGERS = "managers"
+    # HRBOT_ADMINS; when unset, the managers (open_ids and chat) are the admins.
+    ADMINS = "admins"
 
 
 class Roles:
@@ -33,6 +35,10 @@ class Roles:
         self._chats: dict[str, tuple[float, frozenset[str]]] = {}
 
     def _configured(self, role: Role) -> tuple[frozenset[str], str]:
+        if role is Role.ADMINS:
+            if self._settings.admins:
+                return self._settings.admins, ""
+            role = Role.MANAGERS
         if role is Role.HR:
             return self._settings.hr_open_ids, self._settings.hrbot_hr_chat_id.strip()
         return self._settings.managers, self._settings.hrbot_managers_chat_id.strip()

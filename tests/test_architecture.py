@@ -53,6 +53,7 @@ CORE_SETTINGS = {
     "hrbot_hr_chat_id",
     "hrbot_managers_chat_id",
     "hrbot_managers",
+    "hrbot_admins",
 }
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import Clock
-from bot.roles import MEMBERS_FRESH_FOR
-from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP
+from bot.roles import MEMBERS_FRESH_FOR, Role
+from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP, MANAGER
 from tests.conftest import make_settings, running_bot
 from tests.test_four_factors import button_value, press, request_inline
 
@@ -60,3 +60,14 @@ async def test_a_member_of_the_managers_chat_may_decide_a_verification(tmp_path:
         assert "只有管理员" in outsider["toast"]["content"]
         await press(bot, in_managers, user=HR, value=reject)
         assert in_managers.content["header"]["title"]["content"].startswith("企业核验已驳回")
+
+
+async def test_admins_are_the_managers_unless_set(tmp_path: Path, clock: Clock) -> None:
+    async with running_bot(make_settings(tmp_path), clock) as bot:
+        roles = bot.app.services.roles
+        assert await roles.has(Role.ADMINS, MANAGER)
+        assert not await roles.has(Role.ADMINS, EMPLOYEE)
+    async with running_bot(make_settings(tmp_path, hrbot_admins=EMPLOYEE), clock) as bot:
+        roles = bot.app.services.roles
+        assert await roles.has(Role.ADMINS, EMPLOYEE)
+        assert not await roles.has(Role.ADMINS, MANAGER)
