@@ -236,7 +236,10 @@ class FeishuClient:
             if not resend_to:
                 raise
             log.info("message %s cannot be updated (code %s); sending the card anew", message_id, gone.code)
-            return await self.send_card(resend_to, card, id_type=id_type)
+            # Keyed by the message and the card: two updaters at once (a button and the scheduled round, on any
+            # replica) resend it once, while a later, different card still goes out.
+            resend = f"resend:{message_id}:{_card_content(card)}"
+            return await self.send_card(resend_to, card, id_type=id_type, idempotency_key=resend)
         return message_id
 
     async def upload_image(self, image: bytes, filename: str = "image.png") -> str:

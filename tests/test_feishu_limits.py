@@ -170,6 +170,22 @@ async def test_a_card_that_can_no_longer_change_is_sent_anew(served) -> None:
     assert refused.value.code == 230099 and len(emulator.bot_messages()) == 3
 
 
+async def test_two_updaters_at_once_resend_a_gone_card_once(served) -> None:
+    """A 刷新 click and the scheduled round (on any replica) both finding the card gone make one new message; a
+    later, different card is still sent."""
+    emulator, client, _raw, _clock = served
+    gone = await client.send_card(HR_GROUP, CARD)
+    emulator.withdraw(gone)
+    expired = card("已过期", "grey", [markdown("数据源已不再保留这次查询")])
+    first, second = await asyncio.gather(
+        client.patch_card(gone, expired, resend_to=HR_GROUP),
+        client.patch_card(gone, expired, resend_to=HR_GROUP),
+    )
+    assert first == second != gone
+    later = await client.patch_card(gone, card("已完成", "green", [markdown("结果")]), resend_to=HR_GROUP)
+    assert later not in (gone, first) and len(emulator.bot_messages()) == 3
+
+
 async def test_a_click_carries_the_clicked_buttons_name(bot: RunningBot) -> None:
     feishu = bot.feishu
     chat = Directory.p2p_chat_of(EMPLOYEE)

@@ -13,9 +13,9 @@ from bot.logs import JsonFormatter
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
 from tests import feishu_wire as wire
-from tests.conftest import wait_for
+from tests.conftest import eventually, wait_for
 from tests.processes import bot_env, free_port, start_bot, stop
-from tests.test_replicas import leader_pid, start_replicas
+from tests.test_replicas import a_leader, leader_pid, start_replicas
 
 
 async def test_sigterm_exits_cleanly_and_releases_the_scheduler(tmp_path: Path, database_url: str) -> None:
@@ -23,16 +23,18 @@ async def test_sigterm_exits_cleanly_and_releases_the_scheduler(tmp_path: Path, 
     await sandbox.start("127.0.0.1", 0)
     replicas, _envs = await start_replicas(sandbox, database_url, tmp_path)
     try:
-        leader = next(r for r in replicas if r.pid == leader_pid(database_url))
+        # The lease is taken just after a replica listens: wait for it rather than read it at once.
+        leader_now = await a_leader(database_url)
+        leader = next(r for r in replicas if r.pid == leader_now)
         follower = next(r for r in replicas if r is not leader)
         leader.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(leader.wait(), timeout=20) == 0
+
         # Released, not left to expire: the other replica takes over at its next renewal (5 s), not after 15 s.
-        for _ in range(80):
-            if leader_pid(database_url) == follower.pid:
-                break
-            await asyncio.sleep(0.1)
-        assert leader_pid(database_url) == follower.pid
+        async def follower_leads() -> bool:
+            return leader_pid(database_url) == follower.pid
+
+        await eventually(follower_leads, within=8, what="the follower takes the released lease")
     finally:
         for replica in replicas:
             await stop(replica)

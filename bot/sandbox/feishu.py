@@ -37,6 +37,9 @@ TOKEN_REUSE_MARGIN = 30 * 60
 MAX_BODY_BYTES = 30 * 1024
 # Send message doc (https://open.feishu.cn/document/server-docs/im-v1/message/create): uuid 最大长度 50 字符.
 MAX_UUID_CHARS = 50
+# Event subscription doc: an event not answered with HTTP 200 within 3 s is pushed again (15 s, 5 min, 1 h, 6 h
+# later); the sandbox pushes again at once.
+EVENT_DELIVERY_ATTEMPTS = 3
 # Upload a file (https://open.feishu.cn/document/server-docs/im-v1/file/create): these file_type values, at most
 # 30 MB, no empty file.
 FILE_TYPES = frozenset({"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"})
@@ -63,6 +66,10 @@ CALLBACK_BAD_CARD = 200672
 
 # Extra Open API routes contributed by feature emulators (e.g. compensation): (method, path, handler).
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+class EventNotDelivered(Exception):
+    """Every push of an event to the bot failed."""
 
 
 @dataclass
@@ -206,6 +213,22 @@ class FeishuEmulator:
         envelope = self._envelope(event_type, event)
         if self.longconn is not None and self.longconn.subscribed:
             return await self.longconn.deliver(envelope, card=event_type == "card.action.trigger")
+        if event_type == "card.action.trigger":
+            return await self._post(envelope)
+        # Feishu pushes an event again, with the same event_id, when the bot did not answer in time or failed (the
+        # bot drops a copy it already has); the sandbox does so at once, a few times, then says why it gave up.
+        for attempt in range(1, EVENT_DELIVERY_ATTEMPTS + 1):
+            try:
+                status, answer = await self._post(envelope)
+            except httpx.TransportError as exc:
+                if attempt == EVENT_DELIVERY_ATTEMPTS:
+                    raise EventNotDelivered(f"the bot did not answer the event: {exc!r}") from None
+                continue
+            if status < 500 or attempt == EVENT_DELIVERY_ATTEMPTS:
+                return status, answer
+        raise AssertionError("unreachable")
+
+    async def _post(self, envelope: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         assert self.target is not None, "no bot to deliver to"
         body = json.dumps(
             {"encrypt": encrypt(json.dumps(envelope, ensure_ascii=False), self.target.encrypt_key)}

@@ -14,7 +14,7 @@ from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.corehr import CoreHrEmulator
 from bot.sandbox.directory import PERSONAS, Directory
-from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator
+from bot.sandbox.feishu import DeliveryTarget, EventNotDelivered, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
@@ -127,6 +127,8 @@ class Sandbox:
             )
         except KeyError as exc:
             return web.json_response({"error": f"unknown {exc}"}, status=400)
+        except EventNotDelivered as exc:
+            return web.json_response({"error": str(exc)}, status=502)
         return web.json_response(message.to_json())
 
     async def _click(self, request: web.Request) -> web.Response:
