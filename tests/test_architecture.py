@@ -54,6 +54,8 @@ CORE_SETTINGS = {
     "hrbot_managers_chat_id",
     "hrbot_managers",
     "hrbot_admins",
+    "hrbot_audit_retention_days",
+    "hrbot_dialog_retention_days",
 }
 
 
