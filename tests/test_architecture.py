@@ -252,6 +252,9 @@ def test_the_button_scan_finds_ids_however_they_are_written() -> None:
         "four_factors.verify",
         "four_factors.reject",
         "four_factors.new",
+        "four_factors.withdraw",
+        "four_factors.agree",
+        "four_factors.refuse",
     }
 
 
