@@ -57,7 +57,7 @@ log = logging.getLogger("hrbot.four_factors")
 
 router = Router("four_factors")
 
-AUDIT_ACTION = "four_factors"
+AUDIT_ACTION = "企业核验"  # audit kind: a manager's decision
 # Undecided requests are closed (and their full ID numbers erased) after this long.
 REQUEST_LIFETIME = timedelta(days=7)
 # A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
