@@ -10,7 +10,7 @@ import asyncio
 import io
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openpyxl import Workbook
@@ -219,7 +219,8 @@ def _scope(services: Services, ctx: MessageContext) -> tuple[str, str, str]:
 def _day_range(services: Services, day: str) -> tuple[datetime, datetime] | None:
     if not day:
         return None
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=services.settings.tz)
+    # A day in the bot's time zone; stored times are UTC (SQLite compares them as text).
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=services.settings.tz).astimezone(UTC)
     return start, start + timedelta(days=1)
 
 
