@@ -141,6 +141,7 @@ class BotApp:
             feishu=feishu,
             dispatcher=dispatcher,
             load_settings=self.load_settings,
+            features=tuple(self.features),
         )
         self.services = services
         # Every feature's settings are read now, so a bad value stops start-up rather than the first use.

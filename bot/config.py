@@ -79,6 +79,10 @@ class Settings(SettingsModel):
     hrbot_managers_chat_id: str = ""
     # Who may see the bot's operations and audit (用量, 审计): these open_ids, or the managers when unset.
     hrbot_admins: str = ""
+    # How long personal data is kept (see docs/privacy.md): access-audit rows (and withdrawn consents); dialogs
+    # after their last step.
+    hrbot_audit_retention_days: float = 180.0
+    hrbot_dialog_retention_days: float = 7.0
 
     _positive = field_validator(
         "hrbot_cache_hours",
@@ -86,6 +90,8 @@ class Settings(SettingsModel):
         "hrbot_ws_watchdog_max_seconds",
         "hrbot_ws_unready_after_seconds",
         "hrbot_max_connections",
+        "hrbot_audit_retention_days",
+        "hrbot_dialog_retention_days",
     )(positive)
 
     @field_validator("hrbot_action_timeout")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import Store, metadata
@@ -45,6 +45,7 @@ class Dialog:
     version: int
     expires_at: datetime
     data: Mapping[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Dialog:
@@ -56,6 +57,7 @@ class Dialog:
             row.version,
             _aware(row.expires_at),
             dict(row.data or {}),
+            _aware(row.updated_at),
         )
 
 
@@ -142,6 +144,11 @@ class Dialogs:
         async with self.engine.begin() as conn:
             await conn.execute(update(dialogs).where(self._mine(user)).values(message_id=message_id))
 
+    async def forget(self, user: str) -> bool:
+        """The user's dialog is gone (deleted on request, or the person left)."""
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(delete(dialogs).where(self._mine(user)))).rowcount)
+
     async def in_steps(self, steps: Sequence[str], limit: int) -> list[Dialog]:
         """Dialogs at one of `steps`, least recently updated first."""
         query = (
@@ -162,3 +169,12 @@ class Dialogs:
         )
         async with self.engine.connect() as conn:
             return [Dialog.from_row(row) for row in await conn.execute(query)]
+
+
+async def purge_dialogs(store: Store, retention: timedelta) -> int:
+    """Dialogs of every feature whose last step is older than `retention` (HRBOT_DIALOG_RETENTION_DAYS)."""
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            delete(dialogs).where(dialogs.c.updated_at < store.clock.now() - retention)
+        )
+    return result.rowcount or 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import SettingsModel
+from bot.consent import Notice
 from bot.router import Dispatcher, Router
 
 if TYPE_CHECKING:
@@ -35,6 +36,25 @@ ConsoleTask = Callable[["Services"], Awaitable[ConsoleAnswer]]
 
 
 @dataclass(frozen=True)
+class Held:
+    """One thing the bot holds about a person, as 我的数据 shows it (masked as on any card)."""
+
+    what: str  # 个人社保查询对话
+    detail: str  # 北京 · 已完成 · 2026-11-22 09:00
+    kept: str  # how long it stays: 最后一步后保留 7 天
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """How a feature answers for the personal data it keeps (PIPL's rights of access and deletion): `held` lists what
+    it holds about an open_id; `erase` closes the person's open requests and dialogs (their cards say so) and deletes
+    what is theirs, returning what it removed, in the words of `held`."""
+
+    held: Callable[[Services, str], Awaitable[list[Held]]]
+    erase: Callable[[Services, str], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
 class Feature:
     """One feature: its router (commands, actions, schedules), the settings models it reads, the values the
     sandbox gives its settings when the environment leaves them empty, and buttons for the sandbox console (label →
@@ -47,6 +67,9 @@ class Feature:
     order: int = 100
     # A folder of the feature's own Alembic revisions (chained after the newest one when written).
     migrations: Path | None = None
+    # Consent notices shown before the feature shares personal data with a provider (bot/consent.py).
+    notices: Sequence[Notice] = ()
+    personal_data: PersonalData | None = None
 
     @property
     def name(self) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot import audit
+from bot.consent import Consents
+from bot.dialogs import purge_dialogs
 from bot.router import Router
 from bot.services import Services
 
@@ -22,3 +25,32 @@ async def purge_processed_events(services: Services) -> None:
     )
     if removed:
         log.info("purged %d processed-event keys", removed)
+
+
+# Retention of personal data (docs/privacy.md): each table the core keeps has its time and its purge.
+@router.every(timedelta(hours=1), id="purge_audit")
+async def purge_audit(services: Services) -> None:
+    """Audit rows, and withdrawn consents, older than HRBOT_AUDIT_RETENTION_DAYS."""
+    retention = timedelta(days=services.settings.hrbot_audit_retention_days)
+    removed = await audit.purge(services.store, retention)
+    withdrawn = await Consents(services.store).purge(retention)
+    if removed or withdrawn:
+        log.info("purged %d audit rows and %d withdrawn consents", removed, withdrawn)
+
+
+@router.every(timedelta(hours=1), id="purge_dialogs")
+async def purge_old_dialogs(services: Services) -> None:
+    """Dialogs whose last step is older than HRBOT_DIALOG_RETENTION_DAYS."""
+    removed = await purge_dialogs(
+        services.store, timedelta(days=services.settings.hrbot_dialog_retention_days)
+    )
+    if removed:
+        log.info("purged %d dialogs", removed)
+
+
+@router.every(timedelta(hours=1), id="purge_cache")
+async def purge_cache(services: Services) -> None:
+    """Cached provider answers past their time (database rows; Redis keys by the bot's clock)."""
+    removed = await services.store.purge_cache()
+    if removed:
+        log.info("purged %d cached provider answers", removed)

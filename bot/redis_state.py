@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
 PREFIX = "hrbot:"
+# Cache keys scored by when they lapse on the bot's clock (which the sandbox and tests move): the purge job and reads
+# go by it; Redis's own TTL, on the wall clock, is the backstop.
+EXPIRY = f"{PREFIX}cache-expiry"
 
 # All keys new → set them all with the retention; any already there → set none. Atomic in Redis.
 _CLAIM = """
@@ -36,14 +39,30 @@ class RedisState:
     async def claimed(self, key: str) -> bool:
         return bool(await self.redis.exists(f"{PREFIX}seen:{key}"))
 
-    async def cache_get(self, key: str) -> Any | None:
-        raw = await self.redis.get(f"{PREFIX}cache:{key}")
-        return None if raw is None else json.loads(raw)
+    async def cache_get(self, key: str, now: datetime) -> Any | None:
+        name = f"{PREFIX}cache:{key}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            raw, lapses = await pipe.get(name).zscore(EXPIRY, name).execute()
+        if raw is None or (lapses is not None and lapses <= now.timestamp()):
+            return None
+        return json.loads(raw)
 
-    async def cache_set(self, key: str, value: Any, ttl: timedelta) -> None:
-        await self.redis.set(
-            f"{PREFIX}cache:{key}", json.dumps(value, ensure_ascii=False), ex=max(int(ttl.total_seconds()), 1)
-        )
+    async def cache_set(self, key: str, value: Any, ttl: timedelta, expires_at: datetime) -> None:
+        name = f"{PREFIX}cache:{key}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(name, json.dumps(value, ensure_ascii=False), ex=max(int(ttl.total_seconds()), 1))
+            pipe.zadd(EXPIRY, {name: expires_at.timestamp()})
+            await pipe.execute()
+
+    async def purge_cache(self, now: datetime) -> int:
+        lapsed = await self.redis.zrangebyscore(EXPIRY, "-inf", now.timestamp())
+        if not lapsed:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*lapsed)
+            pipe.zrem(EXPIRY, *lapsed)
+            await pipe.execute()
+        return len(lapsed)
 
     async def aclose(self) -> None:
         await self.redis.aclose()

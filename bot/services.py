@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +16,7 @@ from bot.router import Dispatcher
 from bot.store import Store
 
 if TYPE_CHECKING:
+    from bot.features import Feature
     from bot.scheduler import Scheduler
 
 ModelT = TypeVar("ModelT", bound=BaseSettings)
@@ -34,6 +35,8 @@ class Services:
     scheduler: Scheduler | None = None
     # Provider clients by name ("juhe", "tcredit"); features fetch theirs with `provider()`.
     providers: dict[str, Any] = field(default_factory=dict)
+    # The running features, for what asks every one of them (a person's data: handlers/privacy).
+    features: Sequence[Feature] = ()
     _models: dict[type[BaseSettings], BaseSettings] = field(default_factory=dict)
     _roles: Roles | None = None
 

@@ -51,17 +51,23 @@ cache_entries = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
+# Append-only from the bot's side (bot/audit.py writes, the retention job deletes): every view of someone else's data.
 audit_records = Table(
     "audit_records",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
     Column("subject", String(255), nullable=False),
     Column("outcome", String(64), nullable=False),
     Column("ref", String(128), nullable=True),
     Column("detail", JSON, nullable=True),
+    # Whose data was seen (an open_id; empty for a delivery to a chat), where it was shown, and for a delivery how
+    # many people it held.
+    Column("subject_id", String(128), nullable=True, index=True),
+    Column("place", String(160), nullable=True),
+    Column("people", Integer, nullable=True),
 )
 
 
@@ -222,7 +228,7 @@ class Store:
     # Cache of provider answers ---------------------------------------------------------------------------------
     async def cache_get(self, key: str) -> Any | None:
         if self.redis is not None:
-            return await self.redis.cache_get(key)
+            return await self.redis.cache_get(key, self.clock.now())
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -237,13 +243,22 @@ class Store:
 
     async def cache_set(self, key: str, value: Any, ttl: timedelta) -> None:
         if self.redis is not None:
-            await self.redis.cache_set(key, value, ttl)
+            await self.redis.cache_set(key, value, ttl, self.clock.now() + ttl)
             return
         payload = json.dumps(value, ensure_ascii=False)
         expires = self.clock.now() + ttl
         async with self.engine.begin() as conn:
             await conn.execute(delete(cache_entries).where(cache_entries.c.key == key))
             await conn.execute(insert(cache_entries).values(key=key, value=payload, expires_at=expires))
+
+    async def purge_cache(self) -> int:
+        """Provider answers past their time (HRBOT_CACHE_HOURS, or the caller's TTL), by the bot's clock."""
+        now = self.clock.now()
+        if self.redis is not None:
+            return await self.redis.purge_cache(now)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(cache_entries).where(cache_entries.c.expires_at <= now))
+        return result.rowcount or 0
 
     # Audit -----------------------------------------------------------------------------------------------------
     async def audit(
@@ -255,19 +270,33 @@ class Store:
         outcome: str,
         ref: str | None = None,
         detail: dict[str, Any] | None = None,
+        subject_id: str | None = None,
+        place: str | None = None,
+        people: int | None = None,
     ) -> None:
+        await self.audit_many(
+            [
+                {
+                    "actor": actor,
+                    "action": action,
+                    "subject": subject,
+                    "outcome": outcome,
+                    "ref": ref,
+                    "detail": detail,
+                    "subject_id": subject_id,
+                    "place": place,
+                    "people": people,
+                }
+            ]
+        )
+
+    async def audit_many(self, rows: list[dict[str, Any]]) -> None:
+        """Rows written together, stamped with one time."""
+        if not rows:
+            return
+        now = self.clock.now()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(audit_records).values(
-                    at=self.clock.now(),
-                    actor=actor,
-                    action=action,
-                    subject=subject,
-                    outcome=outcome,
-                    ref=ref,
-                    detail=detail,
-                )
-            )
+            await conn.execute(insert(audit_records), [{"at": now, **row} for row in rows])
 
     async def audit_rows(self, action: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_records).order_by(audit_records.c.id)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 # The wire protocol is the core's; card builders take it from this kit with the rest.
+from bot.consent import Notice
 from bot.protocol import ACTION_KEY, Card, Element, action_value  # noqa: F401
 from cards.safe import md
 
@@ -215,3 +216,39 @@ def error_card(
         body.append(note(md(next_step)))
     body.extend(extra)
     return card(title, FAILED, body)
+
+
+def consent_card(notice: Notice, agree: dict[str, Any], refuse: dict[str, Any]) -> Card:
+    """The notice before personal data goes to a provider: what, to whom, why, how long; 同意 / 不同意."""
+    return card(
+        f"个人信息使用告知 · {notice.title}",
+        INFO,
+        [
+            markdown(f"继续之前，请确认你同意以下个人信息发送给**{md(notice.provider)}**："),
+            fields(
+                [
+                    ("发送内容", "、".join(notice.sent)),
+                    ("接收方", notice.provider),
+                    ("用途", notice.purpose),
+                    ("保存期限", notice.kept),
+                ]
+            ),
+            note(
+                "不同意则不会发送任何信息。同意后可随时发送「撤回同意」撤回，发送「我的数据」查看机器人保存的与你有关的信息。"
+                f"告知版本 {notice.version}。"
+            ),
+            button_row(button("同意", agree, kind="primary"), button("不同意", refuse)),
+        ],
+    )
+
+
+def consent_declined_card(notice: Notice, command: str) -> Card:
+    """不同意, or consent withdrawn: nothing was sent, and how to start again."""
+    return card(
+        f"未同意 · {notice.title}",
+        EXPIRED,
+        [
+            markdown(f"没有向{md(notice.provider)}发送任何信息，本次{md(notice.title)}未进行。"),
+            note(f"需要时重新发送「{md(command)}」，同意告知后即可继续。"),
+        ],
+    )

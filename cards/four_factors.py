@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.consent import Notice
 from cards.common import (
     EXPIRED,
     FAILED,
@@ -29,6 +30,9 @@ from cards.common import (
     submit_button,
     text_input,
 )
+from cards.common import (
+    consent_card as notice_card,
+)
 from cards.safe import Markup, md
 
 SOURCE = "聚合数据"
@@ -36,6 +40,9 @@ SUBMIT = "four_factors.submit"
 VERIFY = "four_factors.verify"
 REJECT = "four_factors.reject"
 NEW = "four_factors.new"
+WITHDRAW = "four_factors.withdraw"
+AGREE = "four_factors.agree"
+REFUSE = "four_factors.refuse"
 USAGE = "企业核验 <企业全称> <企业标识> <法人/负责人姓名> <证件号码>"
 EXAMPLE = "企业核验 小米科技有限责任公司 91110108551385082Q 雷军 11010119691202123X"
 FORM_FIELDS = (
@@ -138,8 +145,9 @@ def request_card(view: RequestView) -> Card:
                 button(
                     "驳回", action_value(REJECT, request=view.request_id, attempt=view.attempt), kind="danger"
                 ),
+                _withdraw_button(view),
             ),
-            note("仅管理员可操作；核验会向数据源发起一次计费查询。"),
+            note("仅管理员可核验或驳回，核验会向数据源发起一次计费查询；申请人可撤回。"),
         ],
     )
 
@@ -208,7 +216,29 @@ def failed_card(view: RequestView, reason: str, verifier: str, failed_at: dateti
                 button(
                     "驳回", action_value(REJECT, request=view.request_id, attempt=view.attempt), kind="danger"
                 ),
+                _withdraw_button(view),
             ),
+        ],
+    )
+
+
+def _withdraw_button(view: RequestView) -> Element:
+    return button("撤回申请", action_value(WITHDRAW, request=view.request_id, attempt=view.attempt))
+
+
+def consent_card(notice: Notice) -> Card:
+    """Before a request: the named person's data goes to Juhe once a manager verifies."""
+    return notice_card(notice, action_value(AGREE), action_value(REFUSE))
+
+
+def withdrawn_card(view: RequestView) -> Card:
+    return card(
+        _title("企业核验申请已撤回", view),
+        EXPIRED,
+        [
+            markdown("**已撤回**：申请人撤回了这条申请，未发起查询，证件信息已删除。"),
+            _subject(view),
+            note(_requested(view)),
         ],
     )
 

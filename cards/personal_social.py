@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.consent import Notice
 from bot.masking import mask_id_number, mask_name, mask_tail
 from cards.common import (
     EXPIRED,
@@ -38,6 +39,9 @@ from cards.common import (
     table,
     text_input,
 )
+from cards.common import (
+    consent_card as notice_card,
+)
 from cards.safe import md
 
 SOURCE = "天创"
@@ -47,6 +51,9 @@ METHOD = "personal_social.method"
 SUBMIT = "personal_social.submit"
 CODE = "personal_social.code"
 RESTART = "personal_social.restart"
+CANCEL = "personal_social.cancel"
+AGREE = "personal_social.agree"
+REFUSE = "personal_social.refuse"
 
 SECTIONS = (
     ("oldageInsuranceInfos", "养老保险"),
@@ -71,6 +78,15 @@ def _restart_row() -> Element:
     return button_row(button("重新开始", action_value(RESTART), kind="primary"))
 
 
+def _cancel_row(version: int) -> Element:
+    return button_row(button("取消查询", action_value(CANCEL, v=version)))
+
+
+def consent_card(notice: Notice, city: str = "") -> Card:
+    """Before the first query: what goes to Tcredit. `city`, if typed with the command, is carried on to the picker."""
+    return notice_card(notice, action_value(AGREE, city=city), action_value(REFUSE))
+
+
 def city_card(
     available: Sequence[tuple[str, str]], unavailable: Sequence[tuple[str, str]], version: int
 ) -> Card:
@@ -92,6 +108,7 @@ def city_card(
             note("暂不可用：" + "、".join(f"{md(name)}（{md(why)}）" for name, why in unavailable))
         )
     elements.append(note("密码只用于本次登录查询，不会被保存。"))
+    elements.append(_cancel_row(version))
     return card(TITLE, WAITING, elements)
 
 
@@ -138,6 +155,7 @@ def form_card(
     inputs.append(submit_button("登录查询", action_value(SUBMIT, v=version, login_type=chosen)))
     elements.append(form("login", inputs))
     elements.append(note("带 * 的为必填项。提交后会生成一次计费查询；密码不会被保存。"))
+    elements.append(_cancel_row(version))
     return card(f"{TITLE} · {area_name}", WAITING, elements)
 
 
@@ -164,6 +182,7 @@ def _code_card(area_name: str, version: int, intro: list[Element], label: str, p
             ],
         )
     )
+    elements.append(_cancel_row(version))
     return card(f"{TITLE} · {area_name}", WAITING, elements)
 
 
@@ -193,8 +212,8 @@ def expired_card(area_name: str | None) -> Card:
     )
 
 
-def cancelled_card() -> Card:
-    return card(TITLE, EXPIRED, [markdown("这次查询已取消：你开始了新的查询。")])
+def cancelled_card(why: str = "你开始了新的查询") -> Card:
+    return card(TITLE, EXPIRED, [markdown(f"这次查询已取消：{md(why)}。")])
 
 
 def moved_private_card() -> Card:

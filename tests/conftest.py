@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import Settings
+from bot.consent import Consents
 from bot.features import Feature
 from bot.sandbox.compose import SandboxedBot
-from bot.sandbox.directory import EMPLOYEE, Directory
+from bot.sandbox.directory import EMPLOYEE, PERSONAS, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
 from bot.sandbox.server import Sandbox
 from bot.store import sync_url
@@ -183,6 +184,16 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
+async def give_consent(app: BotApp, *open_ids: str) -> None:
+    """These people have agreed to every feature's consent notice."""
+    assert app.services is not None
+    consents = Consents(app.services.store)
+    for feature in app.features:
+        for notice in feature.notices:
+            for open_id in open_ids:
+                await consents.agree(open_id, notice)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -199,15 +210,19 @@ async def running_bot(
     clock: Clock | None = None,
     *,
     features: Sequence[Feature] | None = None,
+    consented: bool = True,
     **feature_settings: Any,
 ) -> AsyncIterator[RunningBot]:
     """A sandboxed bot with every installed feature (or `features`); `feature_settings` set features' and
-    providers' settings."""
+    providers' settings. `consented`: the personas have agreed to every consent notice already (tests of a
+    feature's flow start past the notice; tests of consent pass False)."""
     composed = SandboxedBot(
         settings, features=features, clock=clock, employees=200, env_file=None, overrides=feature_settings
     )
     try:
         app = await composed.start()
+        if consented:
+            await give_consent(app, *(p.open_id for p in PERSONAS))
         async with httpx.AsyncClient(timeout=10.0) as http:
             yield RunningBot(app, composed.sandbox, http)
     finally:

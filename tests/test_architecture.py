@@ -54,6 +54,8 @@ CORE_SETTINGS = {
     "hrbot_managers_chat_id",
     "hrbot_managers",
     "hrbot_admins",
+    "hrbot_audit_retention_days",
+    "hrbot_dialog_retention_days",
 }
 
 
@@ -250,6 +252,9 @@ def test_the_button_scan_finds_ids_however_they_are_written() -> None:
         "four_factors.verify",
         "four_factors.reject",
         "four_factors.new",
+        "four_factors.withdraw",
+        "four_factors.agree",
+        "four_factors.refuse",
     }
 
 

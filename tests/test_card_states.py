@@ -18,11 +18,23 @@ from typing import Any
 import pytest
 
 import cards
+from bot.features import Held
 from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import validate_card
-from cards import adjust_records, common, enterprise_social, four_factors, help, micro_ent, personal_social
+from cards import (
+    adjust_records,
+    common,
+    enterprise_social,
+    four_factors,
+    help,
+    micro_ent,
+    personal_social,
+    privacy,
+)
 from cards.common import MAX_REQUEST_BYTES, request_bytes
+from handlers.four_factors.router import NOTICE as JUHE_NOTICE
+from handlers.personal_social.router import NOTICE as TCREDIT_NOTICE
 
 NOW = datetime(2026, 11, 22, 9, 0)
 HOSTILE = '<at id=all></at> **粗** [链接](https://example.com) <font color=red>红</font> "引号" \\ 反斜杠'
@@ -147,12 +159,62 @@ MICRO = {
     "support_amount": "10 万元",
 }
 
+HELD = [
+    Held("个人社保查询对话", f"北京 · 已完成 · {HOSTILE}", "最后一步后保留 7 天"),
+    Held("企业核验申请", "小米科技有限责任公司 · 雷* 110***********123X · 已撤回", "90 天后删除"),
+]
+CONSENTS = [
+    privacy.ConsentLine("个人社保", "天创（Tcredit）", 1, NOW),
+    privacy.ConsentLine("企业核验", "聚合数据（Juhe）", 1, NOW, withdrawn_at=NOW),
+    privacy.ConsentLine("企业核验", "聚合数据（Juhe）", 0, NOW, current=False),
+]
+AUDIT = [privacy.AuditLine(NOW, "ou_hr", "增减员记录", f"ou_{i}", "私聊", None) for i in range(25)] + [
+    privacy.AuditLine(NOW, "system", "增减员摘要", "", "oc_hr_group", 935)
+]
+
 # Registry: builder → state → card -------------------------------------------------------------------------------
 Builder = Callable[..., dict[str, Any]]
 STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     common.card: {
         "plain": lambda: common.card("标题", common.INFO, [common.markdown("内容")], subtitle="副标题")
     },
+    common.consent_card: {
+        "notice": lambda: common.consent_card(TCREDIT_NOTICE, {"action": "x.agree"}, {"action": "x.refuse"})
+    },
+    common.consent_declined_card: {"declined": lambda: common.consent_declined_card(JUHE_NOTICE, "企业核验")},
+    personal_social.consent_card: {
+        "no city": lambda: personal_social.consent_card(TCREDIT_NOTICE),
+        "city typed": lambda: personal_social.consent_card(TCREDIT_NOTICE, HOSTILE),
+    },
+    four_factors.consent_card: {"notice": lambda: four_factors.consent_card(JUHE_NOTICE)},
+    four_factors.withdrawn_card: {"withdrawn": lambda: four_factors.withdrawn_card(VIEW)},
+    privacy.my_data_card: {
+        "everything": lambda: privacy.my_data_card(
+            CONSENTS, HELD, AUDIT[:10], 26, audit_days=180, queried_at=NOW
+        ),
+        "nothing": lambda: privacy.my_data_card([], [], [], 0, audit_days=180, queried_at=NOW),
+    },
+    privacy.erase_confirm_card: {
+        "something": lambda: privacy.erase_confirm_card(HELD, True, 3, audit_days=180),
+        "nothing": lambda: privacy.erase_confirm_card([], False, 0, audit_days=180),
+    },
+    privacy.erased_card: {
+        "removed": lambda: privacy.erased_card(["个人社保查询对话", HOSTILE], 3, audit_days=180),
+        "nothing": lambda: privacy.erased_card([], 0, audit_days=180),
+    },
+    privacy.kept_card: {"kept": privacy.kept_card},
+    privacy.withdrawn_card: {
+        "withdrawn": lambda: privacy.withdrawn_card(["个人社保（天创）", HOSTILE]),
+        "none": lambda: privacy.withdrawn_card([]),
+    },
+    privacy.audit_card: {
+        "rows": lambda: privacy.audit_card(AUDIT[:10], 26, "最近的查看记录", queried_at=NOW),
+        "by person": lambda: privacy.audit_card(AUDIT[:3], 3, HOSTILE, subject="ou_1", queried_at=NOW),
+        "none": lambda: privacy.audit_card([], 0, "2026-11-22 的查看记录", day="2026-11-22", queried_at=NOW),
+    },
+    privacy.audit_usage_card: {"reason": lambda: privacy.audit_usage_card(HOSTILE)},
+    privacy.moved_private_card: {"moved": privacy.moved_private_card},
+    privacy.not_admin_card: {"refused": privacy.not_admin_card},
     common.error_card: {
         "with next step and extra": lambda: common.error_card(
             "查询失败", HOSTILE, "请稍后重试", extra=[common.note("备注")]
@@ -257,7 +319,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "with city": lambda: personal_social.expired_card("北京"),
         "without city": lambda: personal_social.expired_card(None),
     },
-    personal_social.cancelled_card: {"cancelled": personal_social.cancelled_card},
+    personal_social.cancelled_card: {
+        "replaced": personal_social.cancelled_card,
+        "by the user": lambda: personal_social.cancelled_card("你取消了这次查询"),
+    },
     personal_social.moved_private_card: {"moved": personal_social.moved_private_card},
     personal_social.result_card: {
         "complete": lambda: personal_social.result_card(

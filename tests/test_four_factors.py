@@ -238,7 +238,7 @@ async def test_manager_verifies_and_every_copy_shows_the_result(bot: RunningBot)
     assert orderid.startswith("JH535") and len(orderid) == 23
     assert orderid in card_text(in_managers.content)
 
-    [audit] = await bot.app.services.store.audit_rows("four_factors")
+    [audit] = await bot.app.services.store.audit_rows("企业核验")
     assert audit["actor"] == MANAGER and audit["outcome"] == "consistent" and audit["ref"] == orderid
     assert COMPANY in audit["subject"] and audit["at"] is not None
     assert audit["detail"]["idcard"] == MASKED_ID and audit["detail"]["name"] == "雷*"
@@ -286,7 +286,7 @@ async def test_inconsistent_name_is_red_with_the_detail(bot: RunningBot) -> None
     text = card_text(in_chat.content)
     assert in_chat.content["header"]["template"] == "red"
     assert "**不一致**：姓名不一致。" in text and "（-22）" not in text
-    [audit] = await bot.app.services.store.audit_rows("four_factors")
+    [audit] = await bot.app.services.store.audit_rows("企业核验")
     assert audit["outcome"] == "inconsistent"
 
     # The next step: a new, empty form in the same chat; the result stays and nothing more is billed.
@@ -308,7 +308,7 @@ async def test_double_click_makes_one_call(bot: RunningBot) -> None:
     assert again["toast"]["content"] == "这条申请已核验完成"
     await bot.idle()
     assert calls(bot) == 1 and billed(bot) == 1
-    assert len(await bot.app.services.store.audit_rows("four_factors")) == 1
+    assert len(await bot.app.services.store.audit_rows("企业核验")) == 1
 
 
 async def test_two_managers_clicking_at_once_make_one_call(tmp_path, clock) -> None:
@@ -326,7 +326,7 @@ async def test_two_managers_clicking_at_once_make_one_call(tmp_path, clock) -> N
         assert one_winner(answers)
         await settled(bot, in_hr, in_managers, prefix="企业核验一致")
         assert calls(bot) == 1 and billed(bot) == 1
-        assert len(await bot.app.services.store.audit_rows("four_factors")) == 1
+        assert len(await bot.app.services.store.audit_rows("企业核验")) == 1
 
 
 async def test_reject_updates_every_copy_and_calls_nothing(bot: RunningBot) -> None:
@@ -343,7 +343,7 @@ async def test_reject_updates_every_copy_and_calls_nothing(bot: RunningBot) -> N
     assert late["toast"]["content"] == "这条申请已被驳回"
     await bot.idle()
     assert calls(bot) == 0
-    [audit] = await bot.app.services.store.audit_rows("four_factors")
+    [audit] = await bot.app.services.store.audit_rows("企业核验")
     assert audit["outcome"] == "rejected" and audit["actor"] == MANAGER and audit["ref"] is None
     [row] = await rows(bot)
     assert row["status"] == "rejected" and row["idcard"] is None and row["realname"] is None
@@ -365,7 +365,7 @@ async def test_provider_failure_offers_a_retry_which_is_a_new_call(bot: RunningB
     text = card_text(in_chat.content)
     assert "服务暂时不可用，请稍后再试" in text and "[重新核验]" in text and "[驳回]" in text
     assert in_chat.content["header"]["template"] == "red"
-    [failed] = await services.store.audit_rows("four_factors")
+    [failed] = await services.store.audit_rows("企业核验")
     assert failed["outcome"] == "failed"
     assert (await rows(bot))[0]["idcard"] == ID_NUMBER  # kept for the retry
 
@@ -376,7 +376,7 @@ async def test_provider_failure_offers_a_retry_which_is_a_new_call(bot: RunningB
     await press(bot, in_chat, user=MANAGER, value=retry)
     await settled(bot, in_chat, in_managers, prefix="企业核验一致")
     assert billed(bot) == 1
-    assert [a["outcome"] for a in await services.store.audit_rows("four_factors")] == ["failed", "consistent"]
+    assert [a["outcome"] for a in await services.store.audit_rows("企业核验")] == ["failed", "consistent"]
 
 
 async def test_provider_error_code_is_named_on_the_card(bot: RunningBot) -> None:

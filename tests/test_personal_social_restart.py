@@ -24,6 +24,12 @@ async def test_a_killed_bot_resumes_the_flow_after_restart(tmp_path: Path, datab
             "个人社保 北京", user=EMPLOYEE, chat_id=Directory.p2p_chat_of(EMPLOYEE)
         )
         card = (await wait_for(lambda: feishu.replies_to(asked.message_id), 1, within=15))[0]
+        # A newcomer's first 个人社保: the consent notice, then the same card goes on to the login form.
+        assert "个人信息使用告知" in card_text(card.content)
+        await feishu.user_clicks(
+            card.message_id, user=EMPLOYEE, value=value_of(card.content, "button", "同意")
+        )
+        await wait_for(lambda: [1] if "登录查询" in card_text(card.content) else [], 1, within=15)
         await feishu.user_clicks(
             card.message_id,
             user=EMPLOYEE,

@@ -219,6 +219,8 @@ class TcreditEmulator:
         self.token_id = token_id
         self.tasks: dict[str, Task] = {}
         self.created_tasks = 0
+        # Every request received, the free city list included (a consent test shows nothing was asked).
+        self.requests = 0
         self.codes_received = 0
 
     def advance(self, tid: str | None = None) -> None:
@@ -246,6 +248,7 @@ class TcreditEmulator:
     async def _checked(
         self, request: web.Request, signed: tuple[str, ...] | None
     ) -> dict[str, str] | web.Response:
+        self.requests += 1
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         if form.pop("appId", "") != self.app_id:
             return _answer(4, "用户不存在或配置错误")

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import audit
 from bot.errors import UserFacingError
 from bot.features import ConsoleAnswer
 from bot.protocol import ActionResponse
@@ -36,7 +37,7 @@ from cards.common import EXPIRED, FAILED, INFO, WAITING, Card
 from handlers.adjust_records.audience import ChatAudience, chat_audience, digest_chats, is_hr
 from handlers.adjust_records.collect import Collection, collect_records
 from handlers.adjust_records.export import workbook_bytes
-from handlers.adjust_records.router import router
+from handlers.adjust_records.router import PRIVATE, router
 from handlers.adjust_records.settings import settings_of
 from handlers.adjust_records.state import baseline, save_baseline, subscribe, unsubscribe
 
@@ -44,6 +45,10 @@ log = logging.getLogger("hrbot.adjust_records")
 
 CATCH_UP_WITHIN = timedelta(hours=1)
 SNAPSHOT_TTL = timedelta(days=14)  # as long as a card can be clicked
+# Audit kinds: a delivery to a chat is one row with the number of people in it.
+DIGEST_SENT = "增减员摘要"
+ALL_SENT = "增减员全部记录"
+EXPORT_SENT = "增减员导出"
 # The scheduled send's delay: tests seed it.
 jitter = random.Random()
 
@@ -125,7 +130,9 @@ async def post_digest(services: Services, slot: datetime) -> bool:
             async def send(card: Card, chat_id: str = chat_id) -> str:
                 return await services.feishu.send_card(chat_id, card, idempotency_key=f"{slot_key}:{chat_id}")
 
-            await _send_digest(services, chat_id, collection, audience.full, send, f" · {slot:%Y-%m-%d}")
+            await _send_digest(
+                services, chat_id, collection, audience.full, send, audit.SYSTEM, f" · {slot:%Y-%m-%d}"
+            )
             if not audience.full:
                 await _warn_hr(services, audience)
         except Exception:
@@ -140,6 +147,7 @@ async def _send_digest(
     collection: Collection,
     full: bool,
     send: Callable[[Card], Awaitable[Any]],
+    actor: str,
     title_suffix: str = "",
 ) -> None:
     """Send one destination what changed since its previous digest; once sent, this digest is its baseline."""
@@ -158,10 +166,16 @@ async def _send_digest(
         snapshot=snapshot,
     )
     await send(digest_card(view, queried_at=local_now(services), title=f"社保增减员摘要{title_suffix}"))
+    place = PRIVATE if destination.startswith("user:") else destination
+    await audit.delivered(services.store, actor, DIGEST_SENT, place, people_in(shown))
     if not collection.failed_parts:
         # An incomplete collection would report the missing part as new next time: keep the old baseline.
         fingerprints = {line.key: line.fingerprint for line in collection.lines}
         await save_baseline(services.store, destination, fingerprints, services.clock.now())
+
+
+def people_in(lines: list[RecordLine]) -> int:
+    return len({line.open_id for line in lines})
 
 
 def mark_changes(lines: list[RecordLine], previous: dict[str, str] | None) -> list[RecordLine]:
@@ -219,7 +233,7 @@ async def digest_now(ctx: MessageContext) -> None:
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
         collection = await collect_records(services)
-        await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply)
+        await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply, ctx.user)
         if not audience.full:
             await _warn_hr(services, audience)
         return
@@ -228,7 +242,7 @@ async def digest_now(ctx: MessageContext) -> None:
         await ctx.reply(digest_moved_private_card())
     collection = await collect_records(services)
     reply = ctx.reply if ctx.message.is_private else ctx.send_private
-    await _send_digest(services, f"user:{ctx.user}", collection, True, reply)
+    await _send_digest(services, f"user:{ctx.user}", collection, True, reply, ctx.user)
 
 
 @router.action("digest_all")
@@ -248,6 +262,7 @@ async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
     lines = [line for line in collection.lines if line.key in wanted]
     for card in all_lines_cards(lines, current_month(services), queried_at=local_now(services)):
         await services.feishu.send_card(open_id, card, id_type="open_id")
+    await audit.delivered(services.store, open_id, ALL_SENT, PRIVATE, people_in(lines))
 
 
 @router.action("digest_export")
@@ -261,13 +276,15 @@ async def export(ctx: ActionContext) -> ActionResponse:
     audience = await chat_audience(ctx.services, chat_id) if chat_id else None
     in_chat = audience is not None and audience.full
     scope = snapshot.get("scope")
-    ctx.after_answer(_send_export(ctx.services, chat_id if in_chat else ctx.user, in_chat, scope))
+    ctx.after_answer(_send_export(ctx.services, ctx.user, chat_id if in_chat else ctx.user, in_chat, scope))
     return ActionResponse.toast(
         "正在导出，文件稍后发到群里" if in_chat else "正在导出，文件稍后私聊发给你", "info"
     )
 
 
-async def _send_export(services: Services, receive_id: str, in_chat: bool, scope: list[str] | None) -> None:
+async def _send_export(
+    services: Services, actor: str, receive_id: str, in_chat: bool, scope: list[str] | None
+) -> None:
     collection = await collect_records(services)
     lines = (
         collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)]
@@ -277,6 +294,9 @@ async def _send_export(services: Services, receive_id: str, in_chat: bool, scope
     name = f"增减员-{local_now(services):%Y%m%d-%H%M}.xlsx"
     file_key = await services.feishu.upload_file(data, name, "xls")
     await services.feishu.send_file(receive_id, file_key, id_type="chat_id" if in_chat else "open_id")
+    await audit.delivered(
+        services.store, actor, EXPORT_SENT, receive_id if in_chat else PRIVATE, people_in(lines)
+    )
 
 
 # Subscriptions -----------------------------------------------------------------------------------------------------

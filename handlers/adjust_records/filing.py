@@ -10,18 +10,20 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
+from bot import audit
 from bot.services import Services
 from cards.adjust_records import DigestView, reminder_card
 from handlers.adjust_records.audience import chat_audience, digest_chats
 from handlers.adjust_records.collect import collect_records
 from handlers.adjust_records.deadlines import CityDeadline, load_calendar
-from handlers.adjust_records.digest import local_now, save_snapshot
+from handlers.adjust_records.digest import local_now, people_in, save_snapshot
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import settings_of
 
 log = logging.getLogger("hrbot.adjust_records")
 
 CALENDAR_KEY = "adjust-records-filing-calendar"
+REMINDER_SENT = "增减员申报提醒"  # audit kind
 
 
 @router.on_startup
@@ -70,6 +72,9 @@ async def send_filing_reminders(services: Services, today: date) -> list[str]:
                         queried_at=local_now(services),
                     )
                     await services.feishu.send_card(chat_id, card, idempotency_key=f"{key}:{chat_id}")
+                    await audit.delivered(
+                        services.store, audit.SYSTEM, REMINDER_SENT, chat_id, people_in(lines)
+                    )
                 except Exception:
                     log.exception("could not send the %s filing reminder to chat %s", city.name, chat_id)
             reminded.append(city.name)

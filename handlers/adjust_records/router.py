@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot import audit
 from bot.errors import Refusal
 from bot.guards import private_only
 from bot.providers.compensation import RECORD_TYPES, AdjustRecord
@@ -24,6 +25,10 @@ from handlers.adjust_records.names import NameBook
 from handlers.adjust_records.people import resolve_people
 
 router = Router("adjust_records")
+
+# Audit kinds (bot/audit.py), in the words the 审计 card shows.
+RECORDS_SEEN = "增减员记录"
+PRIVATE = "私聊"
 
 
 # On demand ---------------------------------------------------------------------------------------------------------
@@ -75,6 +80,8 @@ async def show_records(ctx: MessageContext) -> None:
     await ctx.reply(
         records_card(people, queried_at=_local_now(services), names=await _record_names(services, by_user))
     )
+    # Records always reach the requester privately; reading a colleague's is an audit row per colleague.
+    await audit.viewed(services.store, ctx.user, subjects, RECORDS_SEEN, PRIVATE)
 
 
 async def _names(services: Services, open_ids: list[str]) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """企业核验: anyone asks for a Juhe four-factor verification; a manager runs or rejects it from the card."""
 
-from bot.features import Feature
+from bot.features import Feature, PersonalData
 from bot.providers.juhe import JuheSettings
 from bot.sandbox.directory import MANAGER_GROUP
-from handlers.four_factors.router import router
+from handlers.four_factors.router import NOTICE, erase, held, router
 from handlers.four_factors.settings import FourFactorsSettings
 
 feature = Feature(
@@ -11,4 +11,6 @@ feature = Feature(
     settings=(JuheSettings, FourFactorsSettings),
     sandbox_defaults={"hrbot_manager_chat_id": MANAGER_GROUP},
     order=40,
+    notices=(NOTICE,),
+    personal_data=PersonalData(held=held, erase=erase),
 )

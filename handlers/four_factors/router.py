@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.consent import Consents, Notice
 from bot.errors import Refusal
+from bot.features import Held
 from bot.guards import managers_only
 from bot.masking import mask_name
 from bot.protocol import ActionResponse, Card
@@ -23,9 +25,11 @@ from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings,
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
 from bot.validators import valid_id_number, valid_reg_number, valid_uscc
+from cards.common import consent_declined_card
 from cards.four_factors import (
     Outcome,
     RequestView,
+    consent_card,
     expired_card,
     failed_card,
     form_card,
@@ -35,6 +39,7 @@ from cards.four_factors import (
     result_card,
     usage_card,
     verifying_card,
+    withdrawn_card,
 )
 from handlers.four_factors.settings import FourFactorsSettings
 from handlers.four_factors.state import (
@@ -43,6 +48,7 @@ from handlers.four_factors.state import (
     OPEN,
     REJECTED,
     VERIFYING,
+    WITHDRAWN,
     VerificationRequest,
     Verifications,
 )
@@ -51,7 +57,7 @@ log = logging.getLogger("hrbot.four_factors")
 
 router = Router("four_factors")
 
-AUDIT_ACTION = "four_factors"
+AUDIT_ACTION = "企业核验"  # audit kind: a manager's decision
 # Undecided requests are closed (and their full ID numbers erased) after this long.
 REQUEST_LIFETIME = timedelta(days=7)
 # A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
@@ -59,6 +65,28 @@ INTERRUPTED_AFTER = timedelta(minutes=10)
 INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次计费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
+COMMAND = "企业核验"
+
+# What the requester agrees to before a named person's data is stored and, once a manager verifies, sent to Juhe
+# (docs/privacy.md). A changed text gets a new version.
+NOTICE = Notice(
+    key="four_factors.juhe",
+    version=1,
+    title=COMMAND,
+    provider="聚合数据（Juhe）",
+    sent=("企业全称", "统一社会信用代码或注册号", "法人/负责人姓名", "法人/负责人身份证号码"),
+    purpose="管理员核验时发送一次，核验此人是否为该企业登记的法人/负责人；请确认你已取得本人同意",
+    kept="完整姓名和证件号码只保存到核验、驳回或撤回为止（最长 7 天），之后只留打码信息，90 天后删除",
+)
+STATUS_WORDS = {
+    "pending": "待核验",
+    VERIFYING: "核验中",
+    DONE: "已核验",
+    "failed": "核验失败，待重试",
+    REJECTED: "已驳回",
+    EXPIRED: "已过期",
+    WITHDRAWN: "已撤回",
+}
 
 
 def _mode(services: Services) -> FourFactorsMode:
@@ -96,6 +124,10 @@ class Factors:
 @router.command("企业核验", summary="企业四要素核验：发送后填写表单，由管理员核验", example="企业核验")
 async def ask(ctx: MessageContext) -> None:
     argv = ctx.argv
+    if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
+        # Nothing typed is kept before the requester has agreed: after 同意 the form asks again.
+        await ctx.reply(consent_card(NOTICE))
+        return
     if not argv:
         await ctx.reply(form_card())
         return
@@ -119,6 +151,8 @@ async def ask(ctx: MessageContext) -> None:
 @router.action("submit")
 async def submit(ctx: ActionContext) -> ActionResponse:
     """The form: the same card becomes the request card."""
+    if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
+        return ActionResponse.toast("请先阅读并同意个人信息使用告知", "warning", card=consent_card(NOTICE))
     form = ctx.form
     factors = Factors.cleaned(
         *(str(form.get(name) or "") for name in ("entname", "entmark", "realname", "idcard"))
@@ -161,6 +195,18 @@ async def _post_to_managers(services: Services, card: Card, chat_id: str) -> lis
         return []
 
 
+# Consent -----------------------------------------------------------------------------------------------------------
+@router.action("agree")
+async def agree(ctx: ActionContext) -> ActionResponse:
+    await Consents(ctx.services.store).agree(ctx.user, NOTICE)
+    return ActionResponse.toast("已同意，请填写核验信息", "success", card=form_card())
+
+
+@router.action("refuse")
+async def refuse(ctx: ActionContext) -> ActionResponse:
+    return ActionResponse.replace(consent_declined_card(NOTICE, COMMAND))
+
+
 # Deciding ----------------------------------------------------------------------------------------------------------
 async def _open_request(ctx: ActionContext) -> VerificationRequest:
     """The request this button is about, if it can be decided now; else a refusal saying why not."""
@@ -180,6 +226,7 @@ def _state_text(status: str) -> str:
         DONE: "这条申请已核验完成",
         REJECTED: "这条申请已被驳回",
         EXPIRED: "这条申请已过期，请重新发起",
+        WITHDRAWN: "这条申请已被申请人撤回",
     }.get(status, "这张卡片已更新，请查看最新状态")
 
 
@@ -195,12 +242,14 @@ async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
     await Verifications(ctx.services.store).start(request.id, ctx.user, ctx.services.clock.now())
     # The call may take seconds: answer the click now, update every copy when Juhe has answered.
-    ctx.after_answer(run_verification(ctx.services, request, ctx.user, ctx.action.open_message_id))
+    ctx.after_answer(
+        run_verification(ctx.services, request, ctx.user, ctx.action.open_message_id, ctx.action.open_chat_id)
+    )
     return ActionResponse.toast("正在核验，完成后会更新卡片", "info")
 
 
 async def run_verification(
-    services: Services, request: VerificationRequest, manager: str, clicked_message: str
+    services: Services, request: VerificationRequest, manager: str, clicked_message: str, place: str = ""
 ) -> None:
     """The single billed call for this attempt, then every copy of the card shows the outcome."""
     store = Verifications(services.store)
@@ -214,18 +263,18 @@ async def run_verification(
             request.entname, request.entmark, request.realname, request.idcard, mode=_mode(services)
         )
     except ProviderError as exc:
-        await _failed(services, request, view, manager, verifier, clicked_message, exc.user_message)
+        await _failed(services, request, view, manager, verifier, clicked_message, exc.user_message, place)
         return
     except Exception:
         # A bug must not leave the request stuck in 核验中: it fails like an unavailable provider.
         log.exception("four-factor verification %s failed", request.id)
-        await _failed(services, request, view, manager, verifier, clicked_message, SERVICE_UNAVAILABLE)
+        await _failed(services, request, view, manager, verifier, clicked_message, SERVICE_UNAVAILABLE, place)
         return
     now = services.clock.now()
     outcome = _outcome(result, verifier, _local(services, now))
     await store.decide(request.id, DONE, _stored(result), manager, now)
     verdict = "consistent" if result.consistent else "inconsistent"
-    await _audit(services, request, manager, verdict, result.orderid, _stored(result))
+    await _audit(services, request, manager, verdict, result.orderid, _stored(result), place)
     await _patch_all(services, request, result_card(view, outcome), extra=clicked_message)
 
 
@@ -237,11 +286,14 @@ async def _failed(
     verifier: str,
     clicked_message: str,
     reason: str,
+    place: str,
 ) -> None:
     """No verdict: the request stays open for 重新核验, which is the next attempt (a new claim)."""
     now = services.clock.now()
     await Verifications(services.store).fail(request.id, request.attempt, reason, manager, now)
-    await _audit(services, request, manager, "failed", None, {"error": reason, "mode": _mode(services)})
+    await _audit(
+        services, request, manager, "failed", None, {"error": reason, "mode": _mode(services)}, place
+    )
     retry = replace(view, attempt=request.attempt + 1)
     await _patch_all(
         services, request, failed_card(retry, reason, verifier, _local(services, now)), extra=clicked_message
@@ -254,13 +306,39 @@ async def reject(ctx: ActionContext) -> ActionResponse:
     services = ctx.services
     now = services.clock.now()
     await Verifications(services.store).decide(request.id, REJECTED, None, ctx.user, now)
-    await _audit(services, request, ctx.user, "rejected", None, None)
+    await _audit(services, request, ctx.user, "rejected", None, None, ctx.action.open_chat_id)
     card = rejected_card(
         await _view(services, request), await _masked_name(services, ctx.user), _local(services, now)
     )
     # The clicked copy takes the card from the callback's answer; the others are patched.
     ctx.after_answer(_patch_all(services, request, card, skip=ctx.action.open_message_id))
     return ActionResponse.toast("已驳回", "success", card=card)
+
+
+# Withdrawing -------------------------------------------------------------------------------------------------------
+@router.action("withdraw")
+async def withdraw(ctx: ActionContext) -> ActionResponse:
+    """The requester takes back an open request: its ID number is erased at once and every copy says so."""
+    services = ctx.services
+    request = await Verifications(services.store).get(str(ctx.value.get("request", "")))
+    if request is None:
+        return ActionResponse.toast("找不到这条核验申请", "warning")
+    if request.requester != ctx.user:
+        return ActionResponse.toast("只有申请人可以撤回这条申请", "error")
+    if request.status not in OPEN:
+        return ActionResponse.toast(_state_text(request.status), "info")
+    # The same claim as 核验 / 驳回: a withdrawal and a decision cannot both happen.
+    if not await services.store.claim([f"four-factors:{request.id}:{request.attempt}"]):
+        return ActionResponse.toast("管理员正在处理这条申请，无法撤回", "info")
+    card = await _close_withdrawn(services, request, skip=ctx.action.open_message_id)
+    return ActionResponse.toast("已撤回，证件信息已删除", "success", card=card)
+
+
+async def _close_withdrawn(services: Services, request: VerificationRequest, skip: str = "") -> Card:
+    await Verifications(services.store).withdraw(request.id)
+    card = withdrawn_card(await _view(services, request))
+    await _patch_all(services, request, card, skip=skip)
+    return card
 
 
 # Housekeeping ------------------------------------------------------------------------------------------------------
@@ -275,6 +353,40 @@ async def expire_stale(services: Services) -> None:
     for request in await store.interrupted(now - INTERRUPTED_AFTER, INTERRUPTED):
         card = failed_card(await _view(services, request), INTERRUPTED, "—", _local(services, now))
         await _patch_all(services, request, card)
+
+
+@router.every(timedelta(hours=1), id="purge")
+async def purge_closed(services: Services) -> None:
+    """Closed requests older than HRBOT_VERIFICATION_RETENTION_DAYS are deleted (the audit rows stay)."""
+    days = services.settings_of(FourFactorsSettings).hrbot_verification_retention_days
+    removed = await Verifications(services.store).purge(services.clock.now() - timedelta(days=days))
+    if removed:
+        log.info("purged %d closed verification requests", removed)
+
+
+# Personal data (handlers/privacy) ----------------------------------------------------------------------------------
+async def held(services: Services, open_id: str) -> list[Held]:
+    days = services.settings_of(FourFactorsSettings).hrbot_verification_retention_days
+    return [
+        Held(
+            "企业核验申请",
+            f"{request.entname} · {request.masked_name} {request.masked_idcard} · "
+            f"{STATUS_WORDS.get(request.status, request.status)} · {_local(services, request.created_at):%Y-%m-%d %H:%M}",
+            f"完整证件号码保存到核验、驳回或撤回为止；申请 {days:g} 天后删除",
+        )
+        for request in await Verifications(services.store).of_requester(open_id)
+    ]
+
+
+async def erase(services: Services, open_id: str) -> list[str]:
+    """Open requests are withdrawn (their cards say so); then every request the person made is deleted."""
+    store = Verifications(services.store)
+    requests = await store.of_requester(open_id)
+    for request in requests:
+        if request.status in OPEN:
+            await _close_withdrawn(services, request)
+    removed = await store.forget([r.id for r in requests])
+    return [f"企业核验申请 {removed} 条"] if removed else []
 
 
 # Helpers -----------------------------------------------------------------------------------------------------------
@@ -339,13 +451,17 @@ async def _audit(
     outcome: str,
     orderid: str | None,
     detail: dict[str, Any] | None,
+    place: str,
 ) -> None:
+    """A manager deciding saw the request (the requester's, by open_id): the decision is its audit row."""
     await services.store.audit(
         actor=manager,
         action=AUDIT_ACTION,
         subject=f"{request.entname} {request.entmark}",
         outcome=outcome,
         ref=orderid,
+        subject_id=request.requester,
+        place=place,
         detail={
             "request": request.id,
             "requester": request.requester,

@@ -13,20 +13,22 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
 
 from bot.masking import mask_id_number, mask_name
 from bot.store import Store, metadata
 
-PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED = (
+PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED, WITHDRAWN = (
     "pending",
     "verifying",
     "done",
     "failed",
     "rejected",
     "expired",
+    "withdrawn",
 )
-OPEN = (PENDING, FAILED)  # states a manager can still act on
+OPEN = (PENDING, FAILED)  # states a manager can still act on (and the requester withdraw)
+FINAL = (DONE, REJECTED, EXPIRED, WITHDRAWN)
 
 four_factors_requests = Table(
     "four_factors_requests",
@@ -213,3 +215,40 @@ class Verifications:
             await conn.execute(
                 update(four_factors_requests).where(four_factors_requests.c.id == request_id).values(**values)
             )
+
+    async def withdraw(self, request_id: str) -> bool:
+        """The requester takes an open request back: final, and the full name and ID number are erased at once."""
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(
+                update(four_factors_requests)
+                .where(four_factors_requests.c.id == request_id, four_factors_requests.c.status.in_(OPEN))
+                .values(status=WITHDRAWN, realname=None, idcard=None)
+            )
+        return bool(changed.rowcount)
+
+    async def of_requester(self, requester: str) -> list[VerificationRequest]:
+        query = (
+            select(four_factors_requests)
+            .where(four_factors_requests.c.requester == requester)
+            .order_by(four_factors_requests.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [_request(row) for row in await conn.execute(query)]
+
+    async def forget(self, request_ids: list[str]) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(four_factors_requests).where(four_factors_requests.c.id.in_(request_ids))
+            )
+        return result.rowcount or 0
+
+    async def purge(self, created_before: datetime) -> int:
+        """Closed requests (masked values and outcome only) past their retention."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(four_factors_requests).where(
+                    four_factors_requests.c.status.in_(FINAL),
+                    four_factors_requests.c.created_at < created_before,
+                )
+            )
+        return result.rowcount or 0

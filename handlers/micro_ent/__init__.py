@@ -1,8 +1,13 @@
 """小微企业: a billed asynchronous query at Juhe, polled until done, its result pushed once."""
 
-from bot.features import Feature
+from bot.features import Feature, PersonalData
 from bot.providers.juhe import JuheSettings
-from handlers.micro_ent.router import router
+from handlers.micro_ent.router import erase, held, router
 from handlers.micro_ent.settings import MicroEntSettings
 
-feature = Feature(router, settings=(JuheSettings, MicroEntSettings), order=20)
+feature = Feature(
+    router,
+    settings=(JuheSettings, MicroEntSettings),
+    order=20,
+    personal_data=PersonalData(held=held, erase=erase),
+)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from bot.errors import Refusal
+from bot.features import Held
 from bot.feishu import FeishuError
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, client
@@ -32,7 +33,18 @@ from cards.micro_ent import (
     usage_card,
 )
 from handlers.micro_ent.settings import MicroEntSettings
-from handlers.micro_ent.state import DONE, EXPIRED, FAILED, PENDING, Job, MicroJobs, Watcher
+from handlers.micro_ent.state import (
+    DONE,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    Job,
+    MicroJobs,
+    Watcher,
+    forget_requester,
+    purge_finished,
+    queries_of,
+)
 
 log = logging.getLogger("hrbot.micro_ent")
 
@@ -263,3 +275,39 @@ async def retry(ctx: ActionContext) -> ActionResponse:
     await jobs.move_watcher(watcher.id, job.jobid)
     card = pending_card(old.keyword, _local(services, job.submitted_at), job.jobid)
     return ActionResponse.toast("已重新提交查询", "success", card=card)
+
+
+# Retention and personal data (handlers/privacy) --------------------------------------------------------------------
+STATUS_WORDS = {PENDING: "查询中", DONE: "已完成", FAILED: "失败", EXPIRED: "已过期"}
+
+
+def retention_days(services: Services) -> float:
+    return services.settings_of(MicroEntSettings).hrbot_micro_ent_retention_days
+
+
+@router.every(timedelta(hours=1), id="purge")
+async def purge_delivered(services: Services) -> None:
+    """Delivered results (and who asked) older than HRBOT_MICRO_ENT_RETENTION_DAYS."""
+    removed = await purge_finished(
+        services.store, services.clock.now() - timedelta(days=retention_days(services))
+    )
+    if removed:
+        log.info("purged %d delivered micro-enterprise results", removed)
+
+
+async def held(services: Services, open_id: str) -> list[Held]:
+    kept = f"结果送达后保留 {retention_days(services):g} 天"
+    return [
+        Held(
+            "小微企业查询",
+            f"{company} · {STATUS_WORDS.get(status, status)} · {_local(services, at):%Y-%m-%d %H:%M}",
+            kept,
+        )
+        for company, status, at in await queries_of(services.store, open_id)
+    ]
+
+
+async def erase(services: Services, open_id: str) -> list[str]:
+    """Who asked is forgotten (a pending query is no longer pushed to them); the company's result is not theirs."""
+    removed = await forget_requester(services.store, open_id)
+    return [f"小微企业查询 {removed} 条"] if removed else []

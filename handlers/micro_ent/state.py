@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     insert,
     select,
     update,
@@ -231,3 +232,40 @@ class MicroJobs:
 
 def _watcher(row: Any) -> Watcher:
     return Watcher(row.id, row.jobid, row.requester, row.chat_id, row.message_id)
+
+
+async def queries_of(store: Store, requester: str) -> list[tuple[str, str, datetime]]:
+    """The person's queries still on file: (company, status, submitted at)."""
+    query = (
+        select(micro_ent_jobs.c.keyword, micro_ent_jobs.c.status, micro_ent_jobs.c.submitted_at)
+        .join(micro_ent_watchers, micro_ent_jobs.c.jobid == micro_ent_watchers.c.jobid)
+        .where(micro_ent_watchers.c.requester == requester)
+        .order_by(micro_ent_watchers.c.id)
+    )
+    async with store.engine.connect() as conn:
+        return [(row.keyword, row.status, _aware(row.submitted_at)) for row in await conn.execute(query)]  # type: ignore[misc]
+
+
+async def forget_requester(store: Store, requester: str) -> int:
+    async with store.engine.begin() as conn:
+        result = await conn.execute(
+            delete(micro_ent_watchers).where(micro_ent_watchers.c.requester == requester)
+        )
+    return result.rowcount or 0
+
+
+async def purge_finished(store: Store, finished_before: datetime) -> int:
+    """Jobs finished before `finished_before` whose watchers have all been told, with those watchers."""
+    told = select(micro_ent_watchers.c.id).where(
+        micro_ent_watchers.c.jobid == micro_ent_jobs.c.jobid, micro_ent_watchers.c.notified.is_(False)
+    )
+    old = select(micro_ent_jobs.c.jobid).where(
+        micro_ent_jobs.c.status != PENDING, micro_ent_jobs.c.finished_at < finished_before, ~told.exists()
+    )
+    async with store.engine.begin() as conn:
+        jobids = [row.jobid for row in await conn.execute(old)]
+        if not jobids:
+            return 0
+        await conn.execute(delete(micro_ent_watchers).where(micro_ent_watchers.c.jobid.in_(jobids)))
+        await conn.execute(delete(micro_ent_jobs).where(micro_ent_jobs.c.jobid.in_(jobids)))
+    return len(jobids)

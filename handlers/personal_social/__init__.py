@@ -1,7 +1,13 @@
 """个人社保: a private dialog with Tcredit — city, login, SMS or image captcha — ending in the user's own records."""
 
-from bot.features import Feature
+from bot.features import Feature, PersonalData
 from bot.providers.tcredit import TcreditSettings
-from handlers.personal_social.router import router
+from handlers.personal_social.router import NOTICE, erase, held, router
 
-feature = Feature(router, settings=(TcreditSettings,), order=50)
+feature = Feature(
+    router,
+    settings=(TcreditSettings,),
+    order=50,
+    notices=(NOTICE,),
+    personal_data=PersonalData(held=held, erase=erase),
+)

@@ -12,7 +12,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.consent import Consents, Notice
 from bot.errors import Refusal
+from bot.features import Held
 from bot.guards import private_only
 from bot.protocol import ActionResponse, Card
 from bot.providers.base import ProviderError
@@ -20,11 +22,13 @@ from bot.providers.tcredit import LoginMethod, client
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
 from bot.validators import valid_id_number
+from cards.common import consent_declined_card
 from cards.personal_social import (
     Field,
     cancelled_card,
     captcha_card,
     city_card,
+    consent_card,
     expired_card,
     failed_card,
     form_card,
@@ -34,6 +38,8 @@ from cards.personal_social import (
     sms_card,
 )
 from handlers.personal_social.state import (
+    ACTIVE,
+    CANCELLED,
     CITY,
     DONE,
     EXPIRED,
@@ -61,6 +67,30 @@ STATUS_WORDS = {1: "系统维护", 2: "开发中"}
 MAX_FIELD_CHARS = 64
 MAX_CODE_CHARS = 16
 ID_FIELDS = ("id_card", "idcard")
+MAX_CITY_CHARS = 32
+COMMAND = "个人社保"
+
+# What the person agrees to before their login goes to Tcredit (docs/privacy.md). A changed text gets a new version.
+NOTICE = Notice(
+    key="personal_social.tcredit",
+    version=1,
+    title=COMMAND,
+    provider="天创（Tcredit）",
+    sent=("参保城市", "社保网站登录账号或证件号码", "登录密码", "短信或图片验证码"),
+    purpose="代你登录当地社保网站，查询你本人的社保缴纳记录，结果只显示给你",
+    kept="密码和验证码只用于这一次登录，从不保存；查询对话（城市、任务编号）结束后保留 7 天",
+)
+STEP_WORDS = {
+    CITY: "选择城市",
+    FORM: "填写登录信息",
+    RUNNING: "查询中",
+    SMS: "等待短信验证码",
+    IMAGE: "等待图片验证码",
+    DONE: "已完成",
+    FAILED: "失败",
+    EXPIRED: "已过期",
+    CANCELLED: "已取消",
+}
 
 
 def _local(services: Services, moment: datetime) -> datetime:
@@ -117,40 +147,87 @@ async def _form_step(
 
 # Starting --------------------------------------------------------------------------------------------------------
 @router.command(
-    "个人社保",
+    COMMAND,
     summary="查询本人社保缴纳记录（私聊进行，需登录当地社保网站）",
     example="个人社保 北京",
     guards=[private_only(moved_private_card)],
 )
 async def start(ctx: MessageContext) -> None:
     services = ctx.services
+    wanted = ctx.args.strip()[:MAX_CITY_CHARS]
+    if not await Consents(services.store).agreed(ctx.user, NOTICE):
+        # Nothing is asked of Tcredit (not even the city list) before the person has agreed.
+        await ctx.reply(consent_card(NOTICE, wanted))
+        return
+    flow = await _fresh_flow(services, ctx.user, ctx.message.chat_id)
+    try:
+        card = await _first_card(services, flow, wanted)
+    except Refusal:
+        return  # a newer 个人社保 from the same user took over meanwhile
+    message_id = await ctx.reply(card)
+    await Flows(services.store).set_message(ctx.user, message_id)
+
+
+async def _fresh_flow(services: Services, user: str, chat_id: str) -> Flow:
+    """A new flow; an open one's card says it was replaced."""
     flows = Flows(services.store)
-    old = await flows.get(ctx.user)
+    old = await flows.get(user)
     if old is not None and old.active and old.message_id:
         try:
             await services.feishu.patch_card(old.message_id, cancelled_card())
         except Exception:
             log.warning("could not mark the previous flow's card as cancelled")
     now = services.clock.now()
-    flow = await flows.start(ctx.user, ctx.message.chat_id, now, now + FLOW_LIFETIME)
+    return await flows.start(user, chat_id, now, now + FLOW_LIFETIME)
+
+
+async def _first_card(services: Services, flow: Flow, wanted: str) -> Card:
+    """The login form when `wanted` names an available city, else the city picker."""
     cities = await _cities(services)
-    wanted = ctx.args.strip()
     city = (
         next((c for c in cities if c["area_name"] == wanted and c["status"] == 0), None) if wanted else None
     )
     if city is not None:
-        try:
-            card = await _form_step(services, flow, city["area_code"], city["area_name"])
-        except Refusal:
-            return  # a newer 个人社保 from the same user took over meanwhile
-    else:
-        available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
-        unavailable = [
-            (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
-        ]
-        card = city_card(available, unavailable, flow.version)
-    message_id = await ctx.reply(card)
-    await flows.set_message(ctx.user, message_id)
+        return await _form_step(services, flow, city["area_code"], city["area_name"])
+    return _city_picker(cities, flow.version)
+
+
+def _city_picker(cities: list[dict[str, Any]], version: int) -> Card:
+    available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
+    unavailable = [
+        (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
+    ]
+    return city_card(available, unavailable, version)
+
+
+# Consent -----------------------------------------------------------------------------------------------------------
+@router.action("agree")
+async def agree(ctx: ActionContext) -> ActionResponse:
+    """同意 on the notice: recorded, and the same card goes on to the first step."""
+    services = ctx.services
+    await Consents(services.store).agree(ctx.user, NOTICE)
+    flow = await _fresh_flow(services, ctx.user, ctx.action.open_chat_id)
+    await Flows(services.store).set_message(ctx.user, ctx.action.open_message_id)
+    try:
+        card = await _first_card(services, flow, str(ctx.value.get("city") or "")[:MAX_CITY_CHARS])
+    except Refusal:
+        return ActionResponse.toast("已同意；请重新发送「个人社保」", "info")
+    return ActionResponse.toast("已同意", "success", card=card)
+
+
+@router.action("refuse")
+async def refuse(ctx: ActionContext) -> ActionResponse:
+    return ActionResponse.replace(consent_declined_card(NOTICE, COMMAND))
+
+
+async def _still_agreed(ctx: ActionContext, flow: Flow) -> bool:
+    """Consent withdrawn mid-dialog: the dialog ends before anything more goes to Tcredit."""
+    if await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
+        return True
+    await Flows(ctx.services.store).advance(
+        flow.user, flow.version, ctx.services.clock.now(), state=CANCELLED
+    )
+    return False
 
 
 # Card steps --------------------------------------------------------------------------------------------------------
@@ -201,6 +278,8 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
     services = ctx.services
     tcredit = client(services)
     try:
+        if not await _still_agreed(ctx, flow):
+            return ActionResponse.replace(consent_declined_card(NOTICE, COMMAND))
         methods = await tcredit.login_methods(flow.area_code or "")
         method = next(
             (m for m in methods if m.login_type == (flow.login_type or ctx.value.get("login_type"))), None
@@ -248,6 +327,8 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
     flow = await _current(ctx, SMS, IMAGE)
     services = ctx.services
     try:
+        if not await _still_agreed(ctx, flow):
+            return ActionResponse.replace(consent_declined_card(NOTICE, COMMAND))
         code = str(ctx.form.get("code") or "").strip()
         if not code:
             return ActionResponse.toast("请输入验证码", "error")
@@ -278,15 +359,22 @@ async def restart(ctx: ActionContext) -> ActionResponse:
     old = await flows.get(ctx.user)
     if old is None or old.message_id != ctx.action.open_message_id:
         return ActionResponse.toast("请发送「个人社保」重新开始", "info")
+    if not await Consents(services.store).agreed(ctx.user, NOTICE):
+        return ActionResponse.replace(consent_card(NOTICE))
     now = services.clock.now()
     flow = await flows.start(ctx.user, old.chat_id, now, now + FLOW_LIFETIME)
     await flows.set_message(ctx.user, ctx.action.open_message_id)
-    cities = await _cities(services)
-    available = [(c["area_name"], c["area_code"]) for c in cities if c["status"] == 0]
-    unavailable = [
-        (c["area_name"], STATUS_WORDS.get(c["status"], "暂不可用")) for c in cities if c["status"] != 0
-    ]
-    return ActionResponse.replace(city_card(available, unavailable, flow.version))
+    return ActionResponse.replace(_city_picker(await _cities(services), flow.version))
+
+
+@router.action("cancel")
+async def cancel(ctx: ActionContext) -> ActionResponse:
+    flow = await _current(ctx, *ACTIVE)
+    if await Flows(ctx.services.store).advance(
+        flow.user, flow.version, ctx.services.clock.now(), state=CANCELLED
+    ):
+        return ActionResponse.replace(cancelled_card("你取消了这次查询"))
+    return ActionResponse.toast("这一步已经处理过了", "info")
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
@@ -376,3 +464,28 @@ async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:
             await Flows(services.store).set_message(flow.user, shown_in)
     except Exception:
         log.exception("could not update a personal social-security card")
+
+
+# Personal data (handlers/privacy: 我的数据, 删除我的数据, people who leave) ------------------------------------------
+async def held(services: Services, open_id: str) -> list[Held]:
+    flow = await Flows(services.store).get(open_id)
+    if flow is None:
+        return []
+    when = f" · {_local(services, flow.updated_at):%Y-%m-%d %H:%M}" if flow.updated_at else ""
+    detail = f"{flow.area_name or '未选城市'} · {STEP_WORDS.get(flow.state, flow.state)}{when}"
+    return [Held("个人社保查询对话", detail, "最后一步后保留 7 天（不含密码和验证码）")]
+
+
+async def erase(services: Services, open_id: str) -> list[str]:
+    """The dialog ends (its card says so) and is deleted."""
+    flows = Flows(services.store)
+    flow = await flows.get(open_id)
+    if flow is None:
+        return []
+    if flow.active and flow.message_id:
+        try:
+            await services.feishu.patch_card(flow.message_id, cancelled_card("相关个人数据已删除"))
+        except Exception:
+            log.warning("could not close the card of a deleted 个人社保 dialog")
+    await flows.forget(open_id)
+    return ["个人社保查询对话"]

@@ -71,6 +71,10 @@ class Flow:
         return self.dialog.data.get("last_code")
 
     @property
+    def updated_at(self) -> datetime | None:
+        return self.dialog.updated_at
+
+    @property
     def active(self) -> bool:
         return self.state in ACTIVE
 
@@ -106,6 +110,9 @@ class Flows:
 
     async def set_message(self, user: str, message_id: str) -> None:
         await self.dialogs.set_message(user, message_id)
+
+    async def forget(self, user: str) -> bool:
+        return await self.dialogs.forget(user)
 
     async def polled(self, limit: int) -> list[Flow]:
         """Flows with a Tcredit task in progress, least recently polled first."""
