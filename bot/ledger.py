@@ -253,7 +253,7 @@ class Ledger:
                     await conn.execute(
                         select(func.count())
                         .select_from(ledger_calls)
-                        .where(column == who, charged, ledger_calls.c.started_at >= day)
+                        .where(column == who, charged, ledger_calls.c.started_at >= _utc(day))
                     )
                 ).scalar_one()
                 if used >= cap:
@@ -299,7 +299,7 @@ class Ledger:
                 select(func.coalesce(func.sum(ledger_calls.c.price), 0)).where(
                     ledger_calls.c.provider == provider,
                     ledger_calls.c.outcome.in_(CHARGED),
-                    ledger_calls.c.started_at >= since,
+                    ledger_calls.c.started_at >= _utc(since),
                 )
             )
         ).scalar_one()
@@ -313,7 +313,7 @@ class Ledger:
         month, _next = month_bounds(now, self.settings)
         async with self.store.engine.connect() as conn:
             spent = await self._spent(conn, api.provider, month)
-        if spent < BUDGET_WARNING_SHARE * budget:
+        if round(spent, 4) < round(BUDGET_WARNING_SHARE * budget, 4):  # 0.8 × 1.5 is 1.2000000000000002
             return
         label = f"{month.astimezone(self.settings.tz):%Y-%m}"
         if not await self._first_notice(f"budget80:{api.provider}:{label}", now):
@@ -435,9 +435,9 @@ class Ledger:
 
     # Reading -----------------------------------------------------------------------------------------------------
     async def rows(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-        query = select(ledger_calls).where(ledger_calls.c.started_at >= since)
+        query = select(ledger_calls).where(ledger_calls.c.started_at >= _utc(since))
         if until is not None:
-            query = query.where(ledger_calls.c.started_at < until)
+            query = query.where(ledger_calls.c.started_at < _utc(until))
         async with self.store.engine.connect() as conn:
             found = await conn.execute(query.order_by(ledger_calls.c.started_at))
             return [
@@ -468,6 +468,11 @@ def month_bounds(now: datetime, settings: Settings) -> tuple[datetime, datetime]
     local = now.astimezone(settings.tz)
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def _utc(value: datetime) -> datetime:
+    """Stored times are UTC (SQLite compares them as text): bounds in local time are converted first."""
+    return value.astimezone(UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
