@@ -196,3 +196,18 @@ async def test_usage_card_for_admins_with_chart_and_export(bot: RunningBot) -> N
     [(_name, data)] = await wait_for(exported)
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet.max_row == 2 and sheet["B2"].value == "juhe" and sheet["H2"].value == "已计费"
+
+
+async def test_two_replicas_share_quotas_and_the_breaker(tmp_path: Path) -> None:
+    """Two bots on one database (PostgreSQL and Redis in CI's second run), each with its own emulators."""
+    clock = Clock()
+    settings = make_settings(tmp_path, hrbot_quota_user_daily=1, hrbot_breaker_failures=2)
+    async with running_bot(settings, clock) as first, running_bot(settings, clock) as second:
+        assert "小米" in await ask(first, f"企业社保 {XIAOMI}")
+        assert "已达今日查询上限" in await ask(second, f"企业社保 {OTHER}")
+        assert juhe_calls(second) == 0
+        for replica in (first, second):
+            await ask(replica, "企业社保 错误码:258503", user=HR)
+        text = await ask(second, f"企业社保 {OTHER}", user=MANAGER)
+        assert "服务暂时不可用" in text and juhe_calls(second) == 1
+        assert (await first.app.services.ledger.breaker("juhe")).state == "open"
