@@ -26,7 +26,9 @@ from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, r
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
+from bot.ledger import month_bounds
 from bot.migrations import upgrade
+from bot.providers import juhe, tcredit
 from bot.readiness import Readiness, StorageCheck, redis_check
 from bot.redis_state import RedisState
 from bot.scheduler import Scheduler
@@ -245,8 +247,14 @@ class BotApp:
         metrics.PENDING_JOBS.labels("events").set(self.pipeline.in_flight if self.pipeline else 0)
         for kind, probe in services.pending_probes.items():
             metrics.PENDING_JOBS.labels(kind).set(await probe())
-        for breaker in await services.ledger.breakers(("juhe", "tcredit")):
-            metrics.BREAKER_STATE.labels(breaker.provider).set(metrics.BREAKER_VALUES.get(breaker.state, 0))
+        month, _next = month_bounds(services.clock.now(), services.settings)
+        for api in (juhe.billed_api(services, juhe.BILLED_APIS[0]), tcredit.billed_api(services)):
+            breaker = await services.ledger.breaker(api.provider)
+            metrics.BREAKER_STATE.labels(api.provider).set(metrics.BREAKER_VALUES.get(breaker.state, 0))
+            spent = await services.ledger.spent(api.provider, month) if api.monthly_budget else 0.0
+            metrics.BUDGET_USED.labels(api.provider).set(
+                spent / api.monthly_budget if api.monthly_budget else 0.0
+            )
         if self.longconn is not None:
             state = self.longconn.state()
             metrics.LONGCONN_CONNECTED.set(1 if state.status == "connected" else 0)

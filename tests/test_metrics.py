@@ -89,3 +89,30 @@ async def test_a_taken_metrics_port_does_not_stop_the_bot(tmp_path: Path, clock:
         async with running_bot(make_settings(tmp_path / "b", hrbot_metrics_port=taken), Clock()) as second:
             assert second.app.metrics_url == ""
             assert "帮助" in await second.reply_text(await second.say("帮助"))
+
+
+def test_the_dashboard_and_the_alerts_name_only_metrics_the_bot_exports() -> None:
+    """deploy/grafana-dashboard.json and deploy/alerts.yaml stay in step with bot/metrics.py."""
+    import json
+    import re
+
+    from bot.metrics import REGISTRY
+
+    exported = set()
+    for family in REGISTRY.collect():
+        exported.add(family.name)
+        exported.update(sample.name for sample in family.samples)
+    exported |= {f"{name}_total" for name in exported} | {f"{name}_bucket" for name in exported}
+    deploy = Path(__file__).resolve().parent.parent / "deploy"
+    dashboard = json.loads((deploy / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    exprs += re.findall(r"expr: (.+)", (deploy / "alerts.yaml").read_text(encoding="utf-8"))
+    named = {name for expr in exprs for name in re.findall(r"\bhrbot_\w+", expr)}
+    assert named and named <= exported, named - exported
+    for alert in (
+        "HrbotBreakerOpen",
+        "HrbotBudget80Percent",
+        "HrbotSchedulerLag",
+        "HrbotLongConnectionReconnects",
+    ):
+        assert alert in (deploy / "alerts.yaml").read_text(encoding="utf-8")
