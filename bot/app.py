@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import maintenance
+from bot import maintenance, metrics
 from bot.bot_identity import BotIdentity
 from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
@@ -26,7 +26,9 @@ from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, r
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.leader import Lease
+from bot.ledger import month_bounds
 from bot.migrations import upgrade
+from bot.providers import juhe, tcredit
 from bot.readiness import Readiness, StorageCheck, redis_check
 from bot.redis_state import RedisState
 from bot.scheduler import Scheduler
@@ -96,6 +98,8 @@ class BotApp:
         self._defaults = dict(defaults or {})
         self._http_extensions = list(http_extensions)
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        self.metrics_url = ""
         self.longconn: LongConnection | None = None
 
     def load_settings(self, model: type[SettingsModel]) -> SettingsModel:
@@ -153,6 +157,7 @@ class BotApp:
         )
         await self.identity.start()
         self.readiness.add("feishu_bot_info", self._identity_ready)
+        self.readiness.add("tenant_token", self._token_ready)
         services.scheduler = Scheduler(settings, self._run_job)
         self.pipeline = EventPipeline(services)
 
@@ -198,6 +203,63 @@ class BotApp:
             log.info("listening on %s (events at %s/feishu/events)", self.url, self.url)
         else:
             log.info("listening on %s (health only: events come over the long connection)", self.url)
+        await self._start_metrics()
+
+    async def _start_metrics(self) -> None:
+        """GET /metrics on its own listener (loopback by default): never on the events port."""
+        settings = self.settings
+        if not settings.hrbot_metrics_port:
+            return
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._metrics_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._metrics_runner.setup()
+        site = web.TCPSite(self._metrics_runner, settings.hrbot_metrics_host, settings.hrbot_metrics_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            # Metrics are for operators: a taken port must not stop the bot answering people.
+            log.error(
+                "metrics not served: cannot listen on %s:%s (%s); set HRBOT_METRICS_PORT",
+                settings.hrbot_metrics_host,
+                settings.hrbot_metrics_port,
+                exc.strerror or type(exc).__name__,
+            )
+            await self._metrics_runner.cleanup()
+            self._metrics_runner = None
+            return
+        port = self._metrics_runner.addresses[0][1]
+        self.metrics_url = f"http://{settings.hrbot_metrics_host}:{port}/metrics"
+        log.info("metrics at %s", self.metrics_url)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        try:
+            await self._refresh_metrics()
+        except Exception:
+            # Counters still go out; the gauges read from storage keep their last values.
+            log.exception("could not refresh the metrics read from storage")
+        return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def _refresh_metrics(self) -> None:
+        """Gauges of shared state, read when scraped."""
+        services = self.services
+        assert services is not None
+        metrics.SCHEDULER_LEADER.set(1 if self.lease is not None and self.lease.leading else 0)
+        metrics.PENDING_JOBS.labels("events").set(self.pipeline.in_flight if self.pipeline else 0)
+        for kind, probe in services.pending_probes.items():
+            metrics.PENDING_JOBS.labels(kind).set(await probe())
+        month, _next = month_bounds(services.clock.now(), services.settings)
+        for api in (juhe.billed_api(services, juhe.BILLED_APIS[0]), tcredit.billed_api(services)):
+            breaker = await services.ledger.breaker(api.provider)
+            metrics.BREAKER_STATE.labels(api.provider).set(metrics.BREAKER_VALUES.get(breaker.state, 0))
+            spent = await services.ledger.spent(api.provider, month) if api.monthly_budget else 0.0
+            metrics.BUDGET_USED.labels(api.provider).set(
+                spent / api.monthly_budget if api.monthly_budget else 0.0
+            )
+        if self.longconn is not None:
+            state = self.longconn.state()
+            metrics.LONGCONN_CONNECTED.set(1 if state.status == "connected" else 0)
+            metrics.LONGCONN_RECONNECTS.set(state.reconnects)
 
     # 3. Background work -------------------------------------------------------------------------------------------
     async def start_background(self) -> None:
@@ -238,6 +300,15 @@ class BotApp:
         ready, why = self.identity.readiness()
         return None if ready else why
 
+    async def _token_ready(self) -> str | None:
+        """A tenant token is held (or can be fetched now): without one nothing can be sent."""
+        assert self.services is not None
+        try:
+            await self.services.feishu.tenant_token()
+        except Exception as exc:
+            return f"no tenant token ({type(exc).__name__})"
+        return None
+
     async def _longconn_ready(self) -> str | None:
         assert self.longconn is not None
         if self.longconn.ready():
@@ -246,8 +317,11 @@ class BotApp:
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         ready, checks = await self.readiness.run()
+        # Either role is ready: followers answer events, the leader also runs the scheduled work.
+        scheduler = "leader" if self.lease is not None and self.lease.leading else "follower"
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+            {"status": "ready" if ready else "not ready", "checks": checks, "scheduler": scheduler},
+            status=200 if ready else 503,
         )
 
     async def stop(self) -> None:
@@ -264,6 +338,8 @@ class BotApp:
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         if self.lease is not None:
             await self.lease.stop()
         if self.identity is not None:

@@ -84,6 +84,18 @@ class Settings(SettingsModel):
     hrbot_audit_retention_days: float = 180.0
     hrbot_dialog_retention_days: float = 7.0
 
+    # Billed provider calls (bot/ledger.py): per user and per chat per day (HRBOT_TIMEZONE), 0 = no limit; the
+    # breaker opens after this many consecutive outage failures of a provider, for this long.
+    hrbot_quota_user_daily: int = 30
+    hrbot_quota_chat_daily: int = 200
+    hrbot_breaker_failures: int = 5
+    hrbot_breaker_cooldown_seconds: float = 300.0
+    # Ledger rows are kept this long (accounting wants a year and a bit), then purged.
+    hrbot_ledger_retention_days: int = 400
+    # Prometheus metrics (GET /metrics) on their own listener, never on the events port; port 0 = off.
+    hrbot_metrics_host: str = "127.0.0.1"
+    hrbot_metrics_port: int = 9464
+
     _positive = field_validator(
         "hrbot_cache_hours",
         "hrbot_ws_watchdog_pings",
@@ -92,7 +104,24 @@ class Settings(SettingsModel):
         "hrbot_max_connections",
         "hrbot_audit_retention_days",
         "hrbot_dialog_retention_days",
+        "hrbot_breaker_cooldown_seconds",
+        "hrbot_ledger_retention_days",
     )(positive)
+
+    @field_validator(
+        "hrbot_quota_user_daily", "hrbot_quota_chat_daily", "hrbot_breaker_failures", mode="before"
+    )
+    @classmethod
+    def _off_is_zero(cls, value: object) -> object:
+        """ "off" reads as 0: no limit."""
+        return 0 if isinstance(value, str) and value.strip().lower() == "off" else value
+
+    @field_validator("hrbot_quota_user_daily", "hrbot_quota_chat_daily", "hrbot_breaker_failures")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (off) or more")
+        return value
 
     @field_validator("hrbot_action_timeout")
     @classmethod
@@ -122,7 +151,7 @@ class Settings(SettingsModel):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("hrbot_port", "hrbot_sandbox_port")
+    @field_validator("hrbot_port", "hrbot_sandbox_port", "hrbot_metrics_port")
     @classmethod
     def _port_range(cls, value: int) -> int:
         if not 0 <= value <= 65535:

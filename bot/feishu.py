@@ -19,6 +19,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from bot import metrics
 from bot.clock import Clock
 from bot.providers.base import pooled_client
 from cards.common import MAX_REQUEST_BYTES, card_json
@@ -79,7 +80,9 @@ class FeishuClient:
         max_connections: int = 100,
         rate_limit_budget: float = RATE_LIMIT_BUDGET,
     ) -> None:
-        self._http = pooled_client(base_url, timeout=timeout, max_connections=max_connections)
+        self._http = pooled_client(
+            base_url, timeout=timeout, max_connections=max_connections, upstream="feishu"
+        )
         self._app_id = app_id
         self._app_secret = app_secret
         self._clock = clock
@@ -138,6 +141,7 @@ class FeishuClient:
             retry=retry_if_exception_type(RateLimited),
             wait=_rate_limit_wait,
             stop=stop_after_delay(self._rate_limit_budget),
+            before_sleep=lambda state: metrics.rate_limited("feishu", state.upcoming_sleep),
             reraise=True,
         ):
             with attempt:

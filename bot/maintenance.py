@@ -54,3 +54,23 @@ async def purge_cache(services: Services) -> None:
     removed = await services.store.purge_cache()
     if removed:
         log.info("purged %d cached provider answers", removed)
+
+
+@router.every(timedelta(minutes=5), id="ledger_lost_calls")
+async def ledger_lost_calls(services: Services) -> None:
+    """Billed calls a crash left pending: their outcome is unknown."""
+    lost = await services.ledger.mark_lost()
+    if lost:
+        log.warning("%d billed call(s) were cut off mid-call: marked unknown in the ledger", lost)
+
+
+@router.every(timedelta(hours=24), id="purge_ledger")
+async def purge_ledger(services: Services) -> None:
+    removed = await services.ledger.purge()
+    if removed:
+        log.info("purged %d ledger rows past HRBOT_LEDGER_RETENTION_DAYS", removed)
+
+
+@router.on_startup
+async def ledger_lost_at_start(services: Services) -> None:
+    await ledger_lost_calls(services)

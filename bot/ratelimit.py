@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot import metrics
+
 
 class Pacer:
     """Starts at most `per_second` calls in any one-second window by spacing call starts evenly.
@@ -13,7 +15,8 @@ class Pacer:
     eleventh call into the server's window.
     """
 
-    def __init__(self, per_second: float, *, margin: float = 0.04) -> None:
+    def __init__(self, per_second: float, *, margin: float = 0.04, upstream: str = "feishu") -> None:
+        self.upstream = upstream
         self.interval = (1.0 / per_second) * (1.0 + margin)
         self._next_start = 0.0
         self._lock = asyncio.Lock()
@@ -25,4 +28,5 @@ class Pacer:
             self._next_start = start + self.interval
         delay = start - time.monotonic()
         if delay > 0:
+            metrics.rate_limited(self.upstream, delay)
             await asyncio.sleep(delay)

@@ -23,6 +23,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Column, LargeBinary, MetaData, Table, Unicode, create_engine, inspect, select, update
 
+from bot import metrics
 from bot.config import Settings
 from bot.store import connect_args, scheduler_url
 
@@ -122,6 +123,7 @@ class _ByIdExecutor(AsyncIOExecutor):
             else:
                 self._run_job_success(job.id, events)
 
+        metrics.scheduler_lag(str(job.args[0]) if job.args else "-", run_times[-1])
         view = _JobView(job, self._run)
         future = self._eventloop.create_task(
             run_coroutine_job(view, job._jobstore_alias, run_times, self._logger.name)

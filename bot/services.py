@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 from bot.clock import Clock
 from bot.config import Settings
 from bot.feishu import FeishuClient
+from bot.ledger import Ledger
 from bot.roles import Roles
 from bot.router import Dispatcher
 from bot.store import Store
@@ -37,8 +38,11 @@ class Services:
     providers: dict[str, Any] = field(default_factory=dict)
     # The running features, for what asks every one of them (a person's data: handlers/privacy).
     features: Sequence[Feature] = ()
+    # Counts of asynchronous work still to finish, by kind, read when /metrics is scraped (features add theirs).
+    pending_probes: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
     _models: dict[type[BaseSettings], BaseSettings] = field(default_factory=dict)
     _roles: Roles | None = None
+    _ledger: Ledger | None = None
 
     @property
     def roles(self) -> Roles:
@@ -46,6 +50,13 @@ class Services:
         if self._roles is None:
             self._roles = Roles(self.settings, self.feishu, self.clock)
         return self._roles
+
+    @property
+    def ledger(self) -> Ledger:
+        """Billed provider calls: quotas, budgets, breaker, the ledger rows (`bot.ledger`)."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.store, self.settings, self.clock, self.roles)
+        return self._ledger
 
     def provider(self, name: str, factory: Callable[[Services], Any] | None = None) -> Any:
         """The named provider client, created on first use when a factory is given (one per process)."""

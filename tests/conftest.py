@@ -65,6 +65,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "feishu_encrypt_key": "",
         "feishu_verification_token": "",
         "hrbot_port": 0,
+        "hrbot_metrics_port": 0,  # off unless a test asks for it: parallel bots would want the same port
         "hrbot_database_url": _current_database or f"sqlite:///{tmp_path / 'hrbot.db'}",
         "hrbot_redis_url": REDIS_URL,
         "hrbot_log_level": "INFO",

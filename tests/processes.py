@@ -35,6 +35,7 @@ def bot_env(sandbox: Sandbox, port: int, database_url: str, **extra: str) -> dic
             "HRBOT_DATABASE_URL": database_url,
             "HRBOT_REDIS_URL": REDIS_URL,
             "HRBOT_MICRO_ENT_POLL_SECONDS": "1",
+            "HRBOT_METRICS_PORT": "0",
             **extra,
         }
     )

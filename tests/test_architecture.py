@@ -56,6 +56,13 @@ CORE_SETTINGS = {
     "hrbot_admins",
     "hrbot_audit_retention_days",
     "hrbot_dialog_retention_days",
+    "hrbot_quota_user_daily",
+    "hrbot_quota_chat_daily",
+    "hrbot_breaker_failures",
+    "hrbot_breaker_cooldown_seconds",
+    "hrbot_ledger_retention_days",
+    "hrbot_metrics_host",
+    "hrbot_metrics_port",
 }
 
 

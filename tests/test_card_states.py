@@ -31,6 +31,7 @@ from cards import (
     micro_ent,
     personal_social,
     privacy,
+    usage,
 )
 from cards.common import MAX_REQUEST_BYTES, request_bytes
 from handlers.four_factors.router import NOTICE as JUHE_NOTICE
@@ -171,6 +172,23 @@ CONSENTS = [
 AUDIT = [privacy.AuditLine(NOW, "ou_hr", "增减员记录", f"ou_{i}", "私聊", None) for i in range(25)] + [
     privacy.AuditLine(NOW, "system", "增减员摘要", "", "oc_hr_group", 935)
 ]
+
+
+def usage_view(*, users: int = 5, unknown: int = 2, breaker: str = "closed") -> usage.UsageView:
+    spend = usage.Spend(12, 7.2)
+    return usage.UsageView(
+        month="2026-11",
+        providers=[
+            usage.ProviderUsage("聚合数据", usage.Spend(3, 1.8), spend, 1000.0, breaker, 4),
+            usage.ProviderUsage("天创", usage.Spend(), usage.Spend(1, 2.0), None, "closed"),
+        ],
+        features=[("企业社保", usage.Spend(2, 1.2), spend), ("个人社保", usage.Spend(), usage.Spend(1, 2.0))],
+        top_users=[(f"欧阳{i}*", usage.Spend(10 - i, 6.0 - i)) for i in range(users)],
+        daily=[(f"11-{d:02d}", p, d * 0.6) for p in ("聚合数据", "天创") for d in range(1, 31)],
+        unknown=unknown,
+        queried_at=NOW,
+    )
+
 
 # Registry: builder → state → card -------------------------------------------------------------------------------
 Builder = Callable[..., dict[str, Any]]
@@ -381,6 +399,18 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         )
     },
     adjust_records.subscribed_card: {"subscribed": lambda: adjust_records.subscribed_card("0 9 * * 1-5")},
+    usage.usage_card: {
+        "a month of use, with chart": lambda: usage.usage_card(usage_view()),
+        "breaker open, nobody yet": lambda: usage.usage_card(usage_view(users=0, unknown=0, breaker="open")),
+        "nothing spent": lambda: usage.usage_card(
+            usage.UsageView(
+                "2026-11", [], [], [], [(f"11-{d:02d}", "聚合数据", 0.0) for d in range(1, 31)], 0, NOW
+            )
+        ),
+    },
+    usage.budget_warning_card: {
+        "80 percent": lambda: usage.budget_warning_card("聚合数据", 812.5, 1000.0, "2026-11"),
+    },
 }
 
 CASES = [

@@ -126,9 +126,11 @@ async def test_readyz_reports_storage_and_named_checks(bot: RunningBot) -> None:
         "checks": {
             "storage": "ok",
             "feishu_bot_info": "ok",
+            "tenant_token": "ok",
             "feishu": "feishu did not answer",
             **_redis_ok(),
         },
+        "scheduler": "leader",
     }
     assert (
         await bot.http.get(f"{bot.app.url}/healthz")

@@ -118,7 +118,8 @@ async def test_killing_the_scheduler_replica_hands_over_and_pushes_once(
 ) -> None:
     sandbox = Sandbox(Clock(), employees=20)
     await sandbox.start("127.0.0.1", 0)
-    replicas, envs = await start_replicas(sandbox, database_url, tmp_path)
+    # One person asks 50 times: more than the default daily quota of billed calls.
+    replicas, envs = await start_replicas(sandbox, database_url, tmp_path, HRBOT_QUOTA_USER_DAILY="off")
     chat = Directory.p2p_chat_of(EMPLOYEE)
     try:
         leader = await a_leader(database_url)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from bot import metrics
 from bot.errors import Refusal, UserFacingError
 from bot.masking import log_excerpt, mask_tail
 from bot.protocol import ActionResponse
@@ -372,6 +373,7 @@ def _log_event(
     event_id: str, event_type: str, command: str, outcome: str, started: float, user: str = ""
 ) -> None:
     latency = round((time.perf_counter() - started) * 1000, 1)
+    metrics.event(event_type, outcome, command, latency / 1000)
     masked_user = mask_tail(user, 6) if user else "-"
     log.info(
         "event %s type=%s user=%s command=%s outcome=%s latency_ms=%.1f",

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 import aiohttp
 
+from bot import metrics
 from bot.config import Settings
 from bot.ingress.events import EventPipeline, MalformedEvent
 
@@ -328,6 +329,7 @@ class LongConnection:
             log.exception("long connection: handling an event failed")
             code = 500
         frame.headers.add(key="biz_rt", value=str(round((time.perf_counter() - started) * 1000)))
+        metrics.ack("ws", started)
         data = base64.b64encode(json.dumps(answer, ensure_ascii=False).encode()).decode()
         frame.payload = json.dumps({"code": code, "headers": {}, "data": data}).encode()
         try:

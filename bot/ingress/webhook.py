@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import metrics
 from bot.ingress.crypto import DecryptError, decrypt, signature_valid, tokens_match
 from bot.ingress.events import EventPipeline, MalformedEvent
 
@@ -36,6 +37,7 @@ class Webhook:
     async def handle(self, request: web.Request) -> web.Response:
         if not self.pipeline.accepting:
             return _reject(503, "shutting down")
+        started = time.perf_counter()
         raw = await request.read()
         body = _json_object(raw)
         if body is None:
@@ -73,6 +75,7 @@ class Webhook:
             answer = await self.pipeline.handle(body)
         except MalformedEvent:
             return _reject(400, "malformed event")
+        metrics.ack("webhook", started)
         return web.json_response(answer)
 
     def _fresh(self, request: web.Request) -> bool:

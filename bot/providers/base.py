@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from bot import metrics
 from bot.errors import UserFacingError
 
 SERVICE_UNAVAILABLE = "服务暂时不可用，请稍后再试"
@@ -30,10 +33,30 @@ class ProviderError(UserFacingError):
         return f"provider-error:{self.provider}:{self.code}"
 
 
-def pooled_client(base_url: str, *, timeout: float = 10.0, max_connections: int = 50) -> httpx.AsyncClient:
+class _CountedTransport(httpx.AsyncHTTPTransport):
+    """Counts every call by upstream and HTTP status (`error` when no answer came) for /metrics."""
+
+    def __init__(self, upstream: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.upstream = upstream
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await super().handle_async_request(request)
+        except httpx.TransportError:
+            metrics.outbound(self.upstream, "error")
+            raise
+        metrics.outbound(self.upstream, response.status_code)
+        return response
+
+
+def pooled_client(
+    base_url: str, *, timeout: float = 10.0, max_connections: int = 50, upstream: str = "other"
+) -> httpx.AsyncClient:
     """One client per upstream, created at start and closed at shutdown; timeouts explicit."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout, connect=5.0),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        transport=_CountedTransport(upstream, limits=limits),
     )

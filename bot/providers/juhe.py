@@ -20,6 +20,7 @@ from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
 
 from bot.config import SettingsModel
+from bot.ledger import BilledApi, Limit
 from bot.masking import log_excerpt, mask_id_number, mask_name
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.juhe_errors import MICRO_ENT_JOB_RUNNING, juhe_error
@@ -174,8 +175,8 @@ class JuheClient:
         openid: str,
         timeout: float = 10.0,
     ) -> None:
-        self._enterprise = pooled_client(base_url, timeout=timeout)
-        self._apis = pooled_client(apis_base_url, timeout=timeout)
+        self._enterprise = pooled_client(base_url, timeout=timeout, upstream="juhe")
+        self._apis = pooled_client(apis_base_url, timeout=timeout, upstream="juhe")
         self._social_security_key = social_security_key
         self._micro_ent_key = micro_ent_key
         self._four_factors_key = four_factors_key
@@ -385,11 +386,32 @@ class JuheSettings(SettingsModel):
     juhe_four_factors_key: str = ""
     juhe_openid: str = ""
     juhe_four_factors_mode: Literal["", "plain", "encrypted", "v2"] = ""
+    # Yuan per billed call (Juhe bills a query that returns data) and per month for all of Juhe; no price is in
+    # the seed documents, so these defaults are estimates: set your contract's. Budget "off" = none.
+    juhe_price_social_security: float = 0.6
+    juhe_price_micro_ent: float = 0.3
+    juhe_price_four_factors: float = 0.8
+    juhe_monthly_budget: Limit = 1000.0
 
     @property
     def four_factors_mode(self) -> FourFactorsMode:
         """Encrypted when an openid is configured, else plain, unless chosen explicitly."""
         return self.juhe_four_factors_mode or ("encrypted" if self.juhe_openid else "plain")
+
+
+BILLED_APIS = ("social_security", "micro_ent", "four_factors")
+
+
+def billed_api(services: Services, api: str) -> BilledApi:
+    """One of BILLED_APIS as the ledger prices it."""
+    settings = services.settings_of(JuheSettings)
+    return BilledApi(
+        provider="juhe",
+        provider_name="聚合数据",
+        api=api,
+        price=getattr(settings, f"juhe_price_{api}"),
+        monthly_budget=settings.juhe_monthly_budget,
+    )
 
 
 def from_settings(settings: JuheSettings) -> JuheClient:

@@ -69,6 +69,9 @@ FOUR_FACTORS_ERRORS: dict[int, JuheErrorInfo] = {
     253507: JuheErrorInfo("数据源超时", "核验数据源超时，请稍后再试", retryable=True),
 }
 
+# Codes saying Juhe is down or overloaded (not that the query was wrong): they feed the circuit breaker.
+OUTAGE_CODES = frozenset({10014, 10020, 258500, 258503, 277700, 277703, 253506, 253507})
+
 JUHE_ERRORS: dict[int, JuheErrorInfo] = {
     **SYSTEM_ERRORS,
     **SOCIAL_SECURITY_ERRORS,

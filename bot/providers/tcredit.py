@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.config import SettingsModel
+from bot.ledger import BilledApi, Limit
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.tcredit_errors import status_error, task_step
 
@@ -89,7 +90,7 @@ class TaskState:
 class TcreditClient:
     def __init__(self, *, base_url: str, app_id: str, token_id: str, timeout: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = pooled_client(self.base_url, timeout=timeout)
+        self._http = pooled_client(self.base_url, timeout=timeout, upstream="tcredit")
         self._app_id = app_id
         self._token_id = token_id
 
@@ -221,6 +222,22 @@ class TcreditSettings(SettingsModel):
     tcredit_base_url: str = "https://api.tcredit.com"
     tcredit_app_id: str = ""
     tcredit_token_id: str = ""
+    # Yuan per created task (a failed task is not billed) and per month; estimates, no price is in the seed
+    # document: set your contract's. Budget "off" = none.
+    tcredit_price_insurance: float = 2.0
+    tcredit_monthly_budget: Limit = 1000.0
+
+
+def billed_api(services: Services) -> BilledApi:
+    """The billed call: creating a personal social-security task."""
+    settings = services.settings_of(TcreditSettings)
+    return BilledApi(
+        provider="tcredit",
+        provider_name="天创",
+        api="insurance",
+        price=settings.tcredit_price_insurance,
+        monthly_budget=settings.tcredit_monthly_budget,
+    )
 
 
 def from_settings(settings: TcreditSettings) -> TcreditClient:

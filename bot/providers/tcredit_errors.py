@@ -23,6 +23,9 @@ STATUS: dict[int, tuple[str, bool]] = {
     11: ("数据处理中，请稍后再查询", True),
 }
 
+# Statuses saying Tcredit is down or busy (系统错误, 繁忙): they feed the circuit breaker.
+OUTAGE_CODES = frozenset({1, 10})
+
 IN_PROGRESS, NEED_SMS, NEED_IMAGE, DONE, DONE_PARTIAL, FAILED = (
     "in_progress",
     "need_sms",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.providers.base import ProviderError
-from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, client
+from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, billed_api, client
 from bot.router import MessageContext, Router
 from bot.services import Services
 from bot.validators import company_keyword_problem, looks_like_uscc
@@ -44,8 +44,11 @@ def _from_cache(entry: dict[str, Any]) -> tuple[SocialSecurityReport, datetime]:
     return SocialSecurityReport(name=raw["name"], years=years), datetime.fromisoformat(entry["fetched_at"])
 
 
-async def lookup(services: Services, keyword: str) -> tuple[SocialSecurityReport, datetime, bool]:
-    """The report, when it was fetched, and whether it came from the cache. Billed on a cache miss."""
+async def lookup(
+    services: Services, keyword: str, *, user: str, chat: str
+) -> tuple[SocialSecurityReport, datetime, bool]:
+    """The report, when it was fetched, and whether it came from the cache. Billed on a cache miss (a ledger row,
+    after the quotas and the breaker let it through)."""
     key = CACHE_PREFIX + keyword
     # Two people asking for the same company at once (on any replica) share one billed call.
     async with services.store.exclusive(key):
@@ -53,7 +56,10 @@ async def lookup(services: Services, keyword: str) -> tuple[SocialSecurityReport
         if cached is not None:
             report, fetched_at = _from_cache(cached)
             return report, fetched_at, True
-        report = await client(services).social_security(keyword)
+        async with services.ledger.call(
+            billed_api(services, "social_security"), user=user, chat=chat, feature=router.name
+        ):
+            report = await client(services).social_security(keyword)
         fetched_at = services.clock.now()
         ttl = timedelta(hours=services.settings.hrbot_cache_hours)
         entry = _to_cache(report, fetched_at)
@@ -75,7 +81,9 @@ async def enterprise_social(ctx: MessageContext) -> None:
         await ctx.reply(failed_card(problem))
         return
     try:
-        report, fetched_at, cached = await lookup(ctx.services, keyword)
+        report, fetched_at, cached = await lookup(
+            ctx.services, keyword, user=ctx.user, chat=ctx.message.chat_id
+        )
     except ProviderError as exc:
         await ctx.reply(failed_card(exc.user_message, keyword))
         return

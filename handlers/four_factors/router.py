@@ -21,7 +21,7 @@ from bot.guards import managers_only
 from bot.masking import mask_name
 from bot.protocol import ActionResponse, Card
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
-from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings, client
+from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings, billed_api, client
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
 from bot.validators import valid_id_number, valid_reg_number, valid_uscc
@@ -259,10 +259,15 @@ async def run_verification(
     request = await _patch_all(services, request, verifying_card(view, verifier), extra=clicked_message)
     assert request.realname is not None and request.idcard is not None  # open requests keep them
     try:
-        result = await client(services).four_factors(
-            request.entname, request.entmark, request.realname, request.idcard, mode=_mode(services)
-        )
-    except ProviderError as exc:
+        async with services.ledger.call(
+            billed_api(services, "four_factors"), user=manager, chat=request.chat_id, feature=router.name
+        ) as entry:
+            result = await client(services).four_factors(
+                request.entname, request.entmark, request.realname, request.idcard, mode=_mode(services)
+            )
+            entry.ref = result.orderid
+    except (ProviderError, Refusal) as exc:
+        # Refusal: a quota, the budget or the breaker stopped the call; the request stays open to retry.
         await _failed(services, request, view, manager, verifier, clicked_message, exc.user_message, place)
         return
     except Exception:

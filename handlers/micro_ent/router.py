@@ -19,7 +19,7 @@ from bot.errors import Refusal
 from bot.features import Held
 from bot.feishu import FeishuError
 from bot.providers.base import ProviderError
-from bot.providers.juhe import UNAVAILABLE, client
+from bot.providers.juhe import UNAVAILABLE, billed_api, client
 from bot.router import ActionContext, ActionResponse, MessageContext, Router
 from bot.services import Services
 from bot.validators import company_keyword_problem
@@ -107,7 +107,7 @@ async def submit(ctx: MessageContext) -> None:
         )
         return
     jobs = MicroJobs(services.store)
-    job, joined = await join_or_submit(services, jobs, keyword)
+    job, joined = await join_or_submit(services, jobs, keyword, user=ctx.user, chat=ctx.message.chat_id)
     watcher_id = await jobs.add_watcher(job.jobid, ctx.user, ctx.message.chat_id, services.clock.now())
     message_id = await ctx.reply(
         pending_card(keyword, _local(services, job.submitted_at), job.jobid, joined=joined)
@@ -115,7 +115,9 @@ async def submit(ctx: MessageContext) -> None:
     await jobs.set_message(watcher_id, message_id)
 
 
-async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> tuple[Job, bool]:
+async def join_or_submit(
+    services: Services, jobs: MicroJobs, keyword: str, *, user: str, chat: str
+) -> tuple[Job, bool]:
     """The pending job for this company, or a new one: the one place a billed submit happens."""
     # One submit per company, whichever replica two requests land on.
     async with services.store.exclusive(f"micro-ent:{keyword}"):
@@ -123,7 +125,11 @@ async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> t
         job = await jobs.pending_for(keyword, now - JOB_LIFETIME)
         if job is not None:
             return job, True
-        jobid = await client(services).micro_ent_submit(keyword)  # billed: once, never retried here
+        async with services.ledger.call(
+            billed_api(services, "micro_ent"), user=user, chat=chat, feature=router.name
+        ) as entry:
+            jobid = await client(services).micro_ent_submit(keyword)  # billed: once, never retried here
+            entry.ref = jobid
         await jobs.create(jobid, keyword, now, now + next_delay(poll_interval(services), 0))
         created = await jobs.job(jobid)
         assert created is not None
@@ -131,6 +137,11 @@ async def join_or_submit(services: Services, jobs: MicroJobs, keyword: str) -> t
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
+@router.on_startup
+async def count_pending_for_metrics(services: Services) -> None:
+    services.pending_probes["micro_ent"] = MicroJobs(services.store).pending_count
+
+
 @router.every(poll_tick, id="poll", legacy="handlers.micro_ent:poll_round")
 async def poll_round(services: Services) -> None:
     """Poll the due jobs, then tell the watchers of finished ones."""
@@ -271,7 +282,9 @@ async def retry(ctx: ActionContext) -> ActionResponse:
     old = await jobs.job(watcher.jobid)
     if old is None or old.status not in (FAILED, EXPIRED):
         return ActionResponse.toast("这次查询不需要重新发起", "info")
-    job, _joined = await join_or_submit(services, jobs, old.keyword)
+    job, _joined = await join_or_submit(
+        services, jobs, old.keyword, user=ctx.user, chat=ctx.action.open_chat_id
+    )
     await jobs.move_watcher(watcher.id, job.jobid)
     card = pending_card(old.keyword, _local(services, job.submitted_at), job.jobid)
     return ActionResponse.toast("已重新提交查询", "success", card=card)

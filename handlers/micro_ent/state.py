@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    func,
     insert,
     select,
     update,
@@ -139,6 +140,11 @@ class MicroJobs:
         )
         async with self.engine.connect() as conn:
             return [Job.from_row(row) for row in await conn.execute(query)]
+
+    async def pending_count(self) -> int:
+        query = select(func.count()).select_from(micro_ent_jobs).where(micro_ent_jobs.c.status == PENDING)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def reschedule(self, jobid: str, next_poll_at: datetime, polls: int) -> None:
         async with self.engine.begin() as conn:

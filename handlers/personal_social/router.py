@@ -18,7 +18,7 @@ from bot.features import Held
 from bot.guards import private_only
 from bot.protocol import ActionResponse, Card
 from bot.providers.base import ProviderError
-from bot.providers.tcredit import LoginMethod, client
+from bot.providers.tcredit import LoginMethod, billed_api, client
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
 from bot.validators import valid_id_number
@@ -308,10 +308,14 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
         if running is None:
             return ActionResponse.toast("已提交，请勿重复提交", "info")
         try:
-            tid = await tcredit.create_task(
-                flow.area_code or "", method.login_type, {k: v for k, v in values.items() if v}
-            )
-        except ProviderError as exc:
+            async with services.ledger.call(
+                billed_api(services), user=ctx.user, chat=flow.chat_id, feature=router.name
+            ) as entry:
+                tid = await tcredit.create_task(
+                    flow.area_code or "", method.login_type, {k: v for k, v in values.items() if v}
+                )
+                entry.ref = tid
+        except (ProviderError, Refusal) as exc:
             await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
             return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
         finally:
@@ -449,6 +453,7 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     if state.kind == "failed" and await flows.advance(
         flow.user, flow.version, now, state=FAILED, last_code=code
     ):
+        await services.ledger.refund("tcredit", flow.tid or "")  # Tcredit rolls back a failed task's charge
         await _patch(services, flow, failed_card(area, state.text))
 
 
