@@ -385,3 +385,16 @@ async def test_delivered_micro_ent_results_are_purged_after_the_retention(bot: R
         watchers = [r.jobid for r in await conn.execute(select(micro_ent_watchers.c.jobid))]
     assert left == {"untold", "pending", "recent"}
     assert watchers == ["untold"]
+
+
+async def test_a_manager_cannot_verify_once_the_requester_has_withdrawn_consent(bot: RunningBot) -> None:
+    """The notice promises the ID number goes to Juhe when a manager verifies: after 撤回同意 it must not."""
+    in_chat, in_managers = await request_inline(bot)
+    await bot.reply_text(await bot.say("撤回同意"))
+    answer = await press(bot, in_managers, user=MANAGER, value=button_value(in_managers, "核验"))
+    assert answer["toast"]["content"] == "申请人已撤回同意，这条申请已关闭，未发起查询"
+    await bot.idle()
+    assert juhe(bot).calls == []
+    [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
+    assert request.status == "withdrawn" and request.idcard is None and request.realname is None
+    await wait_for(lambda: [m for m in (in_chat, in_managers) if "已撤回" in card_text(m.content)], 2)
