@@ -398,3 +398,16 @@ async def test_a_manager_cannot_verify_once_the_requester_has_withdrawn_consent(
     [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
     assert request.status == "withdrawn" and request.idcard is None and request.realname is None
     await wait_for(lambda: [m for m in (in_chat, in_managers) if "已撤回" in card_text(m.content)], 2)
+
+
+async def test_withdrawing_in_a_group_answers_privately(bot: RunningBot) -> None:
+    """Which providers someone had agreed to says which features they used: not for the group to read."""
+    in_group = await card_of(
+        bot, "@_user_1 撤回同意", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=[_bot()]
+    )
+    assert "我已私聊你" in card_text(in_group.content)
+    assert "个人社保" not in card_text(in_group.content)
+    chat = bot.feishu.directory.p2p_chat_of(HR)
+    [private] = await wait_for(lambda: bot.feishu.bot_messages(chat))
+    assert "个人社保（天创（Tcredit））" in card_text(private.content)
+    assert not await Consents(bot.app.services.store).agreed(HR, TCREDIT_NOTICE)
