@@ -411,3 +411,11 @@ async def test_withdrawing_in_a_group_answers_privately(bot: RunningBot) -> None
     [private] = await wait_for(lambda: bot.feishu.bot_messages(chat))
     assert "个人社保（天创（Tcredit））" in card_text(private.content)
     assert not await Consents(bot.app.services.store).agreed(HR, TCREDIT_NOTICE)
+
+
+async def test_my_data_states_the_configured_dialog_retention(tmp_path: Path, clock: Clock) -> None:
+    async with running_bot(make_settings(tmp_path, hrbot_dialog_retention_days=3), clock) as bot:
+        dialog = await card_of(bot, "个人社保")
+        await eventually(lambda: _recorded(bot, dialog), what="dialog recorded")
+        text = await bot.reply_text(await bot.say("我的数据"))
+        assert "最后一步后保留 3 天" in text
