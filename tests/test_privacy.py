@@ -385,3 +385,37 @@ async def test_delivered_micro_ent_results_are_purged_after_the_retention(bot: R
         watchers = [r.jobid for r in await conn.execute(select(micro_ent_watchers.c.jobid))]
     assert left == {"untold", "pending", "recent"}
     assert watchers == ["untold"]
+
+
+async def test_a_manager_cannot_verify_once_the_requester_has_withdrawn_consent(bot: RunningBot) -> None:
+    """The notice promises the ID number goes to Juhe when a manager verifies: after 撤回同意 it must not."""
+    in_chat, in_managers = await request_inline(bot)
+    await bot.reply_text(await bot.say("撤回同意"))
+    answer = await press(bot, in_managers, user=MANAGER, value=button_value(in_managers, "核验"))
+    assert answer["toast"]["content"] == "申请人已撤回同意，这条申请已关闭，未发起查询"
+    await bot.idle()
+    assert juhe(bot).calls == []
+    [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
+    assert request.status == "withdrawn" and request.idcard is None and request.realname is None
+    await wait_for(lambda: [m for m in (in_chat, in_managers) if "已撤回" in card_text(m.content)], 2)
+
+
+async def test_withdrawing_in_a_group_answers_privately(bot: RunningBot) -> None:
+    """Which providers someone had agreed to says which features they used: not for the group to read."""
+    in_group = await card_of(
+        bot, "@_user_1 撤回同意", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=[_bot()]
+    )
+    assert "我已私聊你" in card_text(in_group.content)
+    assert "个人社保" not in card_text(in_group.content)
+    chat = bot.feishu.directory.p2p_chat_of(HR)
+    [private] = await wait_for(lambda: bot.feishu.bot_messages(chat))
+    assert "个人社保（天创（Tcredit））" in card_text(private.content)
+    assert not await Consents(bot.app.services.store).agreed(HR, TCREDIT_NOTICE)
+
+
+async def test_my_data_states_the_configured_dialog_retention(tmp_path: Path, clock: Clock) -> None:
+    async with running_bot(make_settings(tmp_path, hrbot_dialog_retention_days=3), clock) as bot:
+        dialog = await card_of(bot, "个人社保")
+        await eventually(lambda: _recorded(bot, dialog), what="dialog recorded")
+        text = await bot.reply_text(await bot.say("我的数据"))
+        assert "最后一步后保留 3 天" in text

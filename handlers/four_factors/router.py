@@ -240,6 +240,10 @@ async def new_request(ctx: ActionContext) -> ActionResponse:
 @router.action("verify", guards=[managers_only(NOT_A_MANAGER)])
 async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
+    if not await Consents(ctx.services.store).agreed(request.requester, NOTICE):
+        # 撤回同意 (or 删除我的数据) since the request was made: its ID number must not go to Juhe.
+        card = await _close_withdrawn(ctx.services, request, skip=ctx.action.open_message_id)
+        return ActionResponse.toast("申请人已撤回同意，这条申请已关闭，未发起查询", "info", card=card)
     await Verifications(ctx.services.store).start(request.id, ctx.user, ctx.services.clock.now())
     # The call may take seconds: answer the click now, update every copy when Juhe has answered.
     ctx.after_answer(

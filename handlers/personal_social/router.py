@@ -478,7 +478,8 @@ async def held(services: Services, open_id: str) -> list[Held]:
         return []
     when = f" · {_local(services, flow.updated_at):%Y-%m-%d %H:%M}" if flow.updated_at else ""
     detail = f"{flow.area_name or '未选城市'} · {STEP_WORDS.get(flow.state, flow.state)}{when}"
-    return [Held("个人社保查询对话", detail, "最后一步后保留 7 天（不含密码和验证码）")]
+    days = services.settings.hrbot_dialog_retention_days
+    return [Held("个人社保查询对话", detail, f"最后一步后保留 {days:g} 天（不含密码和验证码）")]
 
 
 async def erase(services: Services, open_id: str) -> list[str]:

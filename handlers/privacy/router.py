@@ -173,7 +173,13 @@ async def _withdraw(services: Services, open_id: str) -> dict[str, Any]:
     )
 
 
-@router.command("撤回同意", summary="撤回向数据源发送个人信息的同意", example="撤回同意")
+@router.command(
+    "撤回同意",
+    summary="撤回向数据源发送个人信息的同意",
+    example="撤回同意",
+    # Which notices someone had agreed to says which features they used.
+    guards=[private_only(moved_private_card)],
+)
 async def withdraw_command(ctx: MessageContext) -> None:
     await ctx.reply(await _withdraw(ctx.services, ctx.user))
 
