@@ -138,11 +138,14 @@ async def ask_erase(ctx: ActionContext) -> ActionResponse:
 
 async def erase_person(services: Services, open_id: str) -> list[str]:
     """Every feature closes and deletes what it holds of the person; their consents go too."""
+    consents_of = Consents(services.store)
+    # Withdrawn first: a 核验 clicked while the features erase finds no consent and sends nothing.
+    await consents_of.withdraw(open_id)
     removed: list[str] = []
     for feature in services.features:
         if feature.personal_data is not None:
             removed += await feature.personal_data.erase(services, open_id)
-    consents = await Consents(services.store).forget(open_id)
+    consents = await consents_of.forget(open_id)
     if consents:
         removed.append(f"同意记录 {consents} 条")
     return removed
