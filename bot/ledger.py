@@ -374,6 +374,12 @@ class Ledger:
         return [await self.breaker(provider) for provider in providers]
 
     async def _feed_breaker(self, provider: str, *, failed: bool) -> None:
+        # Calls in flight when a provider goes down fail together: read-count-write one at a time (across replicas
+        # on PostgreSQL), else counts are lost and the first row is inserted twice.
+        async with self.store.exclusive(f"ledger:breaker:{provider}"):
+            await self._count_outcome(provider, failed=failed)
+
+    async def _count_outcome(self, provider: str, *, failed: bool) -> None:
         now = self.clock.now()
         threshold = self.settings.hrbot_breaker_failures
         async with self.store.engine.begin() as conn:
