@@ -186,8 +186,9 @@ class Ledger:
         # Check and pending row in one critical section (across replicas on PostgreSQL): two calls at once
         # cannot both take the last unit of a quota.
         async with self.store.exclusive("ledger:admit"):
-            await self._pass_breaker(api, now)
+            # Quotas first: a caller they refuse must not take the breaker's one half-open probe.
             await self._within_quotas(api, user, chat, now)
+            await self._pass_breaker(api, now)
             entry = Entry(uuid.uuid4().hex)
             async with self.store.engine.begin() as conn:
                 await conn.execute(

@@ -191,6 +191,22 @@ async def test_an_outage_failing_calls_at_once_is_counted_by_the_breaker(
         assert (breaker.state, breaker.failures) == ("open", len(companies))
 
 
+async def test_a_caller_over_quota_does_not_take_the_half_open_probe(tmp_path: Path, clock: Clock) -> None:
+    settings = make_settings(
+        tmp_path, hrbot_quota_user_daily=1, hrbot_breaker_failures=2, hrbot_breaker_cooldown_seconds=120
+    )
+    async with running_bot(settings, clock) as bot:
+        await ask(bot, f"企业社保 {XIAOMI}")  # the employee's one call today
+        for _ in range(2):
+            await ask(bot, "企业社保 错误码:258503", user=HR)
+        assert (await bot.app.services.ledger.breaker("juhe")).state == "open"
+        clock.advance(timedelta(seconds=121))
+        assert "已达今日查询上限" in await ask(bot, f"企业社保 {OTHER}")
+        # The probe is still free: the next caller makes it, and it closes the breaker.
+        assert OTHER[:2] in await ask(bot, f"企业社保 {OTHER}", user=MANAGER)
+        assert (await bot.app.services.ledger.breaker("juhe")).state == CLOSED
+
+
 async def test_a_failed_tcredit_task_is_marked_unbilled(bot: RunningBot) -> None:
     assert isinstance(bot.sandbox.tcredit, TcreditEmulator)
     card = await start(bot, "个人社保 北京")
