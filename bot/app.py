@@ -259,7 +259,6 @@ class BotApp:
         if self.longconn is not None:
             state = self.longconn.state()
             metrics.LONGCONN_CONNECTED.set(1 if state.status == "connected" else 0)
-            metrics.LONGCONN_RECONNECTS.set(state.reconnects)
 
     # 3. Background work -------------------------------------------------------------------------------------------
     async def start_background(self) -> None:

@@ -186,8 +186,9 @@ class Ledger:
         # Check and pending row in one critical section (across replicas on PostgreSQL): two calls at once
         # cannot both take the last unit of a quota.
         async with self.store.exclusive("ledger:admit"):
-            await self._pass_breaker(api, now)
+            # Quotas first: a caller they refuse must not take the breaker's one half-open probe.
             await self._within_quotas(api, user, chat, now)
+            await self._pass_breaker(api, now)
             entry = Entry(uuid.uuid4().hex)
             async with self.store.engine.begin() as conn:
                 await conn.execute(
@@ -374,6 +375,12 @@ class Ledger:
         return [await self.breaker(provider) for provider in providers]
 
     async def _feed_breaker(self, provider: str, *, failed: bool) -> None:
+        # Calls in flight when a provider goes down fail together: read-count-write one at a time (across replicas
+        # on PostgreSQL), else counts are lost and the first row is inserted twice.
+        async with self.store.exclusive(f"ledger:breaker:{provider}"):
+            await self._count_outcome(provider, failed=failed)
+
+    async def _count_outcome(self, provider: str, *, failed: bool) -> None:
         now = self.clock.now()
         threshold = self.settings.hrbot_breaker_failures
         async with self.store.engine.begin() as conn:

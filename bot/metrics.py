@@ -83,8 +83,8 @@ SCHEDULER_LEADER = Gauge(
 LONGCONN_CONNECTED = Gauge(
     "hrbot_longconn_connected", "1 while the long connection is up (ws mode only).", registry=REGISTRY
 )
-LONGCONN_RECONNECTS = Gauge(
-    "hrbot_longconn_reconnects", "Reconnects of the long connection since start.", registry=REGISTRY
+LONGCONN_RECONNECTS = Counter(
+    "hrbot_longconn_reconnects", "Reconnects of the long connection (ws mode only).", registry=REGISTRY
 )
 
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}

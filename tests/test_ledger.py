@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from bot import app as app_module
 from bot.clock import Clock
 from bot.ledger import BILLED, CLOSED, PENDING, UNBILLED, UNKNOWN
+from bot.providers.base import ProviderError
 from bot.providers.juhe import JuheClient
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from bot.sandbox.juhe import SOCIAL_SECURITY_PATH
@@ -25,6 +26,7 @@ from tests.test_personal_social import PASSWORD, poll_until, start, submit
 
 XIAOMI = "小米科技有限责任公司"
 OTHER = "上海示例信息技术有限公司"
+PEOPLE = (EMPLOYEE, HR, MANAGER)
 
 
 async def rows(bot: RunningBot) -> list[dict]:
@@ -159,6 +161,50 @@ async def test_the_breaker_opens_after_n_failures_refuses_at_once_and_closes_aft
         clock.advance(timedelta(seconds=121))
         await ask(bot, "企业社保 错误码:258500")
         assert "服务暂时不可用" in await ask(bot, f"企业社保 {OTHER}")
+
+
+async def test_an_outage_failing_calls_at_once_is_counted_by_the_breaker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls in flight when a provider goes down fail together: each is counted, each user gets the error card."""
+    companies = [XIAOMI, OTHER, "91110108551385082Q"]
+    arrived: list[str] = []
+    down = asyncio.Event()
+
+    async def times_out(self: JuheClient, keyword: str) -> None:
+        arrived.append(keyword)
+        if len(arrived) == len(companies):
+            down.set()
+        await down.wait()
+        raise ProviderError("juhe", "unavailable", "服务暂时不可用，请稍后再试", retryable=True)
+
+    monkeypatch.setattr(JuheClient, "social_security", times_out)
+    settings = make_settings(tmp_path, hrbot_breaker_failures=len(companies))
+    async with running_bot(settings, Clock()) as bot:
+        sent = [
+            await bot.say(f"企业社保 {company}", user=user)
+            for company, user in zip(companies, PEOPLE, strict=True)
+        ]
+        texts = [await bot.reply_text(message_id) for message_id in sent]
+        assert all("服务暂时不可用，请稍后再试" in text for text in texts), texts
+        breaker = await bot.app.services.ledger.breaker("juhe")
+        assert (breaker.state, breaker.failures) == ("open", len(companies))
+
+
+async def test_a_caller_over_quota_does_not_take_the_half_open_probe(tmp_path: Path, clock: Clock) -> None:
+    settings = make_settings(
+        tmp_path, hrbot_quota_user_daily=1, hrbot_breaker_failures=2, hrbot_breaker_cooldown_seconds=120
+    )
+    async with running_bot(settings, clock) as bot:
+        await ask(bot, f"企业社保 {XIAOMI}")  # the employee's one call today
+        for _ in range(2):
+            await ask(bot, "企业社保 错误码:258503", user=HR)
+        assert (await bot.app.services.ledger.breaker("juhe")).state == "open"
+        clock.advance(timedelta(seconds=121))
+        assert "已达今日查询上限" in await ask(bot, f"企业社保 {OTHER}")
+        # The probe is still free: the next caller makes it, and it closes the breaker.
+        assert OTHER[:2] in await ask(bot, f"企业社保 {OTHER}", user=MANAGER)
+        assert (await bot.app.services.ledger.breaker("juhe")).state == CLOSED
 
 
 async def test_a_failed_tcredit_task_is_marked_unbilled(bot: RunningBot) -> None:

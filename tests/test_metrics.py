@@ -109,6 +109,14 @@ def test_the_dashboard_and_the_alerts_name_only_metrics_the_bot_exports() -> Non
     exprs += re.findall(r"expr: (.+)", (deploy / "alerts.yaml").read_text(encoding="utf-8"))
     named = {name for expr in exprs for name in re.findall(r"\bhrbot_\w+", expr)}
     assert named and named <= exported, named - exported
+    # rate() and increase() are for counters (a histogram's buckets are counters): on a gauge they mislead.
+    kinds = {
+        family.name + suffix: family.type
+        for family in REGISTRY.collect()
+        for suffix in ("", "_total", "_bucket", "_count", "_sum")
+    }
+    rated = {name for expr in exprs for name in re.findall(r"\b(?:rate|increase)\((hrbot_\w+)", expr)}
+    assert {name for name in rated if kinds.get(name) not in ("counter", "histogram")} == set()
     for alert in (
         "HrbotBreakerOpen",
         "HrbotBudget80Percent",

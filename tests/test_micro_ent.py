@@ -110,6 +110,22 @@ async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBo
     assert "查询中" in card_text(answer["card"]["data"])
 
 
+async def test_retrying_an_expired_query_answered_since_reads_the_cache(bot: RunningBot, clock) -> None:
+    card = await submit(bot)
+    clock.advance(timedelta(hours=24, minutes=1))
+    await poll_round(bot.app.services)
+    assert "查询已过期" in card_text(card.content)
+    await submit(bot, user=HR)  # someone else asks since, and gets the answer
+    bot.sandbox.juhe.complete_all()
+    await poll_after(bot, clock)
+    assert billed(bot) == 2
+
+    retry_value = {"action": "micro_ent.retry", "keyword": COMPANY, "requester": EMPLOYEE}
+    answer = await bot.click(card, user=EMPLOYEE, value=retry_value)
+    assert "9151010057463511XR" in card_text(answer["card"]["data"])
+    assert billed(bot) == 2 and len(await bot.app.services.ledger.rows(clock.now() - timedelta(days=2))) == 2
+
+
 async def test_refresh_button_polls_now(bot: RunningBot) -> None:
     card = await submit(bot)
     jobid = next(iter(bot.sandbox.juhe.jobs))

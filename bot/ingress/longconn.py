@@ -160,6 +160,7 @@ class LongConnection:
             self._connected_since = now
             if previous == "reconnecting":
                 self._reconnects += 1
+                metrics.LONGCONN_RECONNECTS.inc()
         elif previous == "connected":
             self._down_since = now
             self._connected_since = None

@@ -100,11 +100,9 @@ async def submit(ctx: MessageContext) -> None:
         await ctx.reply(usage_card(problem))
         return
     services = ctx.services
-    cached = await services.store.cache_get(f"micro-ent:{keyword}")
+    cached = await cached_card(services, keyword)
     if cached is not None:
-        await ctx.reply(
-            result_card(cached["result"], _local(services, services.clock.now()), cached.get("jobid"))
-        )
+        await ctx.reply(cached)
         return
     jobs = MicroJobs(services.store)
     job, joined = await join_or_submit(services, jobs, keyword, user=ctx.user, chat=ctx.message.chat_id)
@@ -113,6 +111,14 @@ async def submit(ctx: MessageContext) -> None:
         pending_card(keyword, _local(services, job.submitted_at), job.jobid, joined=joined)
     )
     await jobs.set_message(watcher_id, message_id)
+
+
+async def cached_card(services: Services, keyword: str) -> dict | None:
+    """The result card when someone's job for this company finished within HRBOT_CACHE_HOURS: no billed call."""
+    cached = await services.store.cache_get(f"micro-ent:{keyword}")
+    if cached is None:
+        return None
+    return result_card(cached["result"], _local(services, services.clock.now()), cached.get("jobid"))
 
 
 async def join_or_submit(
@@ -282,6 +288,9 @@ async def retry(ctx: ActionContext) -> ActionResponse:
     old = await jobs.job(watcher.jobid)
     if old is None or old.status not in (FAILED, EXPIRED):
         return ActionResponse.toast("这次查询不需要重新发起", "info")
+    cached = await cached_card(services, old.keyword)
+    if cached is not None:
+        return ActionResponse.toast("已有这家企业的最新结果", "success", card=cached)
     job, _joined = await join_or_submit(
         services, jobs, old.keyword, user=ctx.user, chat=ctx.action.open_chat_id
     )
