@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+
+# A lock a crashed replica left is freed after this long; longer than any provider call it guards (10-15 s).
+LOCK_SECONDS = 120
 
 PREFIX = "hrbot:"
 # Cache keys scored by when they lapse on the bot's clock (which the sandbox and tests move): the purge job and reads
@@ -63,6 +67,10 @@ class RedisState:
             pipe.zrem(EXPIRY, *lapsed)
             await pipe.execute()
         return len(lapsed)
+
+    def lock(self, name: str) -> Lock:
+        """Held across replicas without holding a database connection (a provider call can take seconds)."""
+        return self.redis.lock(f"{PREFIX}lock:{name}", timeout=LOCK_SECONDS, sleep=0.02)
 
     async def aclose(self) -> None:
         await self.redis.aclose()

@@ -204,10 +204,15 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
-        """One holder of `name` at a time: within this process, and across replicas on PostgreSQL (an advisory
-        lock). Held around "look for an answer we already have, else make the billed call"."""
+        """One holder of `name` at a time: within this process, and across replicas through Redis when configured,
+        else PostgreSQL (an advisory lock). Held around "look for an answer we already have, else make the billed
+        call"; Redis's lock holds no database connection for those seconds, so many at once cannot drain the pool."""
         local = self._locks.setdefault(name, asyncio.Lock())
         async with local:
+            if self.redis is not None:
+                async with self.redis.lock(name):
+                    yield
+                return
             if self.engine.dialect.name != "postgresql":
                 yield
                 return
