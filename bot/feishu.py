@@ -7,9 +7,12 @@ where aiohttp's client spends about 0.1 ms; a bot's every answer is such a call.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -101,6 +104,9 @@ class FeishuClient:
         self._timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        # HTTP(S)_PROXY and NO_PROXY are honoured as httpx did, read once: aiohttp's trust_env reads them and
+        # ~/.netrc in a thread on every request.
+        self._proxy, self._proxy_headers = _env_proxy(self._base_url)
         self._app_id = app_id
         self._app_secret = app_secret
         self._clock = clock
@@ -123,8 +129,6 @@ class FeishuClient:
                 timeout=aiohttp.ClientTimeout(
                     connect=self._timeout, sock_connect=5.0, sock_read=self._timeout
                 ),
-                # Honour HTTP(S)_PROXY as httpx did by default.
-                trust_env=True,
             )
         return self._session
 
@@ -140,7 +144,13 @@ class FeishuClient:
     ) -> _Answer:
         try:
             async with self._http().request(
-                method, self._base_url + path, params=params, data=form or content, headers=headers
+                method,
+                self._base_url + path,
+                params=params,
+                data=form or content,
+                headers=headers,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
             ) as response:
                 return _Answer(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -382,6 +392,23 @@ def _json_bytes(body: Any) -> bytes:
     if isinstance(body, dict) and "content" in body and len(raw) > MAX_REQUEST_BYTES:
         raise CardTooLarge(f"request body is {len(raw)} bytes, over the {MAX_REQUEST_BYTES} limit")
     return raw
+
+
+def _env_proxy(base_url: str) -> tuple[str | None, dict[str, str] | None]:
+    """The proxy the environment names for `base_url` (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), and the header carrying
+    its credentials."""
+    url = urllib.parse.urlsplit(base_url)
+    if not url.hostname or urllib.request.proxy_bypass(url.hostname):
+        return None, None
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy:
+        return None, None
+    parsed = urllib.parse.urlsplit(proxy)
+    if not parsed.username:
+        return proxy, None
+    credentials = f"{urllib.parse.unquote(parsed.username)}:{urllib.parse.unquote(parsed.password or '')}"
+    header = {"Proxy-Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl(), header
 
 
 def _form(data: dict[str, str] | None, files: dict[str, tuple[str, bytes]] | None) -> aiohttp.FormData | None:
