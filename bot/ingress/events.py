@@ -6,11 +6,12 @@ Both ingress modes (webhook and long connection) hand their envelopes to the sam
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Coroutine
 from typing import Any
+
+import orjson
 
 from bot.errors import Refusal, UserFacingError
 from bot.masking import log_excerpt, mask_tail
@@ -122,9 +123,9 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> IncomingMessage
     text = ""
     if message_type in ("text", "post"):
         try:
-            content = json.loads(_text(_require(message, "content")))
-        except (ValueError, RecursionError) as exc:
-            # RecursionError: thousands of nested brackets are valid JSON but deeper than the parser goes.
+            content = orjson.loads(_text(_require(message, "content")))
+        except ValueError as exc:
+            # Also thousands of nested brackets: valid JSON, but deeper than the parser goes.
             raise MalformedEvent("content is not JSON") from exc
         if message_type == "post":
             text = post_text(content)
