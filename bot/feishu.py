@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -388,7 +389,7 @@ def _card_content(card: dict[str, Any]) -> str:
 
 def _json_bytes(body: Any) -> bytes:
     """The request body as sent: UTF-8 JSON, not ASCII-escaped; Feishu's 30 KB limit is measured on these bytes."""
-    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = orjson.dumps(body)
     if isinstance(body, dict) and "content" in body and len(raw) > MAX_REQUEST_BYTES:
         raise CardTooLarge(f"request body is {len(raw)} bytes, over the {MAX_REQUEST_BYTES} limit")
     return raw
@@ -451,7 +452,7 @@ def _json_or_empty(response: _Answer) -> dict[str, Any]:
 
 def _json(response: _Answer) -> dict[str, Any]:
     try:
-        body = json.loads(response.body)
+        body = orjson.loads(response.body)
     except ValueError:
         raise FeishuError(-1, f"non-JSON answer (HTTP {response.status})", response.status) from None
     if not isinstance(body, dict):
