@@ -115,7 +115,7 @@ def main(sends: int, concurrency: int) -> None:
         emulator.terminate()
         emulator.wait(timeout=10)
     print(f"{sends} card sends, {concurrency} concurrent, Feishu emulator in its own process")
-    print(f"hrbot FeishuClient (pooled httpx):   {ours:8.0f} sends/s")
+    print(f"hrbot FeishuClient (pooled aiohttp): {ours:8.0f} sends/s")
     print(f"lark-oapi im.v1.message.acreate:     {theirs:8.0f} sends/s")
     print(f"ratio: {ours / theirs:.1f}x (goal >= 5x)")
 

@@ -127,6 +127,7 @@ class BotApp:
             await redis.redis.ping()  # unreachable Redis must stop start-up, not fail every event later
         store = Store(settings.hrbot_database_url, self.clock, redis=redis)
         await asyncio.to_thread(upgrade, settings.hrbot_database_url, migration_locations(self.features))
+        await store.open()
         storage = StorageCheck(store)
         await storage.remember()
         self.readiness.add("storage", storage)

@@ -7,16 +7,15 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
 
-from bot.feishu import CredentialsRefused, FeishuClient, FeishuError
+from bot.feishu import CredentialsRefused, FeishuClient, FeishuError, FeishuUnreachable
 
 log = logging.getLogger("hrbot.identity")
 
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 120.0
-_TRANSIENT = (FeishuError, httpx.HTTPError)
+_TRANSIENT = (FeishuError, FeishuUnreachable)
 
 
 class BotIdentity:

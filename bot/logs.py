@@ -20,6 +20,9 @@ def clean(text: str, *, keep_newlines: bool = False) -> str:
 
     A message is one line (a typed line break cannot forge a second record); a traceback keeps its line breaks.
     """
+    if text.isprintable():
+        # The usual line, checked in C: every character removed below (line breaks too) is non-printable.
+        return text
     if not keep_newlines:
         text = _LINE_BREAKS.sub(" ", text)
     return "".join(

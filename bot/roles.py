@@ -7,11 +7,9 @@ import logging
 from datetime import timedelta
 from enum import StrEnum
 
-import httpx
-
 from bot.clock import Clock
 from bot.config import Settings
-from bot.feishu import FeishuClient, FeishuError, RateLimited
+from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable, RateLimited
 
 log = logging.getLogger("hrbot.roles")
 
@@ -57,7 +55,7 @@ class Roles:
             return cached[1]
         try:
             members = frozenset(await self._feishu.chat_member_ids(chat_id))
-        except (RateLimited, httpx.HTTPError, OSError) as exc:
+        except (RateLimited, FeishuUnreachable) as exc:
             # Feishu busy or unreachable for a moment: the last members known (none if never read) keep the role.
             log.warning("could not read the members of role chat %s: %s", chat_id, exc)
             return cached[1] if cached is not None else frozenset()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     JSON,
     Column,
@@ -135,6 +139,124 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class _SqliteClaims:
+    """Dedup writes on SQLite: one connection in a thread of its own, each batch in one hop there (BEGIN, INSERT,
+    COMMIT). Through aiosqlite and SQLAlchemy a batch took a dozen thread hops (checkout, ping, cursor, execute,
+    fetch, commit, reset): ~1.5 ms of CPU for a claim made alone, ~0.2 ms here."""
+
+    # SQLite before 3.32 binds at most 999 variables per statement: two per key.
+    CHUNK = 400
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._connect_args = engine.dialect.create_connect_args(engine.url)
+        dialect = engine.dialect
+        stamp = processed_events.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self._stamp: Callable[[datetime], Any] = stamp or (lambda value: value)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="hrbot-claims")
+        self._connection: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
+
+    async def insert(self, keys: list[str], created_at: datetime) -> set[str]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._insert, keys, self._stamp(created_at))
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            cargs, cparams = self._connect_args
+            connection = sqlite3.connect(*cargs, **{**cparams, "isolation_level": None})
+            _tune_sqlite(connection, None)
+            # A first read maps the write-ahead log, which then stays open with the connection.
+            connection.execute("SELECT 1 FROM processed_events LIMIT 0").fetchall()
+            self._connection = connection
+        return self._connection
+
+    def _insert(self, keys: list[str], created_at: Any) -> set[str]:
+        connection = self._connect()
+        inserted: set[str] = set()
+        connection.execute("BEGIN")
+        try:
+            for start in range(0, len(keys), self.CHUNK):
+                chunk = keys[start : start + self.CHUNK]
+                rows = connection.execute(
+                    "INSERT INTO processed_events (key, created_at) VALUES "
+                    + ", ".join(["(?, ?)"] * len(chunk))
+                    + " ON CONFLICT (key) DO NOTHING RETURNING key",
+                    [value for key in chunk for value in (key, created_at)],
+                )
+                inserted.update(row[0] for row in rows)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
+            self._connection = None
+        self._thread.shutdown(wait=False)
+
+
+class _PostgresClaims:
+    """Dedup writes on PostgreSQL: a connection of their own in autocommit, each batch one statement (psycopg
+    prepares it after a few runs). Through SQLAlchemy's pool a batch took four round trips (ping, BEGIN, INSERT,
+    COMMIT); here one, and a ping only after the connection sat idle (a restart, a dropped idle connection)."""
+
+    INSERT = (
+        "INSERT INTO processed_events (key, created_at) SELECT unnest(%s::text[]), %s "
+        "ON CONFLICT (key) DO NOTHING RETURNING key"
+    )
+    PING_AFTER_SECONDS = 10.0
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        self._connect_args = (cargs, {**cparams, **connect_args(url).get("connect_args", {})})
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._used_at = 0.0
+
+    async def open(self) -> None:
+        await self._connected()
+
+    async def insert(self, keys: list[str], created_at: datetime) -> set[str]:
+        connection = await self._connected()
+        try:
+            cursor = await connection.execute(self.INSERT, (keys, created_at))
+            rows = await cursor.fetchall()
+        except psycopg.OperationalError:
+            await connection.close()  # the next batch connects anew
+            raise
+        self._used_at = time.monotonic()
+        return {row[0] for row in rows}
+
+    async def _connected(self) -> psycopg.AsyncConnection[Any]:
+        connection = self._connection
+        if connection is not None and time.monotonic() - self._used_at > self.PING_AFTER_SECONDS:
+            try:
+                await connection.execute("SELECT 1")
+            except psycopg.OperationalError:
+                await connection.close()
+        if connection is None or connection.closed:
+            cargs, cparams = self._connect_args
+            connection = await psycopg.AsyncConnection.connect(*cargs, **cparams, autocommit=True)
+            self._connection = connection
+        return connection
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+def _claims_writer(engine: AsyncEngine, url: str) -> _SqliteClaims | _PostgresClaims:
+    if engine.dialect.name == "sqlite":
+        return _SqliteClaims(engine)
+    if engine.dialect.name == "postgresql":
+        return _PostgresClaims(engine, url)
+    raise ValueError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+
+
 class Store:
     """The database, and Redis for dedup and caches when `redis` is given."""
 
@@ -147,8 +269,17 @@ class Store:
         # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._claim_writer: asyncio.Task[None] | None = None
+        self._claims_db = _claims_writer(self.engine, url)
+
+    async def open(self) -> None:
+        """Open the connection dedup claims are written through, once migrations have run: from then on it holds
+        the database the bot started with (a SQLite file deleted while running keeps answering, as the pool does).
+        Without this call it opens at the first claim."""
+        if self.redis is None:
+            await self._claims_db.open()
 
     async def dispose(self) -> None:
+        await self._claims_db.aclose()
         await self.engine.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -186,13 +317,7 @@ class Store:
                     future.set_result(fresh)
 
     async def _insert_new_keys(self, keys: list[str]) -> set[str]:
-        now = self.clock.now()
-        unique = list(dict.fromkeys(keys))
-        statement = _dialect_insert(self.engine.dialect.name)(processed_events)
-        statement = statement.on_conflict_do_nothing(index_elements=["key"]).returning(processed_events.c.key)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(statement, [{"key": key, "created_at": now} for key in unique])
-            return {row.key for row in result}
+        return await self._claims_db.insert(list(dict.fromkeys(keys)), self.clock.now())
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""

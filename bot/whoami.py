@@ -10,7 +10,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
-from bot.feishu import FeishuClient, FeishuError
+from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable
 
 PAGE_SIZE = 100
 NO_LIST_OF_SENDERS = (
@@ -84,7 +84,7 @@ async def whoami(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    except httpx.HTTPError as exc:
+    except FeishuUnreachable as exc:
         print(f"hrbot: cannot reach Feishu: {type(exc).__name__}", file=sys.stderr)
         return 1
     finally:

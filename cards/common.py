@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 # The wire protocol is the core's; card builders take it from this kit with the rest.
 from bot.consent import Notice
@@ -30,14 +31,17 @@ _ENVELOPE = {"receive_id": "x" * 64, "msg_type": "interactive", "uuid": "x" * 50
 
 
 def card_json(card: Card) -> str:
-    """The card as it travels: compact UTF-8 JSON, not ASCII-escaped (escapes would triple Chinese text's size)."""
-    return json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+    """The card as it travels: compact UTF-8 JSON, not ASCII-escaped (escapes would triple Chinese text's size).
+
+    orjson writes the same bytes as `json.dumps(ensure_ascii=False, separators=(",", ":"))` at a sixth of the cost:
+    every answer serialises a card."""
+    return orjson.dumps(card).decode()
 
 
 def request_bytes(card: Card) -> int:
     """The size of the largest Open API request that carries this card (a send, its content a JSON string)."""
     body = {**_ENVELOPE, "content": card_json(card)}
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    return len(orjson.dumps(body))
 
 
 def card(title: str, template: str, elements: Sequence[Element], *, subtitle: str | None = None) -> Card:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,7 +13,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient, FeishuError
+from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable, _env_proxy
 from bot.sandbox.directory import HR_GROUP
 from bot.sandbox.feishu import FeishuEmulator
 from cards.common import card, markdown
@@ -111,3 +113,67 @@ async def test_a_resend_with_the_same_idempotency_key_lands_once(emulator_and_cl
     other = await client.send_card(HR_GROUP, CARD, idempotency_key="micro:job-2:push")
     assert first == again != other
     assert len(emulator.bot_messages(HR_GROUP)) == 2
+
+
+async def test_a_file_upload_keeps_its_name_and_bytes(emulator_and_client) -> None:
+    emulator, client, _clock = emulator_and_client
+    key = await client.upload_file(b"PK\x03\x04xlsx", "增减员.xlsx", "xls")
+    await client.send_file(HR_GROUP, key)
+    assert emulator.files[key] == ("增减员.xlsx", b"PK\x03\x04xlsx")
+    assert emulator.bot_messages(HR_GROUP)[-1].content == {"file_key": key}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_feishu_unreachable_is_a_connection_error_naming_the_call() -> None:
+    client = FeishuClient(
+        base_url=f"http://127.0.0.1:{_free_port()}",
+        app_id=SANDBOX_APP_ID,
+        app_secret=SANDBOX_APP_SECRET,
+        clock=Clock(),
+    )
+    try:
+        with pytest.raises(FeishuUnreachable, match="tenant_access_token") as unreachable:
+            await client.send_card(HR_GROUP, CARD)
+        assert isinstance(unreachable.value, ConnectionError)  # callers catch OSError, not the HTTP library's
+    finally:
+        await client.aclose()
+
+
+async def test_the_proxy_in_the_environment_is_used_unless_no_proxy_names_the_host(
+    emulator_and_client, monkeypatch
+) -> None:
+    emulator, direct, _clock = emulator_and_client
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # The emulator stands in for the proxy: a forward proxy is sent the absolute URL, which it routes by path.
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{direct._base_url.rsplit(':', 1)[1]}")
+    settings = {"app_id": SANDBOX_APP_ID, "app_secret": SANDBOX_APP_SECRET, "clock": Clock()}
+    proxied = FeishuClient(base_url="http://open.feishu.invalid", **settings)
+    try:
+        assert await proxied.send_card(HR_GROUP, CARD)
+        assert len(emulator.bot_messages(HR_GROUP)) == 1
+    finally:
+        await proxied.aclose()
+    monkeypatch.setenv("no_proxy", "open.feishu.invalid")
+    bypassing = FeishuClient(base_url="http://open.feishu.invalid", **settings)
+    try:
+        with pytest.raises(FeishuUnreachable):
+            await bypassing.send_card(HR_GROUP, CARD)
+    finally:
+        await bypassing.aclose()
+
+
+def test_proxy_credentials_go_in_their_header_not_the_url(monkeypatch) -> None:
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("https_proxy", "http://bot:s%40cret@proxy.corp:3128")
+    proxy, headers = _env_proxy("https://open.feishu.cn")
+    assert proxy == "http://proxy.corp:3128"
+    assert headers == {"Proxy-Authorization": "Basic " + base64.b64encode(b"bot:s@cret").decode()}
+    monkeypatch.setenv("no_proxy", ".feishu.cn")
+    assert _env_proxy("https://open.feishu.cn") == (None, None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+
+import pytest
 
 from bot.app import BotApp
 from bot.providers.base import ProviderError
@@ -93,12 +96,22 @@ async def test_help_in_private_chat(bot: RunningBot) -> None:
     assert "帮助" in text and "例：" in text
 
 
-async def test_group_message_without_mention_gets_no_reply(bot: RunningBot) -> None:
-    silent = await bot.say("帮助", user=HR, chat_id=HR_GROUP, chat_type="group")
+async def test_group_message_without_mention_gets_no_reply_and_leaves_no_trace(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
     other = wire.mention("@_user_1", "ou_someone_else", "王五")
-    also_silent = await bot.say(
-        "@_user_1 帮助", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=[other]
-    )
+    with caplog.at_level(logging.INFO, logger="hrbot.events"):
+        silent = await bot.say("帮助", user=HR, chat_id=HR_GROUP, chat_type="group")
+        also_silent = await bot.say(
+            "@_user_1 帮助", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=[other]
+        )
+    # Most of a group's traffic: decided on before anything is written, and no line at INFO.
+    store = bot.app.services.store  # type: ignore[union-attr]
+    assert not await store.claimed(f"message:{silent}") and not await store.claimed(f"message:{also_silent}")
+    assert "not-addressed" not in caplog.text
+    with caplog.at_level(logging.DEBUG, logger="hrbot.events"):
+        await bot.say("今天开会", user=HR, chat_id=HR_GROUP, chat_type="group")
+    assert "outcome=not-addressed" in caplog.text  # still there when asked for
     addressed = await bot.say(
         "@_user_1 帮助",
         user=HR,
@@ -107,6 +120,7 @@ async def test_group_message_without_mention_gets_no_reply(bot: RunningBot) -> N
         mentions=[wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")],
     )
     assert "使用帮助" in await bot.reply_text(addressed)
+    assert await store.claimed(f"message:{addressed}")
     await bot.idle()
     assert bot.feishu.replies_to(silent) == [] and bot.feishu.replies_to(also_silent) == []
 

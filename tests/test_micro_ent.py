@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.feishu import FeishuUnreachable
 from bot.sandbox.directory import EMPLOYEE, HR
 from bot.sandbox.juhe import MICRO_ENT_QUERY_PATH
 from cards.text import card_text
@@ -160,15 +161,13 @@ async def test_the_poll_job_is_scheduled_persistently(bot: RunningBot) -> None:
 async def test_a_card_update_that_fails_for_now_is_retried_before_the_notice(
     bot: RunningBot, clock, monkeypatch
 ) -> None:
-    import httpx
-
     card = await submit(bot)
     bot.sandbox.juhe.complete_all()
     feishu = bot.app.services.feishu
     real_patch = feishu.patch_card
 
     async def unreachable(*_args, **_kwargs):
-        raise httpx.ConnectError("Feishu unreachable")
+        raise FeishuUnreachable("PATCH: ClientConnectorError")
 
     monkeypatch.setattr(feishu, "patch_card", unreachable)
     await poll_after(bot, clock)

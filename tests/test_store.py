@@ -1,4 +1,4 @@
-"""`Store.exclusive`: the lock held around "answer we already have, else one billed call"."""
+"""`Store.exclusive`: the lock held around "answer we already have, else one billed call"; `Store.claim`: dedup."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import text
 from bot.clock import Clock
 from bot.migrations import upgrade
 from bot.redis_state import RedisState
-from bot.store import Store
+from bot.store import Store, _PostgresClaims
 from tests.conftest import REDIS_URL, eventually
 
 
@@ -89,3 +89,78 @@ async def test_many_locks_held_at_once_leave_the_database_free(database_url: str
 
 async def _true(value: bool) -> bool:
     return value
+
+
+# Dedup claims ----------------------------------------------------------------------------------------------------
+async def test_a_key_is_claimed_once_even_within_one_batch(database_url: str) -> None:
+    upgrade(database_url)
+    store = Store(database_url, Clock())
+    try:
+        assert await store.claim(["event:a", "message:a"])
+        # Arriving together, these go in one write: the first claim of a key wins, a redelivery loses.
+        results = await asyncio.gather(
+            store.claim(["event:b", "message:b"]),
+            store.claim(["event:c", "message:b"]),
+            store.claim(["event:d", "message:a"]),
+        )
+        assert results == [True, False, False]
+        assert await store.claimed("event:b") and await store.claimed("event:c")
+    finally:
+        await store.dispose()
+    again = Store(database_url, Clock())  # a restart: what was claimed stays claimed
+    try:
+        assert not await again.claim(["event:a"]) and not await again.claim(["message:b"])
+        assert await again.claim(["event:e"])
+    finally:
+        await again.dispose()
+
+
+async def test_a_burst_larger_than_one_statement_is_claimed_exactly_once(database_url: str) -> None:
+    upgrade(database_url)
+    store = Store(database_url, Clock())
+    try:
+        # 1,500 claims of 2 keys at once, each message twice: far more variables than one SQLite statement takes.
+        claims = [[f"event:{i}", f"message:{i // 2}"] for i in range(1500)]
+        results = await asyncio.gather(*(store.claim(keys) for keys in claims))
+        assert results == [i % 2 == 0 for i in range(1500)]
+        assert await store.claimed("event:1499") and await store.claimed("message:749")
+    finally:
+        await store.dispose()
+
+
+async def test_claims_are_purged_after_the_retention(database_url: str) -> None:
+    upgrade(database_url)
+    clock = Clock()
+    store = Store(database_url, clock)
+    try:
+        await store.claim(["event:old", "message:old"])
+        clock.advance(timedelta(hours=47))
+        await store.claim(["event:new"])
+        clock.advance(timedelta(hours=2))
+        assert await store.purge_processed(timedelta(hours=48)) == 2
+        assert not await store.claimed("event:old") and await store.claimed("event:new")
+        assert await store.claim(["message:old"])
+    finally:
+        await store.dispose()
+
+
+async def test_claims_go_on_after_postgresql_drops_the_connection(database_url: str, monkeypatch) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server that drops connections: PostgreSQL's (SQLite is a file)")
+    upgrade(database_url)
+    store = Store(database_url, Clock())
+    try:
+        assert await store.claim(["event:before"])
+        async with store.engine.connect() as conn:  # what a restart or an idle-connection reaper does
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        # After a pause the claims connection is checked before it is written to: no event fails for it.
+        monkeypatch.setattr(_PostgresClaims, "PING_AFTER_SECONDS", 0.0)
+        assert await store.claim(["event:after"])
+        assert not await store.claim(["event:before"])
+    finally:
+        await store.dispose()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
+from typing import Any
 
 from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad, unpad
@@ -20,6 +22,11 @@ def _key(encrypt_key: str) -> bytes:
     return hashlib.sha256(encrypt_key.encode()).digest()
 
 
+@functools.lru_cache(maxsize=4)
+def _block_cipher(encrypt_key: str) -> Any:
+    return AES.new(_key(encrypt_key), AES.MODE_ECB)
+
+
 def decrypt(ciphertext_b64: str, encrypt_key: str) -> str:
     try:
         raw = base64.b64decode(ciphertext_b64, validate=True)
@@ -27,9 +34,14 @@ def decrypt(ciphertext_b64: str, encrypt_key: str) -> str:
         raise DecryptError("not base64") from exc
     if len(raw) < 32 or len(raw) % AES.block_size:
         raise DecryptError("bad length")
-    cipher = AES.new(_key(encrypt_key), AES.MODE_CBC, raw[: AES.block_size])
+    # CBC as defined: each block's AES decryption XOR the ciphertext block before it (the IV first). One block
+    # cipher made once serves every event; a CBC cipher object per event cost more than the rest of the ingress
+    # (bench/ingress.py: ~40 of ~160 µs of CPU per event).
+    body = raw[AES.block_size :]
+    blocks = int.from_bytes(_block_cipher(encrypt_key).decrypt(body), "big")
+    chained = blocks ^ int.from_bytes(raw[: -AES.block_size], "big")
     try:
-        return unpad(cipher.decrypt(raw[AES.block_size :]), AES.block_size).decode()
+        return unpad(chained.to_bytes(len(body), "big"), AES.block_size).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecryptError("bad padding or text") from exc
 

@@ -6,11 +6,12 @@ Both ingress modes (webhook and long connection) hand their envelopes to the sam
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Coroutine
 from typing import Any
+
+import orjson
 
 from bot import metrics
 from bot.errors import Refusal, UserFacingError
@@ -89,8 +90,22 @@ def post_text(content: Any) -> str:
     return "\n".join(lines)
 
 
-def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingMessage, bool]:
-    """The message, and whether it is addressed to the bot (p2p, or the bot is @-mentioned)."""
+def addressed(envelope: dict[str, Any], bot_open_id: str) -> bool:
+    """Whether a message is for the bot (a private chat, or the bot @-mentioned), read before anything else of it."""
+    message = _require(envelope, "event", "message")
+    if _text(_require(message, "chat_type")) == "p2p":
+        return True
+    mentions = message.get("mentions") or []
+    if not isinstance(mentions, list):
+        raise MalformedEvent("mentions is not a list")
+    return bool(bot_open_id) and any(
+        isinstance(m, dict) and isinstance(m.get("id"), dict) and m["id"].get("open_id") == bot_open_id
+        for m in mentions
+    )
+
+
+def parse_message(envelope: dict[str, Any], bot_open_id: str) -> IncomingMessage:
+    """The message as handlers read it: text without mentions, the bot's own mention dropped."""
     event = _require(envelope, "event")
     message = _require(event, "message")
     message_type = _text(_require(message, "message_type"))
@@ -109,9 +124,9 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
     text = ""
     if message_type in ("text", "post"):
         try:
-            content = json.loads(_text(_require(message, "content")))
-        except (ValueError, RecursionError) as exc:
-            # RecursionError: thousands of nested brackets are valid JSON but deeper than the parser goes.
+            content = orjson.loads(_text(_require(message, "content")))
+        except ValueError as exc:
+            # Also thousands of nested brackets: valid JSON, but deeper than the parser goes.
             raise MalformedEvent("content is not JSON") from exc
         if message_type == "post":
             text = post_text(content)
@@ -120,7 +135,6 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
         for mention in mentions:
             if mention.key:
                 text = text.replace(mention.key, " ")
-    addressed = chat_type == "p2p" or any(m.open_id == bot_open_id for m in mentions if bot_open_id)
     sender_ids = _require(event, "sender", "sender_id")
     incoming = IncomingMessage(
         event_id=_text(_require(envelope, "header", "event_id")),
@@ -133,7 +147,7 @@ def parse_message(envelope: dict[str, Any], bot_open_id: str) -> tuple[IncomingM
         text=" ".join(text.split()),
         mentions=tuple(m for m in mentions if m.open_id != bot_open_id),
     )
-    return incoming, addressed
+    return incoming
 
 
 def parse_action(envelope: dict[str, Any]) -> IncomingAction:
@@ -184,6 +198,10 @@ class EventPipeline:
         try:
             parsed: Any = None
             if event_type == MESSAGE_RECEIVED:
+                if not addressed(envelope, self.services.bot_open_id):
+                    # Most of a busy group's traffic, and it causes nothing: no dedup record, no line at INFO.
+                    _log_event(event_id, event_type, "", "not-addressed", started, level=logging.DEBUG)
+                    return {}
                 parsed = parse_message(envelope, self.services.bot_open_id)
             elif event_type == CARD_ACTION:
                 parsed = parse_action(envelope)
@@ -193,12 +211,9 @@ class EventPipeline:
                 _log_event(event_id, event_type, "", "malformed", started)
             return {}
         if event_type == MESSAGE_RECEIVED:
-            message, addressed = parsed
+            message = parsed
             if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
                 _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
-                return {}
-            if not addressed:
-                _log_event(event_id, event_type, "", "not-addressed", started, message.sender_open_id)
                 return {}
             self._spawn(self._run_message(message, started))
             return {}
@@ -370,12 +385,22 @@ class EventPipeline:
 
 
 def _log_event(
-    event_id: str, event_type: str, command: str, outcome: str, started: float, user: str = ""
+    event_id: str,
+    event_type: str,
+    command: str,
+    outcome: str,
+    started: float,
+    user: str = "",
+    level: int = logging.INFO,
 ) -> None:
-    latency = round((time.perf_counter() - started) * 1000, 1)
-    metrics.event(event_type, outcome, command, latency / 1000)
+    seconds = time.perf_counter() - started
+    metrics.event(event_type, outcome, command, seconds)
+    if not log.isEnabledFor(level):
+        return
+    latency = round(seconds * 1000, 1)
     masked_user = mask_tail(user, 6) if user else "-"
-    log.info(
+    log.log(
+        level,
         "event %s type=%s user=%s command=%s outcome=%s latency_ms=%.1f",
         event_id,
         event_type,

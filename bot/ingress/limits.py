@@ -132,7 +132,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Read the whole body within BODY_SECONDS (it is cached for the handler), else 408 and close."""
-    if request.body_exists:
+    # Most bodies came with the head and are complete already: no timer to arm and cancel for them.
+    if request.body_exists and not request.content.is_eof():
         try:
             async with asyncio.timeout(BODY_SECONDS):
                 await request.read()

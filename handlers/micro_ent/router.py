@@ -13,11 +13,9 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-import httpx
-
 from bot.errors import Refusal
 from bot.features import Held
-from bot.feishu import FeishuError
+from bot.feishu import FeishuError, FeishuUnreachable
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, billed_api, client
 from bot.router import ActionContext, ActionResponse, MessageContext, Router
@@ -224,7 +222,7 @@ async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watche
                 # Passing (a timeout, a rate limit): the next round updates the card, then sends the notice.
                 log.warning("could not update the card of watcher %s: code %s", watcher.id, exc.code)
                 return False
-        except httpx.HTTPError:
+        except FeishuUnreachable:
             log.warning("could not update the card of watcher %s: Feishu unreachable", watcher.id)
             return False
     try:
