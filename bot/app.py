@@ -38,6 +38,8 @@ from bot.store import Store
 log = logging.getLogger("hrbot")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+# Then a scheduled job still running gets this long; past it, it is cut short (jobs are keyed: it runs again).
+JOB_GRACE_SECONDS = 5.0
 
 HttpExtension = Callable[[web.Application, "BotApp"], None]
 
@@ -99,6 +101,7 @@ class BotApp:
         self._http_extensions = list(http_extensions)
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
+        self._jobs_running: set[asyncio.Task[Any]] = set()
         self.metrics_url = ""
         self.longconn: LongConnection | None = None
 
@@ -172,7 +175,16 @@ class BotApp:
             assert services.scheduler is not None
             services.scheduler.remove(job_id)
             return
-        await schedule.handler(services, *args)
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs_running.add(task)
+        try:
+            await schedule.handler(services, *args)
+        except asyncio.CancelledError:
+            # Only stop() cancels a job, past its grace: no error for the scheduler to log, it runs again later.
+            log.info("scheduled job %s was cut short by the shutdown", job_id)
+        finally:
+            self._jobs_running.discard(task)
 
     # 2. HTTP -------------------------------------------------------------------------------------------------------
     async def start_http(self) -> None:
@@ -324,6 +336,17 @@ class BotApp:
             status=200 if ready else 503,
         )
 
+    async def _finish_jobs(self) -> None:
+        """Scheduled work still running gets a short grace before the store and clients it uses are closed."""
+        running = set(self._jobs_running)
+        if not running:
+            return
+        log.info("stopping: waiting up to %.0f s for %d scheduled job(s)", JOB_GRACE_SECONDS, len(running))
+        _done, late = await asyncio.wait(running, timeout=JOB_GRACE_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     async def stop(self) -> None:
         if self.longconn is not None:
             # First, so Feishu pushes new events to other replicas while in-flight work drains.
@@ -347,6 +370,9 @@ class BotApp:
         services = self.services
         if services is not None:
             if services.scheduler is not None:
+                # Paused, not shut down, while running jobs finish: APScheduler's shutdown cancels them.
+                services.scheduler.pause()
+                await self._finish_jobs()
                 services.scheduler.shutdown()
             for client in services.providers.values():
                 close = getattr(client, "aclose", None)

@@ -183,7 +183,8 @@ class Scheduler:
         self.scheduler.resume()
 
     def pause(self) -> None:
-        self.scheduler.pause()
+        if self.scheduler.running:
+            self.scheduler.pause()
 
     def wakeup(self) -> None:
         """Look at the store again: another replica may have added a job due sooner than this one knows."""

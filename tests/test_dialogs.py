@@ -37,7 +37,7 @@ async def test_start_then_get(store: Store) -> None:
     dialogs = Dialogs(store, "personal_social")
     assert await dialogs.get("ou_a") is None
     started = await dialogs.start("ou_a", "oc_a", "city", T0, T0 + LIFETIME)
-    assert started == Dialog("ou_a", "oc_a", None, "city", 1, T0 + LIFETIME, {})
+    assert started == Dialog("ou_a", "oc_a", None, "city", 1, T0 + LIFETIME, {}, updated_at=T0)
     assert started.expires_at.tzinfo is not None
     assert await dialogs.get("ou_a") == started
     await dialogs.set_message("ou_a", "om_card")

@@ -6,14 +6,21 @@ import asyncio
 import json
 import logging
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot import app as app_module
 from bot.clock import Clock
+from bot.features import Feature, discover
 from bot.logs import JsonFormatter
+from bot.router import Router
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
+from bot.services import Services
 from tests import feishu_wire as wire
-from tests.conftest import eventually, wait_for
+from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 from tests.processes import bot_env, free_port, start_bot, stop
 from tests.test_replicas import a_leader, leader_pid, start_replicas
 
@@ -75,3 +82,49 @@ def test_json_log_lines_carry_event_fields_masked() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["event_id"] == "e1" and line["user"] == "****a1b2c3" and line["command"] == "增减员"
     assert line["latency_ms"] == 3.2 and "110***********1230" in line["message"]
+
+
+def _slow_job_feature(started: asyncio.Event, finish: asyncio.Event, finished: list[str]) -> Feature:
+    router = Router("slow_job")
+
+    @router.every(timedelta(hours=1), id="work")
+    async def work(services: Services) -> None:
+        started.set()
+        await finish.wait()
+        finished.append("done")
+
+    return Feature(router=router)
+
+
+async def _run_now(bot: RunningBot) -> None:
+    scheduler = bot.app.services.scheduler
+    scheduler.scheduler.get_job("slow_job.work").modify(next_run_time=datetime.now(UTC))
+    scheduler.wakeup()
+
+
+async def test_a_scheduled_job_running_at_stop_finishes_before_the_store_closes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    started, finish, finished = asyncio.Event(), asyncio.Event(), []
+    features = [*discover(), _slow_job_feature(started, finish, finished)]
+    async with running_bot(make_settings(tmp_path), Clock(), features=features) as bot:
+        await _run_now(bot)
+        await asyncio.wait_for(started.wait(), 10)
+        asyncio.get_running_loop().call_later(0.2, finish.set)
+    assert finished == ["done"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_scheduled_job_past_its_grace_is_cut_short_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "JOB_GRACE_SECONDS", 0.2)
+    started, never, finished = asyncio.Event(), asyncio.Event(), []
+    features = [*discover(), _slow_job_feature(started, never, finished)]
+    with caplog.at_level(logging.INFO, logger="hrbot"):
+        async with running_bot(make_settings(tmp_path), Clock(), features=features) as bot:
+            await _run_now(bot)
+            await asyncio.wait_for(started.wait(), 10)
+    assert finished == []
+    assert "scheduled job slow_job.work was cut short by the shutdown" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
