@@ -155,7 +155,28 @@ def demo_card(title: str, template: str, status: str) -> Card:
                     submit_button("提交", action_value("test.form")),
                 ],
             ),
-            {"tag": "chart", "chart_spec": {}},
+            {
+                "tag": "chart",
+                "chart_spec": {
+                    "type": "line",
+                    "title": {"text": "<b>每日花费</b>"},
+                    "data": {
+                        "values": [
+                            {"d": f"11-0{day}", "who": who, "yuan": day * (2 if who == "甲" else 1)}
+                            for who in ("甲", "<i>乙</i>")
+                            for day in range(1, 4)
+                        ]
+                    },
+                    "xField": "d",
+                    "yField": "yuan",
+                    "seriesField": "who",
+                },
+            },
+            {
+                "tag": "interactive_container",
+                "behaviors": [{"type": "open_url", "default_url": "https://example.com"}],
+                "elements": [markdown("可点击的容器")],
+            },
             note("数据来源：测试"),
         ],
     )
@@ -261,7 +282,13 @@ async def test_select_button_and_form_answer_with_toasts_and_updated_cards(conso
 
 async def test_every_element_renders_and_unsupported_ones_show_a_placeholder(console: Console) -> None:
     demo = await show_demo(console)
-    await expect(demo.locator(".unsupported")).to_have_text("不支持的元素：chart")
+    await expect(demo.locator(".unsupported")).to_have_text("不支持的元素：interactive_container")
+    # The chart: one line per series, its title and legend as text, never markup.
+    chart = demo.locator("figure.card-chart")
+    await expect(chart.locator("polyline.chart-series")).to_have_count(2)
+    await expect(chart.locator(".chart-title")).to_have_text("<b>每日花费</b>")
+    await expect(chart.locator(".chart-legend-item")).to_have_text(["甲", "<i>乙</i>"])
+    await expect(chart.locator("i, b")).to_have_count(0)
     await expect(demo.locator(".card-header")).to_have_class(re.compile(r"\btpl-orange\b"))
     # Markdown is escaped before formatting: no injected markup, only the safe subset.
     assert await console.page.evaluate("window.injected") is None

@@ -174,6 +174,7 @@ const RENDERERS = {
     image.addEventListener("error", () => image.replaceWith(placeholder(`图片 ${e.img_key || ""} 不可用`)));
     return image;
   },
+  chart: renderChart,
   button: renderButton,
   select_static: renderSelect,
   input: renderInput,
@@ -184,6 +185,73 @@ const RENDERERS = {
     return form;
   },
 };
+
+// A line or bar chart from chart_spec's data.values (xField, yField, seriesField), drawn as SVG: enough to read
+// the card in the sandbox; Feishu draws the full VChart spec. Other chart types show as a placeholder.
+const SERIES_COLOURS = ["#3370ff", "#ff8800", "#34c724", "#f54a45", "#7f3bf5", "#14c0ff"];
+
+function svg(tag, attributes, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderChart(e) {
+  const spec = e.chart_spec || {};
+  const values = Array.isArray(spec.data?.values) ? spec.data.values : Array.isArray(spec.data) ? spec.data[0]?.values || [] : [];
+  if (!["line", "bar"].includes(spec.type) || !spec.xField || !spec.yField || !values.length) {
+    return placeholder(`图表（${spec.type || "未知类型"}）：控制台只画折线图和柱状图`);
+  }
+  const xs = [...new Set(values.map((v) => String(v[spec.xField])))];
+  const seriesNames = [...new Set(values.map((v) => String(spec.seriesField ? v[spec.seriesField] : "")))];
+  const top = Math.max(...values.map((v) => Number(v[spec.yField]) || 0), 0) || 1;
+  const [width, height, left, bottom, pad] = [520, 240, 44, 28, 10];
+  const plotW = width - left - pad;
+  const plotH = height - bottom - pad;
+  const x = (i) => left + (xs.length === 1 ? plotW / 2 : (i * plotW) / (xs.length - 1));
+  const y = (value) => pad + plotH - (value / top) * plotH;
+  const figure = el("figure", "card-chart");
+  const title = textOf(spec.title?.text ?? spec.title);
+  if (title) figure.append(el("figcaption", "chart-title", title));
+  const drawing = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
+  drawing.append(svg("line", { x1: left, y1: pad + plotH, x2: width - pad, y2: pad + plotH, class: "chart-axis" }));
+  drawing.append(svg("text", { x: left - 6, y: pad + 4, "text-anchor": "end", class: "chart-label" }, top.toFixed(2)));
+  drawing.append(svg("text", { x: left - 6, y: pad + plotH, "text-anchor": "end", class: "chart-label" }, "0"));
+  for (const [i, label] of xs.entries()) {
+    if (i === 0 || i === xs.length - 1 || i % Math.ceil(xs.length / 6) === 0) {
+      const anchor = i === 0 ? "start" : i === xs.length - 1 ? "end" : "middle";
+      drawing.append(svg("text", { x: x(i), y: height - 8, "text-anchor": anchor, class: "chart-label" }, label));
+    }
+  }
+  seriesNames.forEach((name, s) => {
+    const colour = SERIES_COLOURS[s % SERIES_COLOURS.length];
+    const points = values
+      .filter((v) => String(spec.seriesField ? v[spec.seriesField] : "") === name)
+      .map((v) => [xs.indexOf(String(v[spec.xField])), Number(v[spec.yField]) || 0]);
+    if (spec.type === "line") {
+      const path = points.map(([i, v]) => `${x(i)},${y(v)}`).join(" ");
+      drawing.append(svg("polyline", { points: path, fill: "none", stroke: colour, "stroke-width": 2, class: "chart-series" }));
+    } else {
+      const slot = plotW / Math.max(xs.length, 1) / seriesNames.length;
+      for (const [i, v] of points) {
+        const barX = left + (i * plotW) / Math.max(xs.length, 1) + s * slot;
+        drawing.append(svg("rect", { x: barX, y: y(v), width: Math.max(slot - 1, 1), height: pad + plotH - y(v), fill: colour, class: "chart-series" }));
+      }
+    }
+  });
+  figure.append(drawing);
+  if (spec.seriesField) {
+    const legend = el("div", "chart-legend");
+    seriesNames.forEach((name, s) => {
+      const item = el("span", "chart-legend-item", name);
+      item.style.setProperty("--swatch", SERIES_COLOURS[s % SERIES_COLOURS.length]);
+      legend.append(item);
+    });
+    figure.append(legend);
+  }
+  return figure;
+}
 
 function renderElement(element, ctx) {
   const render = Object.hasOwn(RENDERERS, element.tag) ? RENDERERS[element.tag] : null;
