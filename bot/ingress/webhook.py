@@ -76,7 +76,8 @@ class Webhook:
         except MalformedEvent:
             return _reject(400, "malformed event")
         metrics.ack("webhook", started)
-        return web.json_response(answer)
+        # orjson, as the body was read: the stdlib's encoder showed in the ignored path's profile (~2 %).
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     def _fresh(self, request: web.Request) -> bool:
         """The signed timestamp against the wall clock (never the sandbox's adjustable one)."""
