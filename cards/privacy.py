@@ -51,6 +51,13 @@ class AuditLine:
     subject: str  # an open_id, or empty for a delivery
     place: str
     people: int | None
+    # Names from Feishu's directory when they could be read; the open_ids stay beside them (the audit's key).
+    actor_name: str = ""
+    subject_name: str = ""
+
+
+def named(name: str, open_id: str) -> str:
+    return f"{name}（{open_id}）" if name and open_id else open_id
 
 
 def _what_stays(seen: int, audit_days: float) -> list[str]:
@@ -199,8 +206,8 @@ def audit_card(
                 [
                     {
                         "at": f"{row.at:%Y-%m-%d %H:%M}",
-                        "actor": row.actor,
-                        "subject": row.subject or "—",
+                        "actor": named(row.actor_name, row.actor),
+                        "subject": named(row.subject_name, row.subject) or "—",
                         "kind": row.kind,
                         "place": row.place or "—",
                         "people": row.people,

@@ -169,9 +169,12 @@ CONSENTS = [
     privacy.ConsentLine("企业核验", "聚合数据（Juhe）", 1, NOW, withdrawn_at=NOW),
     privacy.ConsentLine("企业核验", "聚合数据（Juhe）", 0, NOW, current=False),
 ]
-AUDIT = [privacy.AuditLine(NOW, "ou_hr", "增减员记录", f"ou_{i}", "私聊", None) for i in range(25)] + [
-    privacy.AuditLine(NOW, "system", "增减员摘要", "", "oc_hr_group", 935)
-]
+AUDIT = [
+    privacy.AuditLine(
+        NOW, "ou_hr", "增减员记录", f"ou_{i}", "私聊", None, actor_name=HOSTILE, subject_name="张三"
+    )
+    for i in range(25)
+] + [privacy.AuditLine(NOW, "system", "增减员摘要", "", "oc_hr_group", 935)]
 
 
 def usage_view(*, users: int = 5, unknown: int = 2, breaker: str = "closed") -> usage.UsageView:

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from bot import audit
 from bot.consent import Consents, Notice
 from bot.features import Held
+from bot.feishu import FeishuError
 from bot.guards import admins_only, private_only
 from bot.protocol import ActionResponse
 from bot.router import ActionContext, MessageContext, Router
@@ -84,10 +85,33 @@ async def _consent_lines(services: Services, open_id: str) -> list[ConsentLine]:
     return lines
 
 
-def _line(services: Services, row: audit.AuditRow) -> AuditLine:
+def _line(services: Services, row: audit.AuditRow, names: dict[str, str] | None = None) -> AuditLine:
+    names = names or {}
+    subject = row.subject_id or ""
     return AuditLine(
-        _local(services, row.at), row.actor, row.kind, row.subject_id or "", row.place, row.people
+        _local(services, row.at),
+        row.actor,
+        row.kind,
+        subject,
+        row.place,
+        row.people,
+        actor_name=names.get(row.actor, ""),
+        subject_name=names.get(subject, ""),
     )
+
+
+async def _named_lines(services: Services, rows: list[audit.AuditRow]) -> list[AuditLine]:
+    """Audit lines with people's names for an HR or legal reader; open_ids alone when Feishu cannot say."""
+    ids = {i for row in rows for i in (row.actor, row.subject_id or "") if i.startswith("ou_")}
+    names: dict[str, str] = {}
+    if ids:
+        try:
+            users = await services.feishu.users_by_open_ids(ids)
+        except (FeishuError, OSError) as exc:
+            log.warning("audit: people's names could not be read (%s); showing open_ids", exc)
+        else:
+            names = {open_id: str(user.get("name") or "") for open_id, user in users.items()}
+    return [_line(services, row, names) for row in rows]
 
 
 # 我的数据 ----------------------------------------------------------------------------------------------------------
@@ -249,7 +273,7 @@ async def show_audit(ctx: MessageContext) -> None:
     rows, total = await audit.recent(services.store, subject=subject or None, day=_day_range(services, day))
     await ctx.reply(
         audit_card(
-            [_line(services, row) for row in rows],
+            await _named_lines(services, rows),
             total,
             scope,
             subject=subject,
@@ -273,7 +297,7 @@ async def _send_export(services: Services, admin: str, subject: str, day: str) -
     rows, _total = await audit.recent(
         services.store, subject=subject or None, day=_day_range(services, day), limit=EXPORT_ROWS
     )
-    lines = [_line(services, row) for row in rows]
+    lines = await _named_lines(services, rows)
     data = await asyncio.to_thread(workbook_bytes, lines)
     name = f"访问审计-{_local(services, services.clock.now()):%Y%m%d-%H%M}.xlsx"
     file_key = await services.feishu.upload_file(data, name, "xls")
@@ -286,10 +310,19 @@ def workbook_bytes(lines: list[AuditLine]) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "访问审计"
-    sheet.append(("时间", "查看人 open_id", "被查看人 open_id", "类型", "位置", "人数"))
+    sheet.append(("时间", "查看人", "查看人 open_id", "被查看人", "被查看人 open_id", "类型", "位置", "人数"))
     for line in lines:
         sheet.append(
-            (f"{line.at:%Y-%m-%d %H:%M:%S}", line.actor, line.subject, line.kind, line.place, line.people)
+            (
+                f"{line.at:%Y-%m-%d %H:%M:%S}",
+                line.actor_name,
+                line.actor,
+                line.subject_name,
+                line.subject,
+                line.kind,
+                line.place,
+                line.people,
+            )
         )
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str):
