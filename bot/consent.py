@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, and_, delete, select, update
 
-from bot.store import Store, _dialect_insert, metadata
+from bot.store import Store, _aware, _dialect_insert, metadata
 
 consents = Table(
     "consents",
@@ -55,10 +55,6 @@ class Consent:
             _aware(row.agreed_at),
             _aware(row.withdrawn_at) if row.withdrawn_at else None,
         )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Consents:
