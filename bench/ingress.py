@@ -3,8 +3,8 @@
 Every server runs in its own process, and so does the fake Feishu (the sandbox's emulator) that the bots reply to;
 this process generates the load: encrypted, signed `im.message.receive_v1` events, 32 at a time.
 
-The robust figure is each server's own CPU time per event (user + system, from /proc/<pid>/stat, all threads),
-because events/s on a shared machine mostly measures the load generator.
+The robust figure is each server's own CPU time per event (user + system, all threads, read to the nanosecond by
+the server itself), because events/s on a shared machine mostly measures the load generator.
 
 Paths:
   ignored   group messages that do not @ the bot: the ingress alone (hrbot, lark-oapi, and the floor)
@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -48,7 +49,32 @@ TOKEN = "bench-verification-token"
 HELP = "帮助"
 SLOW_COMMAND = "慢查询"
 USER = "ou_bench_user"
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+# Less CPU than this in 50 ms: the server has finished what the load left it.
+IDLE_CPU_SECONDS = 0.0005
+
+
+def _answer_cpu_probes() -> None:
+    """Each line on stdin is answered on stdout with this process's CPU seconds, all threads, to the nanosecond
+    (CLOCK_PROCESS_CPUTIME_ID). /proc/<pid>/stat counts in 10 ms ticks: ±9 % on the floor's ~110 ms per round."""
+
+    def answer() -> None:
+        for _ in sys.stdin:
+            print(f"cpu {time.process_time()}", flush=True)
+
+    threading.Thread(target=answer, daemon=True).start()
+
+
+async def _serve_forever(*apps: tuple[Any, int]) -> None:
+    """Listen with each (aiohttp app, port), then tell the load generator: ready, and answering CPU probes."""
+    from aiohttp import web
+
+    for app, port in apps:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    _answer_cpu_probes()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
 
 
 # Servers (each run as a child process) ------------------------------------------------------------------------
@@ -98,17 +124,7 @@ def serve_emulator(port: int, bench_port: int) -> None:
     bench.router.add_post("/bench/messages", register)
     bench.router.add_get("/bench/replies", replies)
 
-    async def main() -> None:
-        runners = []
-        for app, at in ((emulator.app(), port), (bench, bench_port)):
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", at).start()
-            runners.append(runner)
-        print("ready", flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    asyncio.run(_serve_forever((emulator.app(), port), (bench, bench_port)))
 
 
 def serve_hrbot(port: int, feishu_url: str, database_url: str, redis_url: str) -> None:
@@ -141,8 +157,7 @@ def serve_hrbot(port: int, feishu_url: str, database_url: str, redis_url: str) -
         app.services.dispatcher.include(slow)
         if not app.services.bot_open_id:  # else group messages are not read at all: no measure of the ingress
             raise RuntimeError("hrbot could not fetch its bot info from the emulator")
-        print("ready", flush=True)
-        await asyncio.Event().wait()
+        await _serve_forever()
 
     asyncio.run(main())
 
@@ -201,8 +216,7 @@ def serve_lark(port: int, feishu_url: str) -> None:
 
     app = web.Application()
     app.router.add_post("/feishu/events", events)
-    print("ready", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    asyncio.run(_serve_forever((app, port)))
 
 
 def serve_floor(port: int) -> None:
@@ -215,8 +229,7 @@ def serve_floor(port: int) -> None:
 
     app = web.Application()
     app.router.add_post("/feishu/events", events)
-    print("ready", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    asyncio.run(_serve_forever((app, port)))
 
 
 def _help_card() -> dict:
@@ -322,25 +335,19 @@ class Result:
         return _percentile(sorted(self.replies), share) * 1000
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of the process, all its threads: fields 14 and 15 of /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
-
-
-async def _settled_cpu(pid: int) -> float:
+async def _settled_cpu(child: Child) -> float:
     """The CPU counter once the server has finished what the load left it (a log line, a last write)."""
-    last = cpu_seconds(pid)
+    last = child.cpu_seconds()
     for _ in range(20):
         await asyncio.sleep(0.05)
-        now = cpu_seconds(pid)
-        if now == last:
+        now = child.cpu_seconds()
+        if now - last < IDLE_CPU_SECONDS:
             return now
         last = now
     return last
 
 
-async def post_all(url: str, events: list[Event], concurrency: int, pid: int) -> Result:
+async def post_all(url: str, events: list[Event], concurrency: int, server: Child) -> Result:
     """Open loop: `concurrency` posters, each sending its next event as soon as the last was answered."""
     result = Result(events=len(events))
     queue = list(reversed(events))
@@ -355,16 +362,16 @@ async def post_all(url: str, events: list[Event], concurrency: int, pid: int) ->
             result.acks.append(time.perf_counter() - started)
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        cpu = cpu_seconds(pid)
+        cpu = server.cpu_seconds()
         began = time.perf_counter()
         await asyncio.gather(*(poster(session) for _ in range(concurrency)))
         result.wall = time.perf_counter() - began
-        result.cpu = await _settled_cpu(pid) - cpu
+        result.cpu = await _settled_cpu(server) - cpu
     return result
 
 
 async def converse(
-    url: str, bench_url: str, events: list[Event], concurrency: int, pid: int, emulator_pid: int
+    url: str, bench_url: str, events: list[Event], concurrency: int, server: Child, emulator: Child
 ) -> Result:
     """Closed loop: `concurrency` conversations, each sending its next message once the reply to its last one has
     reached the emulator. Latency is from the POST to the reply's arrival (both clocks CLOCK_MONOTONIC)."""
@@ -400,12 +407,12 @@ async def converse(
                     result.failures += 1
 
         reader = asyncio.create_task(read_replies())
-        cpu, emulator_cpu = cpu_seconds(pid), cpu_seconds(emulator_pid)
+        cpu, emulator_cpu = server.cpu_seconds(), emulator.cpu_seconds()
         began = time.monotonic()
         await asyncio.gather(*(conversation() for _ in range(concurrency)))
         result.wall = time.monotonic() - began
-        result.cpu = await _settled_cpu(pid) - cpu
-        result.emulator_cpu = cpu_seconds(emulator_pid) - emulator_cpu
+        result.cpu = await _settled_cpu(server) - cpu
+        result.emulator_cpu = emulator.cpu_seconds() - emulator_cpu
         reader.cancel()
         stream.close()
     return result
@@ -417,39 +424,56 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.strip() == "ready":
-            return process
-    raise RuntimeError(f"{args[0]} server did not start")
+class Child:
+    """A server in its own process, started with `--serve`, answering CPU probes on its stdin."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL,
+            text=True,
+        )
+        if self._line_starting("ready") is None:
+            raise RuntimeError(f"{args[0]} server did not start")
+
+    def _line_starting(self, word: str) -> str | None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # a library may print too: only the bench's own lines count
+            if line.startswith(word):
+                return line
+        return None
+
+    def cpu_seconds(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        line = self._line_starting("cpu ")
+        if line is None:
+            raise RuntimeError("a server exited during the bench")
+        return float(line.split()[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 @dataclass
 class Server:
     name: str
-    process: subprocess.Popen[str]
+    child: Child
     url: str
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
 
 def run(events: int, concurrency: int, rounds: int, database_url: str, redis_url: str) -> None:
-    processes: list[subprocess.Popen[str]] = []
+    children: list[Child] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             feishu_port, bench_port = _free_port(), _free_port()
-            emulator = _start("emulator", "--port", str(feishu_port), "--bench-port", str(bench_port))
-            processes.append(emulator)
+            emulator = Child("emulator", "--port", str(feishu_port), "--bench-port", str(bench_port))
+            children.append(emulator)
             feishu_url, bench_url = f"http://127.0.0.1:{feishu_port}", f"http://127.0.0.1:{bench_port}"
             database = database_url or f"sqlite:///{Path(tmp) / 'hrbot.db'}"
             servers = []
@@ -459,33 +483,32 @@ def run(events: int, concurrency: int, rounds: int, database_url: str, redis_url
                 ("floor", []),
             ):
                 port = _free_port()
-                process = _start(name, "--port", str(port), *extra)
-                processes.append(process)
-                servers.append(Server(name, process, f"http://127.0.0.1:{port}/feishu/events"))
-            rows = measure(servers, bench_url, emulator.pid, events, concurrency, rounds)
+                child = Child(name, "--port", str(port), *extra)
+                children.append(child)
+                servers.append(Server(name, child, f"http://127.0.0.1:{port}/feishu/events"))
+            rows = measure(servers, bench_url, emulator, events, concurrency, rounds)
             report(rows, events, concurrency, rounds, database, redis_url)
         finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=10)
+            for child in children:
+                child.stop()
 
 
 Rows = dict[tuple[str, str], list[Result]]
 
 
 def measure(
-    servers: list[Server], bench_url: str, emulator_pid: int, events: int, concurrency: int, rounds: int
+    servers: list[Server], bench_url: str, emulator: Child, events: int, concurrency: int, rounds: int
 ) -> Rows:
     rows: Rows = {}
     bots = [s for s in servers if s.name != "floor"]
 
     def ignored(server: Server, count: int) -> Result:
         group = make_events(count, text="今天开会", chat_type="group")
-        return asyncio.run(post_all(server.url, group, concurrency, server.pid))
+        return asyncio.run(post_all(server.url, group, concurrency, server.child))
 
     def answered(server: Server, count: int) -> Result:
         p2p = make_events(count, text=HELP, chat_type="p2p")
-        return asyncio.run(converse(server.url, bench_url, p2p, concurrency, server.pid, emulator_pid))
+        return asyncio.run(converse(server.url, bench_url, p2p, concurrency, server.child, emulator))
 
     for server in servers:  # warm: connections, tokens, first-use imports
         ignored(server, 300)
@@ -499,7 +522,7 @@ def measure(
             rows.setdefault((server.name, "answered"), []).append(answered(server, events))
     hrbot = servers[0]
     slow = make_events(events, text=SLOW_COMMAND, chat_type="p2p")
-    rows[("hrbot", "slow")] = [asyncio.run(post_all(hrbot.url, slow, concurrency, hrbot.pid))]
+    rows[("hrbot", "slow")] = [asyncio.run(post_all(hrbot.url, slow, concurrency, hrbot.child))]
     return rows
 
 

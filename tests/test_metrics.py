@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.clock import Clock
-from bot.sandbox.directory import EMPLOYEE, Directory
+from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP, Directory
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, make_settings, running_bot
 from tests.processes import free_port
@@ -38,6 +38,7 @@ async def test_metrics_parse_and_move_with_the_traffic(tmp_path: Path, clock: Cl
         await bot.reply_text(await bot.say("帮助"))
         await bot.reply_text(await bot.say(f"企业社保 {XIAOMI}", user=EMPLOYEE))
         await bot.reply_text(await bot.say(f"企业社保 {XIAOMI}", user=EMPLOYEE))  # cached
+        await bot.say("今天开会", user=HR, chat_id=HR_GROUP, chat_type="group")  # not for the bot
         await bot.idle()
         response = await bot.http.get(url)
         assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
@@ -48,6 +49,9 @@ async def test_metrics_parse_and_move_with_the_traffic(tmp_path: Path, clock: Cl
 
         assert moved("hrbot_events_total", type="im.message.receive_v1", outcome="ok") == 3
         assert moved("hrbot_handler_seconds_count", command="企业社保") == 2
+        # Counted, but no handler ran: nothing in the handler histogram.
+        assert moved("hrbot_events_total", type="im.message.receive_v1", outcome="not-addressed") == 1
+        assert moved("hrbot_handler_seconds_count", command="-") == 0
         assert moved("hrbot_ack_seconds_count", ingress="webhook") >= 3
         assert (
             moved("hrbot_billed_calls_total", provider="juhe", api="social_security", outcome="billed") == 1
