@@ -95,16 +95,21 @@ BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 @functools.lru_cache(maxsize=1024)
 def _labelled(metric: Any, *values: str) -> Any:
     """A metric's child for these label values, looked up once: `labels()` takes a lock and builds a key on every
-    call, ~1 µs twice per event on the ingress's hot path."""
+    call, ~1 µs twice per event on the ingress's hot path. (A metric's `remove()` or `clear()` would leave a
+    detached child here; nothing calls them.)"""
     return metric.labels(*values)
+
+
+# Events no handler ran for: counted, but kept out of the handler histogram (an unknown action id also comes from
+# outside, so it is no label value there).
+NO_HANDLER = frozenset({"not-addressed", "malformed", "duplicate", "ignored", "unknown-action"})
 
 
 def event(event_type: str, outcome: str, command: str, seconds: float) -> None:
     _labelled(EVENTS, event_type, outcome).inc()
     if outcome == "duplicate":
         DEDUP_HITS.inc()
-    elif outcome not in ("unknown-action", "not-addressed"):
-        # An unknown action id comes from outside (not a label value); a message not for the bot ran no handler.
+    if outcome not in NO_HANDLER:
         _labelled(HANDLER_SECONDS, command or "-").observe(seconds)
 
 
