@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic_settings import BaseSettings
@@ -57,6 +58,10 @@ class Services:
         if self._ledger is None:
             self._ledger = Ledger(self.store, self.settings, self.clock, self.roles)
         return self._ledger
+
+    def local(self, moment: datetime | None = None) -> datetime:
+        """`moment` (now, by the bot's clock, when omitted) in the bot's time zone, as users read times."""
+        return (self.clock.now() if moment is None else moment).astimezone(self.settings.tz)
 
     def provider(self, name: str, factory: Callable[[Services], Any] | None = None) -> Any:
         """The named provider client, created on first use when a factory is given (one per process)."""

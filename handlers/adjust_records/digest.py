@@ -53,12 +53,8 @@ EXPORT_SENT = "增减员导出"
 jitter = random.Random()
 
 
-def local_now(services: Services) -> datetime:
-    return services.clock.now().astimezone(services.settings.tz)
-
-
 def current_month(services: Services) -> str:
-    return f"{local_now(services):%Y-%m}"
+    return f"{services.local():%Y-%m}"
 
 
 # Schedule ------------------------------------------------------------------------------------------------------------
@@ -161,11 +157,11 @@ async def _send_digest(
         full=full,
         employees=collection.employees,
         total=len(collection.lines),
-        since=previous.since.astimezone(services.settings.tz) if previous else None,
+        since=services.local(previous.since) if previous else None,
         failed_parts=collection.failed_parts,
         snapshot=snapshot,
     )
-    await send(digest_card(view, queried_at=local_now(services), title=f"社保增减员摘要{title_suffix}"))
+    await send(digest_card(view, queried_at=services.local(), title=f"社保增减员摘要{title_suffix}"))
     place = PRIVATE if destination.startswith("user:") else destination
     await audit.delivered(services.store, actor, DIGEST_SENT, place, people_in(shown))
     if not collection.failed_parts:
@@ -260,7 +256,7 @@ async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
     collection = await collect_records(services)
     wanted = set(keys)
     lines = [line for line in collection.lines if line.key in wanted]
-    for card in all_lines_cards(lines, current_month(services), queried_at=local_now(services)):
+    for card in all_lines_cards(lines, current_month(services), queried_at=services.local()):
         await services.feishu.send_card(open_id, card, id_type="open_id")
     await audit.delivered(services.store, open_id, ALL_SENT, PRIVATE, people_in(lines))
 
@@ -291,7 +287,7 @@ async def _send_export(
     )
     # Building the workbook is CPU work (≈0.7 s for 10,000 employees): off the event loop.
     data = await asyncio.to_thread(workbook_bytes, lines, current_month(services))
-    name = f"增减员-{local_now(services):%Y%m%d-%H%M}.xlsx"
+    name = f"增减员-{services.local():%Y%m%d-%H%M}.xlsx"
     file_key = await services.feishu.upload_file(data, name, "xls")
     await services.feishu.send_file(receive_id, file_key, id_type="chat_id" if in_chat else "open_id")
     await audit.delivered(
@@ -387,7 +383,7 @@ async def digest_from_console(services: Services) -> ConsoleAnswer:
     chats = await digest_chats(services)
     if not chats:
         raise UserFacingError("没有接收摘要的群（HRBOT_DIGEST_CHAT_IDS 或订阅）")
-    slot = services.clock.now().astimezone(services.settings.tz).replace(microsecond=0)
+    slot = services.local().replace(microsecond=0)
     if not await post_digest(services, slot):
         return ConsoleAnswer("这一秒已经运行过，请稍后再试", "warning")
     return ConsoleAnswer("摘要已发送到 {chats}", chats=chats)

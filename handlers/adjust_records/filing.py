@@ -16,7 +16,7 @@ from cards.adjust_records import DigestView, reminder_card
 from handlers.adjust_records.audience import chat_audience, digest_chats
 from handlers.adjust_records.collect import collect_records
 from handlers.adjust_records.deadlines import CityDeadline, load_calendar
-from handlers.adjust_records.digest import local_now, people_in, save_snapshot
+from handlers.adjust_records.digest import people_in, save_snapshot
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import settings_of
 
@@ -36,7 +36,7 @@ async def read_calendar(services: Services) -> None:
 @router.every(timedelta(hours=1), id="filing_reminders")
 async def run_filing_reminders(services: Services) -> None:
     """Without a calendar there is nothing to remind of."""
-    await send_filing_reminders(services, local_now(services).date())
+    await send_filing_reminders(services, services.local().date())
 
 
 async def send_filing_reminders(services: Services, today: date) -> list[str]:
@@ -69,7 +69,7 @@ async def send_filing_reminders(services: Services, today: date) -> list[str]:
                         datetime.combine(cutoff, datetime.min.time()),
                         days_left,
                         view,
-                        queried_at=local_now(services),
+                        queried_at=services.local(),
                     )
                     await services.feishu.send_card(chat_id, card, idempotency_key=f"{key}:{chat_id}")
                     await audit.delivered(

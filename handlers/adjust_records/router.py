@@ -3,8 +3,6 @@ all three register on this one router)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot import audit
 from bot.errors import Refusal
 from bot.guards import private_only
@@ -78,7 +76,7 @@ async def show_records(ctx: MessageContext) -> None:
         for open_id in subjects
     ]
     await ctx.reply(
-        records_card(people, queried_at=_local_now(services), names=await _record_names(services, by_user))
+        records_card(people, queried_at=services.local(), names=await _record_names(services, by_user))
     )
     # Records always reach the requester privately; reading a colleague's is an audit row per colleague.
     await audit.viewed(services.store, ctx.user, subjects, RECORDS_SEEN, PRIVATE)
@@ -101,7 +99,3 @@ async def _record_names(services: Services, by_user: dict[str, list[AdjustRecord
         companies={k: v.name for k, v in companies.items()},
         insurances=await book.insurances(),
     )
-
-
-def _local_now(services: Services) -> datetime:
-    return services.clock.now().astimezone(services.settings.tz)

@@ -280,7 +280,7 @@ async def run_verification(
         await _failed(services, request, view, manager, verifier, clicked_message, SERVICE_UNAVAILABLE, place)
         return
     now = services.clock.now()
-    outcome = _outcome(result, verifier, _local(services, now))
+    outcome = _outcome(result, verifier, services.local(now))
     await store.decide(request.id, DONE, _stored(result), manager, now)
     verdict = "consistent" if result.consistent else "inconsistent"
     await _audit(services, request, manager, verdict, result.orderid, _stored(result), place)
@@ -305,7 +305,7 @@ async def _failed(
     )
     retry = replace(view, attempt=request.attempt + 1)
     await _patch_all(
-        services, request, failed_card(retry, reason, verifier, _local(services, now)), extra=clicked_message
+        services, request, failed_card(retry, reason, verifier, services.local(now)), extra=clicked_message
     )
 
 
@@ -317,7 +317,7 @@ async def reject(ctx: ActionContext) -> ActionResponse:
     await Verifications(services.store).decide(request.id, REJECTED, None, ctx.user, now)
     await _audit(services, request, ctx.user, "rejected", None, None, ctx.action.open_chat_id)
     card = rejected_card(
-        await _view(services, request), await _masked_name(services, ctx.user), _local(services, now)
+        await _view(services, request), await _masked_name(services, ctx.user), services.local(now)
     )
     # The clicked copy takes the card from the callback's answer; the others are patched.
     ctx.after_answer(_patch_all(services, request, card, skip=ctx.action.open_message_id))
@@ -360,7 +360,7 @@ async def expire_stale(services: Services) -> None:
     for request in await store.expire(now - REQUEST_LIFETIME):
         await _patch_all(services, request, expired_card(await _view(services, request)))
     for request in await store.interrupted(now - INTERRUPTED_AFTER, INTERRUPTED):
-        card = failed_card(await _view(services, request), INTERRUPTED, "—", _local(services, now))
+        card = failed_card(await _view(services, request), INTERRUPTED, "—", services.local(now))
         await _patch_all(services, request, card)
 
 
@@ -380,7 +380,7 @@ async def held(services: Services, open_id: str) -> list[Held]:
         Held(
             "企业核验申请",
             f"{request.entname} · {request.masked_name} {request.masked_idcard} · "
-            f"{STATUS_WORDS.get(request.status, request.status)} · {_local(services, request.created_at):%Y-%m-%d %H:%M}",
+            f"{STATUS_WORDS.get(request.status, request.status)} · {services.local(request.created_at):%Y-%m-%d %H:%M}",
             f"完整证件号码保存到核验、驳回或撤回为止；申请 {days:g} 天后删除",
         )
         for request in await Verifications(services.store).of_requester(open_id)
@@ -399,10 +399,6 @@ async def erase(services: Services, open_id: str) -> list[str]:
 
 
 # Helpers -----------------------------------------------------------------------------------------------------------
-def _local(services: Services, moment: datetime) -> datetime:
-    return moment.astimezone(services.settings.tz)
-
-
 async def _masked_name(services: Services, open_id: str) -> str:
     try:
         users = await services.feishu.users_by_open_ids([open_id])
@@ -422,7 +418,7 @@ async def _view(services: Services, request: VerificationRequest) -> RequestView
         masked_name=request.masked_name,
         masked_idcard=request.masked_idcard,
         requester=await _masked_name(services, request.requester),
-        requested_at=_local(services, request.created_at),
+        requested_at=services.local(request.created_at),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.errors import Refusal
 from bot.features import Held
@@ -80,10 +80,6 @@ def _normalise(keyword: str) -> str:
     return " ".join(keyword.split()).upper() if keyword.isascii() else " ".join(keyword.split())
 
 
-def _local(services: Services, moment: datetime) -> datetime:
-    return moment.astimezone(services.settings.tz)
-
-
 # Submitting --------------------------------------------------------------------------------------------------------
 @router.command(
     "小微企业",
@@ -106,7 +102,7 @@ async def submit(ctx: MessageContext) -> None:
     job, joined = await join_or_submit(services, jobs, keyword, user=ctx.user, chat=ctx.message.chat_id)
     watcher_id = await jobs.add_watcher(job.jobid, ctx.user, ctx.message.chat_id, services.clock.now())
     message_id = await ctx.reply(
-        pending_card(keyword, _local(services, job.submitted_at), job.jobid, joined=joined)
+        pending_card(keyword, services.local(job.submitted_at), job.jobid, joined=joined)
     )
     await jobs.set_message(watcher_id, message_id)
 
@@ -116,7 +112,7 @@ async def cached_card(services: Services, keyword: str) -> dict | None:
     cached = await services.store.cache_get(f"micro-ent:{keyword}")
     if cached is None:
         return None
-    return result_card(cached["result"], _local(services, services.clock.now()), cached.get("jobid"))
+    return result_card(cached["result"], services.local(services.clock.now()), cached.get("jobid"))
 
 
 async def join_or_submit(
@@ -197,7 +193,7 @@ async def poll_one(services: Services, jobs: MicroJobs, job: Job) -> None:
 def final_card(services: Services, job: Job, requester: str) -> tuple[dict, str]:
     """The card for a finished job, and the word for the notice."""
     if job.status == DONE and job.result is not None:
-        return result_card(job.result, _local(services, services.clock.now()), job.jobid), "已完成"
+        return result_card(job.result, services.local(services.clock.now()), job.jobid), "已完成"
     if job.status == EXPIRED:
         return expired_card(job.keyword, requester, job.error or EXPIRED_WHY), "已过期"
     return failed_card(job.keyword, job.error or "数据源未返回结果", requester), "失败"
@@ -293,7 +289,7 @@ async def retry(ctx: ActionContext) -> ActionResponse:
         services, jobs, old.keyword, user=ctx.user, chat=ctx.action.open_chat_id
     )
     await jobs.move_watcher(watcher.id, job.jobid)
-    card = pending_card(old.keyword, _local(services, job.submitted_at), job.jobid)
+    card = pending_card(old.keyword, services.local(job.submitted_at), job.jobid)
     return ActionResponse.toast("已重新提交查询", "success", card=card)
 
 
@@ -320,7 +316,7 @@ async def held(services: Services, open_id: str) -> list[Held]:
     return [
         Held(
             "小微企业查询",
-            f"{company} · {STATUS_WORDS.get(status, status)} · {_local(services, at):%Y-%m-%d %H:%M}",
+            f"{company} · {STATUS_WORDS.get(status, status)} · {services.local(at):%Y-%m-%d %H:%M}",
             kept,
         )
         for company, status, at in await queries_of(services.store, open_id)

@@ -93,10 +93,6 @@ STEP_WORDS = {
 }
 
 
-def _local(services: Services, moment: datetime) -> datetime:
-    return moment.astimezone(services.settings.tz)
-
-
 async def _cities(services: Services) -> list[dict[str, Any]]:
     """The city list is free but rarely changes: cached for a day."""
     cached = await services.store.cache_get("tcredit:cities")
@@ -446,7 +442,7 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     if state.kind in ("done", "done_partial"):
         if await flows.advance(flow.user, flow.version, now, state=DONE, last_code=code):
             card = result_card(
-                area, state.base_info, state.records, state.fail, _local(services, now), flow.tid or ""
+                area, state.base_info, state.records, state.fail, services.local(now), flow.tid or ""
             )
             await _patch(services, flow, card)
         return
@@ -476,7 +472,7 @@ async def held(services: Services, open_id: str) -> list[Held]:
     flow = await Flows(services.store).get(open_id)
     if flow is None:
         return []
-    when = f" · {_local(services, flow.updated_at):%Y-%m-%d %H:%M}" if flow.updated_at else ""
+    when = f" · {services.local(flow.updated_at):%Y-%m-%d %H:%M}" if flow.updated_at else ""
     detail = f"{flow.area_name or '未选城市'} · {STEP_WORDS.get(flow.state, flow.state)}{when}"
     days = services.settings.hrbot_dialog_retention_days
     return [Held("个人社保查询对话", detail, f"最后一步后保留 {days:g} 天（不含密码和验证码）")]

@@ -47,10 +47,6 @@ EXPORT_KIND = "审计导出"  # exporting the audit is itself a delivery of peop
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _local(services: Services, moment: datetime) -> datetime:
-    return moment.astimezone(services.settings.tz)
-
-
 def _audit_days(services: Services) -> float:
     return services.settings.hrbot_audit_retention_days
 
@@ -77,8 +73,8 @@ async def _consent_lines(services: Services, open_id: str) -> list[ConsentLine]:
                 title=notice.title if notice else consent.notice,
                 provider=notice.provider if notice else "—",
                 version=consent.version,
-                agreed_at=_local(services, consent.agreed_at),
-                withdrawn_at=_local(services, consent.withdrawn_at) if consent.withdrawn_at else None,
+                agreed_at=services.local(consent.agreed_at),
+                withdrawn_at=services.local(consent.withdrawn_at) if consent.withdrawn_at else None,
                 current=notice is not None and notice.version == consent.version,
             )
         )
@@ -89,7 +85,7 @@ def _line(services: Services, row: audit.AuditRow, names: dict[str, str] | None 
     names = names or {}
     subject = row.subject_id or ""
     return AuditLine(
-        _local(services, row.at),
+        services.local(row.at),
         row.actor,
         row.kind,
         subject,
@@ -131,7 +127,7 @@ async def my_data(ctx: MessageContext) -> None:
             [_line(services, row) for row in seen],
             seen_total,
             audit_days=_audit_days(services),
-            queried_at=_local(services, services.clock.now()),
+            queried_at=services.local(services.clock.now()),
         )
     )
 
@@ -278,7 +274,7 @@ async def show_audit(ctx: MessageContext) -> None:
             scope,
             subject=subject,
             day=day,
-            queried_at=_local(services, services.clock.now()),
+            queried_at=services.local(services.clock.now()),
         )
     )
 
@@ -299,7 +295,7 @@ async def _send_export(services: Services, admin: str, subject: str, day: str) -
     )
     lines = await _named_lines(services, rows)
     data = await asyncio.to_thread(workbook_bytes, lines)
-    name = f"访问审计-{_local(services, services.clock.now()):%Y%m%d-%H%M}.xlsx"
+    name = f"访问审计-{services.local(services.clock.now()):%Y%m%d-%H%M}.xlsx"
     file_key = await services.feishu.upload_file(data, name, "xls")
     await services.feishu.send_file(admin, file_key, id_type="open_id")
     people = len({line.subject for line in lines if line.subject})

@@ -92,7 +92,7 @@ async def build_view(services: Services) -> UsageView:
     daily: dict[tuple[str, str], float] = defaultdict(float)
     for row in rows:
         if row["started_at"] >= chart_start and row["outcome"] in CHARGED:
-            day = f"{row['started_at'].astimezone(settings.tz):%m-%d}"
+            day = f"{services.local(row['started_at']):%m-%d}"
             daily[(day, row["provider"])] += float(row["price"])
     days = [f"{chart_start + timedelta(days=i):%m-%d}" for i in range(CHART_DAYS)]
     series = [(d, names_of[p], daily.get((d, p), 0.0)) for p in names_of for d in days]
@@ -104,7 +104,7 @@ async def build_view(services: Services) -> UsageView:
         top_users=[(names.get(user, "同事"), spend) for user, spend in top],
         daily=series,
         unknown=sum(1 for row in this_month if row["outcome"] == UNKNOWN),
-        queried_at=now.astimezone(settings.tz),
+        queried_at=services.local(now),
     )
 
 
