@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,16 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # Whoever read the output has gone (`hrbot say 帮助 | head -3`): stop quietly. Python's last flush of stdout
+        # would fail the same way, so stdout points at /dev/null first (the recipe in Python's `signal` docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="hrbot", description="Feishu bot for HR teams")
     parser.add_argument("--version", action="version", version=f"hrbot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -132,3 +132,27 @@ def test_whoami_without_credentials_or_sandbox_says_what_to_do(
     monkeypatch.setenv("HRBOT_PORT", str(free_port()))
     status, _out, err = hrbot("whoami")
     assert status == 1 and "FEISHU_APP_ID" in err and "hrbot serve" in err
+
+
+def test_output_piped_into_a_reader_that_stops_is_no_traceback(sandbox_port: int, tmp_path: Path) -> None:
+    """`hrbot say 帮助 | head -3`: the reader goes before the card is printed; the command just stops."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
+    }
+    env["HRBOT_PORT"] = str(sandbox_port)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the first line printed meets a closed pipe
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "say", "帮助"],
+            env=env,
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr, run.stderr
+    assert run.returncode == 1
