@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from bot.store import Store, audit_records
+from bot.store import Store, audit_records, aware
 
 # The outcome of a plain view or delivery (decisions record their own: consistent, rejected...).
 SHOWN = "shown"
@@ -35,10 +35,9 @@ class AuditRow:
 
     @classmethod
     def from_row(cls, row: Any) -> AuditRow:
-        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
         return cls(
             row.id,
-            at,
+            aware(row.at),
             row.actor,
             row.action,
             row.subject_id,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, and_, delete, select, update
 
-from bot.store import Store, _aware, _dialect_insert, metadata
+from bot.store import Store, _dialect_insert, aware, metadata
 
 consents = Table(
     "consents",
@@ -52,8 +52,8 @@ class Consent:
         return cls(
             row.notice,
             row.version,
-            _aware(row.agreed_at),
-            _aware(row.withdrawn_at) if row.withdrawn_at else None,
+            aware(row.agreed_at),
+            aware(row.withdrawn_at),
         )
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.store import Store, metadata
+from bot.store import Store, aware, metadata
 
 dialogs = Table(
     "dialogs",
@@ -30,10 +30,6 @@ dialogs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -55,9 +51,9 @@ class Dialog:
             row.message_id,
             row.step,
             row.version,
-            _aware(row.expires_at),
+            aware(row.expires_at),
             dict(row.data or {}),
-            _aware(row.updated_at),
+            aware(row.updated_at),
         )
 
 

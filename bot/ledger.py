@@ -51,7 +51,7 @@ from bot.providers.base import ProviderError
 from bot.providers.juhe_errors import OUTAGE_CODES as JUHE_OUTAGES
 from bot.providers.tcredit_errors import OUTAGE_CODES as TCREDIT_OUTAGES
 from bot.roles import Role, Roles
-from bot.store import Store, _dialect_insert, metadata
+from bot.store import Store, _dialect_insert, aware, metadata
 from cards.common import error_card, markdown, note
 from cards.safe import Markup
 
@@ -369,7 +369,7 @@ class Ledger:
             ).first()
         if row is None:
             return Breaker(provider, CLOSED, 0, None)
-        return Breaker(provider, row.state, row.failures, _aware(row.open_until))
+        return Breaker(provider, row.state, row.failures, aware(row.open_until))
 
     async def breakers(self, providers: Sequence[str]) -> list[Breaker]:
         return [await self.breaker(provider) for provider in providers]
@@ -448,7 +448,7 @@ class Ledger:
         async with self.store.engine.connect() as conn:
             found = await conn.execute(query.order_by(ledger_calls.c.started_at))
             return [
-                {**row._mapping, "started_at": _aware(row.started_at), "finished_at": _aware(row.finished_at)}
+                {**row._mapping, "started_at": aware(row.started_at), "finished_at": aware(row.finished_at)}
                 for row in found
             ]
 
@@ -480,7 +480,3 @@ def month_bounds(now: datetime, settings: Settings) -> tuple[datetime, datetime]
 def _utc(value: datetime) -> datetime:
     """Stored times are UTC (SQLite compares them as text): bounds in local time are converted first."""
     return value.astimezone(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)

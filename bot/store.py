@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import psycopg
 from sqlalchemy import (
@@ -367,7 +367,7 @@ class Store:
                     )
                 )
             ).first()
-        if row is None or _aware(row.expires_at) <= self.clock.now():
+        if row is None or aware(row.expires_at) <= self.clock.now():
             return None
         return json.loads(row.value)
 
@@ -445,6 +445,14 @@ def _dialect_insert(dialect: str) -> Any:
     raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+@overload
+def aware(value: datetime) -> datetime: ...
+
+
+@overload
+def aware(value: None) -> None: ...
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A stored time as read back: SQLite hands back naive datetimes, and everything stored is UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)

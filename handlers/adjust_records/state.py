@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, DateTime, String, Table, Text, delete, select
 
-from bot.store import Store, _aware, _dialect_insert, metadata
+from bot.store import Store, _dialect_insert, aware, metadata
 
 digest_subscriptions = Table(
     "digest_subscriptions",
@@ -82,7 +82,7 @@ async def baseline(store: Store, destination: str) -> Baseline | None:
         ).first()
     if row is None:
         return None
-    return Baseline(_aware(row.since), dict(json.loads(row.fingerprints)))
+    return Baseline(aware(row.since), dict(json.loads(row.fingerprints)))
 
 
 async def save_baseline(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
 
 from bot.masking import mask_id_number, mask_name
-from bot.store import Store, metadata
+from bot.store import Store, aware, metadata
 
 PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED, WITHDRAWN = (
     "pending",
@@ -74,14 +74,10 @@ class VerificationRequest:
     decided_at: datetime | None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _request(row: Any) -> VerificationRequest:
     return VerificationRequest(
         id=row.id,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        created_at=aware(row.created_at),
         requester=row.requester,
         chat_id=row.chat_id,
         entname=row.entname,
@@ -95,7 +91,7 @@ def _request(row: Any) -> VerificationRequest:
         message_ids=tuple(row.message_ids or ()),
         outcome=row.outcome,
         decided_by=row.decided_by,
-        decided_at=_aware(row.decided_at),
+        decided_at=aware(row.decided_at),
     )
 
 

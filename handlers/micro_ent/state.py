@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 
-from bot.store import Store, metadata
+from bot.store import Store, aware, metadata
 
 PENDING, DONE, FAILED, EXPIRED = "pending", "done", "failed", "expired"
 
@@ -54,10 +54,6 @@ micro_ent_watchers = Table(
 )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class Job:
     jobid: str
@@ -75,8 +71,8 @@ class Job:
             jobid=row.jobid,
             keyword=row.keyword,
             status=row.status,
-            submitted_at=_aware(row.submitted_at),  # type: ignore[arg-type]
-            next_poll_at=_aware(row.next_poll_at),  # type: ignore[arg-type]
+            submitted_at=aware(row.submitted_at),
+            next_poll_at=aware(row.next_poll_at),
             polls=row.polls,
             result=row.result,
             error=row.error,
@@ -249,7 +245,7 @@ async def queries_of(store: Store, requester: str) -> list[tuple[str, str, datet
         .order_by(micro_ent_watchers.c.id)
     )
     async with store.engine.connect() as conn:
-        return [(row.keyword, row.status, _aware(row.submitted_at)) for row in await conn.execute(query)]  # type: ignore[misc]
+        return [(row.keyword, row.status, aware(row.submitted_at)) for row in await conn.execute(query)]  # type: ignore[misc]
 
 
 async def forget_requester(store: Store, requester: str) -> int:
