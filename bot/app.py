@@ -28,7 +28,7 @@ from bot.ingress.webhook import Webhook
 from bot.leader import Lease
 from bot.ledger import month_bounds
 from bot.migrations import upgrade
-from bot.providers import juhe, tcredit
+from bot.providers.billed import billed_providers
 from bot.readiness import Readiness, StorageCheck, redis_check
 from bot.redis_state import RedisState
 from bot.scheduler import Scheduler
@@ -262,7 +262,7 @@ class BotApp:
         for kind, probe in services.pending_probes.items():
             metrics.PENDING_JOBS.labels(kind).set(await probe())
         month, _next = month_bounds(services.clock.now(), services.settings)
-        for api in (juhe.billed_api(services, juhe.BILLED_APIS[0]), tcredit.billed_api(services)):
+        for api in billed_providers(services):
             breaker = await services.ledger.breaker(api.provider)
             metrics.BREAKER_STATE.labels(api.provider).set(metrics.BREAKER_VALUES.get(breaker.state, 0))
             spent = await services.ledger.spent(api.provider, month) if api.monthly_budget else 0.0

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -370,9 +370,6 @@ class Ledger:
         if row is None:
             return Breaker(provider, CLOSED, 0, None)
         return Breaker(provider, row.state, row.failures, aware(row.open_until))
-
-    async def breakers(self, providers: Sequence[str]) -> list[Breaker]:
-        return [await self.breaker(provider) for provider in providers]
 
     async def _feed_breaker(self, provider: str, *, failed: bool) -> None:
         # Calls in flight when a provider goes down fail together: read-count-write one at a time (across replicas

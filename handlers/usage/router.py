@@ -14,7 +14,7 @@ from bot.guards import admins_only
 from bot.ledger import CHARGED, OPEN, UNKNOWN, BilledApi, day_bounds, month_bounds
 from bot.masking import mask_name
 from bot.protocol import ActionResponse
-from bot.providers import juhe, tcredit
+from bot.providers.billed import billed_providers
 from bot.roles import Role
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
@@ -29,11 +29,6 @@ router = Router("usage")
 NOT_ADMIN = "只有管理员可以查看用量（HRBOT_ADMINS，未设置时为管理者）"
 CHART_DAYS = 30
 TOP_USERS = 5
-
-
-def _billed_apis(services: Services) -> list[BilledApi]:
-    """One priced API per provider: the card reads names and budgets from them."""
-    return [juhe.billed_api(services, juhe.BILLED_APIS[0]), tcredit.billed_api(services)]
 
 
 def _sum(rows: Iterable[dict[str, Any]]) -> Spend:
@@ -51,8 +46,9 @@ async def build_view(services: Services) -> UsageView:
     this_month = [row for row in rows if row["started_at"] >= month]
     of_today = [row for row in rows if row["started_at"] >= today]
 
+    billed = billed_providers(services)
     providers = []
-    for api in _billed_apis(services):
+    for api in billed:
         breaker = await services.ledger.breaker(api.provider)
         minutes = 0
         if breaker.state == OPEN and breaker.open_until is not None:
@@ -88,7 +84,7 @@ async def build_view(services: Services) -> UsageView:
     top = [(user, spend) for spend, user in ranked if spend.calls][:TOP_USERS]
     names = await _masked_names(services, [user for user, _spend in top])
 
-    names_of = {api.provider: api.provider_name for api in _billed_apis(services)}
+    names_of = {api.provider: api.provider_name for api in billed}
     daily: dict[tuple[str, str], float] = defaultdict(float)
     for row in rows:
         if row["started_at"] >= chart_start and row["outcome"] in CHARGED:

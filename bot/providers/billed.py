@@ -1,0 +1,16 @@
+"""The billed providers, one priced API each: what names a provider, its monthly budget and its breaker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.ledger import BilledApi
+from bot.providers import juhe, tcredit
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+
+def billed_providers(services: Services) -> list[BilledApi]:
+    """Juhe's and Tcredit's, as the usage card and /metrics list them (budgets and breakers are per provider)."""
+    return [juhe.billed_api(services, juhe.BILLED_APIS[0]), tcredit.billed_api(services)]
