@@ -383,6 +383,19 @@ class FeishuClient:
                 users[str(item.get("open_id"))] = item
         return users
 
+    async def names(self, open_ids: Iterable[str]) -> dict[str, str]:
+        """open_id → name from the directory, for display. Names are a courtesy: when Feishu cannot say, the answer
+        is empty (logged) and the caller shows what it has."""
+        ids = list(open_ids)
+        if not ids:
+            return {}
+        try:
+            users = await self.users_by_open_ids(ids)
+        except (FeishuError, OSError) as exc:
+            log.warning("names could not be read from Feishu's directory (%s)", exc)
+            return {}
+        return {open_id: str(user["name"]) for open_id, user in users.items() if user.get("name")}
+
 
 def _uuid(idempotency_key: str | None) -> str:
     # Feishu caps uuid at 50 characters; a digest keeps any caller's key within it.

@@ -400,12 +400,7 @@ async def erase(services: Services, open_id: str) -> list[str]:
 
 # Helpers -----------------------------------------------------------------------------------------------------------
 async def _masked_name(services: Services, open_id: str) -> str:
-    try:
-        users = await services.feishu.users_by_open_ids([open_id])
-    except Exception:
-        log.warning("could not look up a user's name for a verification card")
-        users = {}
-    name = str(users.get(open_id, {}).get("name") or "")
+    name = (await services.feishu.names([open_id])).get(open_id)
     return mask_name(name) if name else "同事"
 
 

@@ -18,7 +18,6 @@ from openpyxl import Workbook
 from bot import audit
 from bot.consent import Consents, Notice
 from bot.features import Held
-from bot.feishu import FeishuError
 from bot.guards import admins_only, private_only
 from bot.protocol import ActionResponse
 from bot.router import ActionContext, MessageContext, Router
@@ -99,14 +98,7 @@ def _line(services: Services, row: audit.AuditRow, names: dict[str, str] | None 
 async def _named_lines(services: Services, rows: list[audit.AuditRow]) -> list[AuditLine]:
     """Audit lines with people's names for an HR or legal reader; open_ids alone when Feishu cannot say."""
     ids = {i for row in rows for i in (row.actor, row.subject_id or "") if i.startswith("ou_")}
-    names: dict[str, str] = {}
-    if ids:
-        try:
-            users = await services.feishu.users_by_open_ids(ids)
-        except (FeishuError, OSError) as exc:
-            log.warning("audit: people's names could not be read (%s); showing open_ids", exc)
-        else:
-            names = {open_id: str(user.get("name") or "") for open_id, user in users.items()}
+    names = await services.feishu.names(ids)
     return [_line(services, row, names) for row in rows]
 
 

@@ -82,7 +82,8 @@ async def build_view(services: Services) -> UsageView:
         ((_sum(rs), user) for user, rs in per_user.items()), key=lambda x: (-x[0].yuan, -x[0].calls)
     )
     top = [(user, spend) for spend, user in ranked if spend.calls][:TOP_USERS]
-    names = await _masked_names(services, [user for user, _spend in top])
+    found = await services.feishu.names(user for user, _spend in top)
+    names = {user: mask_name(name) for user, name in found.items()}
 
     names_of = {api.provider: api.provider_name for api in billed}
     daily: dict[tuple[str, str], float] = defaultdict(float)
@@ -102,17 +103,6 @@ async def build_view(services: Services) -> UsageView:
         unknown=sum(1 for row in this_month if row["outcome"] == UNKNOWN),
         queried_at=services.local(now),
     )
-
-
-async def _masked_names(services: Services, open_ids: list[str]) -> dict[str, str]:
-    if not open_ids:
-        return {}
-    try:
-        users = await services.feishu.users_by_open_ids(open_ids)
-    except Exception:
-        log.warning("could not look up names for the usage card")
-        return {}
-    return {oid: mask_name(str(u.get("name"))) for oid, u in users.items() if u.get("name")}
 
 
 @router.command(
