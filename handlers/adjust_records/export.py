@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
 
+from bot import xlsx
 from cards.adjust_records import RECORD_TYPE, RecordLine, month_label
 
 COLUMNS = (
@@ -41,7 +40,8 @@ def workbook_bytes(lines: Sequence[RecordLine], current_month: str) -> bytes:
             (x for x in lines if x.month == month), key=lambda x: (x.record_type, x.city, x.name)
         ):
             for detail in line.details:
-                sheet.append(
+                xlsx.append_row(
+                    sheet,
                     (
                         line.name,
                         line.open_id,
@@ -57,16 +57,7 @@ def workbook_bytes(lines: Sequence[RecordLine], current_month: str) -> bytes:
                         detail.items,
                         detail.description,
                         STATUS.get(line.status, ""),
-                    )
+                    ),
                 )
-                for cell in sheet[sheet.max_row]:
-                    if isinstance(cell.value, str):
-                        cell.data_type = (
-                            "s"  # text from people and providers is never a formula (=HYPERLINK…)
-                        )
-        sheet.freeze_panes = "A2"
-        for index, width in enumerate((10, 22, 8, 8, 8, 12, 10, 10, 26, 14, 14, 60, 16, 8), start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+        xlsx.frame(sheet, (10, 22, 8, 8, 8, 12, 10, 10, 26, 14, 14, 60, 16, 8))
+    return xlsx.workbook_bytes(book)

@@ -7,7 +7,6 @@ core's (bot/consent.py, bot/audit.py). Answers go to the asker privately: they l
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from bot import audit
+from bot import audit, xlsx
 from bot.consent import Consents, Notice
 from bot.features import Held
 from bot.guards import admins_only, private_only
@@ -300,7 +299,8 @@ def workbook_bytes(lines: list[AuditLine]) -> bytes:
     sheet.title = "访问审计"
     sheet.append(("时间", "查看人", "查看人 open_id", "被查看人", "被查看人 open_id", "类型", "位置", "人数"))
     for line in lines:
-        sheet.append(
+        xlsx.append_row(
+            sheet,
             (
                 f"{line.at:%Y-%m-%d %H:%M:%S}",
                 line.actor_name,
@@ -310,11 +310,6 @@ def workbook_bytes(lines: list[AuditLine]) -> bytes:
                 line.kind,
                 line.place,
                 line.people,
-            )
+            ),
         )
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return xlsx.workbook_bytes(book)

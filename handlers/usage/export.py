@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
+
+from bot import xlsx
 
 COLUMNS = (
     ("时间", 18),
@@ -32,7 +32,8 @@ def workbook_bytes(rows: Sequence[dict[str, Any]], month: str, tz: tzinfo) -> by
     sheet.title = month
     sheet.append([name for name, _width in COLUMNS])
     for row in rows:
-        sheet.append(
+        xlsx.append_row(
+            sheet,
             (
                 f"{row['started_at'].astimezone(tz):%Y-%m-%d %H:%M:%S}",
                 row["provider"],
@@ -45,14 +46,7 @@ def workbook_bytes(rows: Sequence[dict[str, Any]], month: str, tz: tzinfo) -> by
                 row["error"] or "",
                 row["ref"] or "",
                 row["latency_ms"],
-            )
+            ),
         )
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever an id looks like
-    sheet.freeze_panes = "A2"
-    for index, (_name, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    xlsx.frame(sheet, [width for _name, width in COLUMNS])
+    return xlsx.workbook_bytes(book)
