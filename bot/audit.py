@@ -98,8 +98,6 @@ async def recent(
 
 
 async def purge(store: Store, retention: timedelta) -> int:
-    async with store.engine.begin() as conn:
-        result = await conn.execute(
-            delete(audit_records).where(audit_records.c.at < store.clock.now() - retention)
-        )
-    return result.rowcount or 0
+    return await store.changed(
+        delete(audit_records).where(audit_records.c.at < store.clock.now() - retention)
+    )

@@ -98,13 +98,9 @@ class Consents:
             return [Consent.from_row(row) for row in await conn.execute(query)]
 
     async def forget(self, user: str) -> int:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(consents).where(consents.c.user == user))
-        return result.rowcount or 0
+        return await self.store.changed(delete(consents).where(consents.c.user == user))
 
     async def purge(self, retention: timedelta) -> int:
         """Withdrawn consents once the audit retention has passed since."""
         before = self.store.clock.now() - retention
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(consents).where(consents.c.withdrawn_at < before))
-        return result.rowcount or 0
+        return await self.store.changed(delete(consents).where(consents.c.withdrawn_at < before))

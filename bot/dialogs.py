@@ -169,8 +169,4 @@ class Dialogs:
 
 async def purge_dialogs(store: Store, retention: timedelta) -> int:
     """Dialogs of every feature whose last step is older than `retention` (HRBOT_DIALOG_RETENTION_DAYS)."""
-    async with store.engine.begin() as conn:
-        result = await conn.execute(
-            delete(dialogs).where(dialogs.c.updated_at < store.clock.now() - retention)
-        )
-    return result.rowcount or 0
+    return await store.changed(delete(dialogs).where(dialogs.c.updated_at < store.clock.now() - retention))

@@ -422,20 +422,16 @@ class Ledger:
     async def mark_lost(self) -> int:
         """Rows left pending by a crash (or a shutdown mid-call): the outcome is unknown."""
         before = self.clock.now() - LOST_AFTER
-        async with self.store.engine.begin() as conn:
-            result = await conn.execute(
-                update(ledger_calls)
-                .where(ledger_calls.c.outcome == PENDING, ledger_calls.c.started_at < before)
-                .values(outcome=UNKNOWN, error="lost")
-            )
-        return result.rowcount or 0
+        return await self.store.changed(
+            update(ledger_calls)
+            .where(ledger_calls.c.outcome == PENDING, ledger_calls.c.started_at < before)
+            .values(outcome=UNKNOWN, error="lost")
+        )
 
     async def purge(self) -> int:
         """Rows older than HRBOT_LEDGER_RETENTION_DAYS (kept a bit over a year, for accounting)."""
         before = self.clock.now() - timedelta(days=self.settings.hrbot_ledger_retention_days)
-        async with self.store.engine.begin() as conn:
-            result = await conn.execute(delete(ledger_calls).where(ledger_calls.c.started_at < before))
-        return result.rowcount or 0
+        return await self.store.changed(delete(ledger_calls).where(ledger_calls.c.started_at < before))
 
     # Reading -----------------------------------------------------------------------------------------------------
     async def rows(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Executable,
     Integer,
     MetaData,
     String,
@@ -348,12 +349,16 @@ class Store:
                 finally:
                     await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
 
-    async def purge_processed(self, retention: timedelta) -> int:
+    async def changed(self, statement: Executable) -> int:
+        """Run one INSERT, UPDATE or DELETE in a transaction of its own: how many rows it changed."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(processed_events).where(processed_events.c.created_at < self.clock.now() - retention)
-            )
+            result = await conn.execute(statement)
         return result.rowcount or 0
+
+    async def purge_processed(self, retention: timedelta) -> int:
+        return await self.changed(
+            delete(processed_events).where(processed_events.c.created_at < self.clock.now() - retention)
+        )
 
     # Cache of provider answers ---------------------------------------------------------------------------------
     async def cache_get(self, key: str) -> Any | None:
@@ -386,9 +391,7 @@ class Store:
         now = self.clock.now()
         if self.redis is not None:
             return await self.redis.purge_cache(now)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(cache_entries).where(cache_entries.c.expires_at <= now))
-        return result.rowcount or 0
+        return await self.changed(delete(cache_entries).where(cache_entries.c.expires_at <= now))
 
     # Audit -----------------------------------------------------------------------------------------------------
     async def audit(

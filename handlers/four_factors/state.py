@@ -97,6 +97,7 @@ def _request(row: Any) -> VerificationRequest:
 
 class Verifications:
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.engine = store.engine
 
     async def create(
@@ -232,19 +233,15 @@ class Verifications:
             return [_request(row) for row in await conn.execute(query)]
 
     async def forget(self, request_ids: list[str]) -> int:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(four_factors_requests).where(four_factors_requests.c.id.in_(request_ids))
-            )
-        return result.rowcount or 0
+        return await self.store.changed(
+            delete(four_factors_requests).where(four_factors_requests.c.id.in_(request_ids))
+        )
 
     async def purge(self, created_before: datetime) -> int:
         """Closed requests (masked values and outcome only) past their retention."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(four_factors_requests).where(
-                    four_factors_requests.c.status.in_(FINAL),
-                    four_factors_requests.c.created_at < created_before,
-                )
+        return await self.store.changed(
+            delete(four_factors_requests).where(
+                four_factors_requests.c.status.in_(FINAL),
+                four_factors_requests.c.created_at < created_before,
             )
-        return result.rowcount or 0
+        )

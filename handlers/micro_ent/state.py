@@ -249,11 +249,7 @@ async def queries_of(store: Store, requester: str) -> list[tuple[str, str, datet
 
 
 async def forget_requester(store: Store, requester: str) -> int:
-    async with store.engine.begin() as conn:
-        result = await conn.execute(
-            delete(micro_ent_watchers).where(micro_ent_watchers.c.requester == requester)
-        )
-    return result.rowcount or 0
+    return await store.changed(delete(micro_ent_watchers).where(micro_ent_watchers.c.requester == requester))
 
 
 async def purge_finished(store: Store, finished_before: datetime) -> int:
