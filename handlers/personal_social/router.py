@@ -168,13 +168,19 @@ async def _fresh_flow(services: Services, user: str, chat_id: str) -> Flow:
     """A new flow; an open one's card says it was replaced."""
     flows = Flows(services.store)
     old = await flows.get(user)
-    if old is not None and old.active and old.message_id:
-        try:
-            await services.feishu.patch_card(old.message_id, cancelled_card())
-        except Exception:
-            log.warning("could not mark the previous flow's card as cancelled")
+    if old is not None:
+        await _close_card(services, old, cancelled_card())
     now = services.clock.now()
     return await flows.start(user, chat_id, now, now + FLOW_LIFETIME)
+
+
+async def _close_card(services: Services, flow: Flow, closed: Card) -> None:
+    """An open flow's card shows how it ended; a card Feishu will not update is only logged."""
+    if flow.active and flow.message_id:
+        try:
+            await services.feishu.patch_card(flow.message_id, closed)
+        except Exception:
+            log.warning("could not close the card of an ended 个人社保 dialog")
 
 
 async def _first_card(services: Services, flow: Flow, wanted: str) -> Card:
@@ -364,7 +370,7 @@ async def restart(ctx: ActionContext) -> ActionResponse:
     now = services.clock.now()
     flow = await flows.start(ctx.user, old.chat_id, now, now + FLOW_LIFETIME)
     await flows.set_message(ctx.user, ctx.action.open_message_id)
-    return ActionResponse.replace(_city_picker(await _cities(services), flow.version))
+    return ActionResponse.replace(await _first_card(services, flow, ""))
 
 
 @router.action("cancel")
@@ -484,10 +490,6 @@ async def erase(services: Services, open_id: str) -> list[str]:
     flow = await flows.get(open_id)
     if flow is None:
         return []
-    if flow.active and flow.message_id:
-        try:
-            await services.feishu.patch_card(flow.message_id, cancelled_card("相关个人数据已删除"))
-        except Exception:
-            log.warning("could not close the card of a deleted 个人社保 dialog")
+    await _close_card(services, flow, cancelled_card("相关个人数据已删除"))
     await flows.forget(open_id)
     return ["个人社保查询对话"]
