@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -73,6 +73,25 @@ async def delivered(store: Store, actor: str, kind: str, place: str, people: int
     )
 
 
+def _matching(subject: str | None, day: tuple[datetime, datetime] | None) -> list[Any]:
+    where = []
+    if subject:
+        where.append(audit_records.c.subject_id == subject)
+    if day is not None:
+        # Stored times are UTC, and SQLite compares them as text: local bounds are converted first.
+        where.extend(
+            [audit_records.c.at >= day[0].astimezone(UTC), audit_records.c.at < day[1].astimezone(UTC)]
+        )
+    return where
+
+
+async def count(store: Store, *, subject: str | None = None) -> int:
+    """How many rows there are about `subject`."""
+    query = select(func.count()).select_from(audit_records).where(*_matching(subject, None))
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def recent(
     store: Store,
     *,
@@ -81,11 +100,7 @@ async def recent(
     limit: int | None = 20,
 ) -> tuple[list[AuditRow], int]:
     """The newest rows (about `subject`, or within `day`'s [start, end)), and how many match in all."""
-    where = []
-    if subject:
-        where.append(audit_records.c.subject_id == subject)
-    if day is not None:
-        where.extend([audit_records.c.at >= day[0], audit_records.c.at < day[1]])
+    where = _matching(subject, day)
     query = select(audit_records).where(*where).order_by(audit_records.c.at.desc(), audit_records.c.id.desc())
     if limit is not None:
         query = query.limit(limit)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -18,6 +18,7 @@ from bot import audit, xlsx
 from bot.consent import Consents, Notice
 from bot.features import Held
 from bot.guards import admins_only, private_only
+from bot.ledger import day_bounds
 from bot.protocol import ActionResponse
 from bot.router import ActionContext, MessageContext, Router
 from bot.services import Services
@@ -125,7 +126,7 @@ async def my_data(ctx: MessageContext) -> None:
 
 # 删除我的数据 --------------------------------------------------------------------------------------------------------
 async def _confirm_card(services: Services, open_id: str) -> dict[str, Any]:
-    _seen, seen_total = await audit.recent(services.store, subject=open_id, limit=0)
+    seen_total = await audit.count(services.store, subject=open_id)
     consents = await Consents(services.store).of(open_id)
     return erase_confirm_card(
         await _held(services, open_id), bool(consents), seen_total, audit_days=_audit_days(services)
@@ -167,7 +168,7 @@ async def erase(ctx: ActionContext) -> ActionResponse:
     """The clicker's own data, whoever's card it is: the value names nobody."""
     services = ctx.services
     removed = await erase_person(services, ctx.user)
-    _seen, seen_total = await audit.recent(services.store, subject=ctx.user, limit=0)
+    seen_total = await audit.count(services.store, subject=ctx.user)
     log.info("personal data deleted on request: %d kinds", len(removed))
     card_ = erased_card(removed, seen_total, audit_days=_audit_days(services))
     return ActionResponse.toast("已删除", "success", card=card_)
@@ -239,9 +240,9 @@ def _scope(services: Services, ctx: MessageContext) -> tuple[str, str, str]:
 def _day_range(services: Services, day: str) -> tuple[datetime, datetime] | None:
     if not day:
         return None
-    # A day in the bot's time zone; stored times are UTC (SQLite compares them as text).
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=services.settings.tz).astimezone(UTC)
-    return start, start + timedelta(days=1)
+    return day_bounds(
+        datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=services.settings.tz), services.settings
+    )
 
 
 @router.command(
