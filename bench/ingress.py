@@ -130,10 +130,10 @@ def serve_emulator() -> None:
 
 
 def serve_hrbot(feishu_url: str, database_url: str, redis_url: str) -> None:
-    from bot.app import BotApp
     from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
-    from bot.logs import setup_logging
-    from bot.router import MessageContext, Router
+    from bot.lifecycle.app import BotApp
+    from bot.observability.logs import setup_logging
+    from bot.routing.router import MessageContext, Router
 
     setup_logging("INFO", "text")
     settings = Settings(
@@ -237,8 +237,8 @@ def serve_floor() -> None:
 
 def _help_card() -> dict:
     """The card hrbot answers 帮助 with, so both bots send the same bytes."""
-    from bot import maintenance
-    from bot.features import build_dispatcher, discover
+    from bot.lifecycle import maintenance
+    from bot.lifecycle.features import build_dispatcher, discover
     from cards.help import CommandLine, help_card
 
     commands = build_dispatcher(discover(), maintenance.router).commands

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient
+from bot.feishu.client import FeishuClient
 from bot.sandbox.directory import HR_GROUP
 from cards.common import card, fields, markdown
 

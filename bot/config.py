@@ -84,7 +84,7 @@ class Settings(SettingsModel):
     hrbot_audit_retention_days: float = 180.0
     hrbot_dialog_retention_days: float = 7.0
 
-    # Billed provider calls (bot/ledger.py): per user and per chat per day (HRBOT_TIMEZONE), 0 = no limit; the
+    # Billed provider calls (bot/trust/ledger.py): per user and per chat per day (HRBOT_TIMEZONE), 0 = no limit; the
     # breaker opens after this many consecutive outage failures of a provider, for this long.
     hrbot_quota_user_daily: int = 30
     hrbot_quota_chat_daily: int = 200

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.masking import mask_name, mask_tail
+from bot.trust.masking import mask_name, mask_tail
 from cards.common import (
     FAILED,
     INFO,

@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 
+from bot.routing.protocol import ACTION_KEY, Card, Element, action_value  # noqa: F401
+
 # The wire protocol is the core's; card builders take it from this kit with the rest.
-from bot.consent import Notice
-from bot.protocol import ACTION_KEY, Card, Element, action_value  # noqa: F401
+from bot.trust.consent import Notice
 from cards.safe import md
 
 # Header template colours say the state, the same in every feature: green done, blue information or input asked,

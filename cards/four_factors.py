@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.consent import Notice
+from bot.trust.consent import Notice
 from cards.common import (
     EXPIRED,
     FAILED,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.consent import Notice
-from bot.masking import mask_id_number, mask_name, mask_tail
+from bot.trust.consent import Notice
+from bot.trust.masking import mask_id_number, mask_name, mask_tail
 from cards.common import (
     EXPIRED,
     FAILED,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.features import Held
+from bot.lifecycle.features import Held
 from cards.common import (
     EXPIRED,
     INFO,

@@ -15,16 +15,16 @@ import redis
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import Settings
-from bot.consent import Consents
-from bot.features import Feature
+from bot.lifecycle.app import BotApp
+from bot.lifecycle.features import Feature
 from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, PERSONAS, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
 from bot.sandbox.server import Sandbox
-from bot.store import sync_url
+from bot.state.store import sync_url
+from bot.trust.consent import Consents
 from cards.text import card_text
 from tests import feishu_wire as wire
 

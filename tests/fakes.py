@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings, SettingsModel, load_settings
-from bot.protocol import Card
-from bot.router import ActionContext, Dispatcher, IncomingAction, IncomingMessage, MessageContext
-from bot.services import Services
+from bot.lifecycle.services import Services
+from bot.routing.protocol import Card
+from bot.routing.router import ActionContext, Dispatcher, IncomingAction, IncomingMessage, MessageContext
 
 USER = "ou_user"
 HR = "ou_hr"

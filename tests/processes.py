@@ -56,7 +56,7 @@ async def start_bot(
 ) -> asyncio.subprocess.Process:
     stderr = log_file.open("wb") if log_file else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", "--mode", mode, env=env, cwd=cwd, stderr=stderr
+        sys.executable, "-m", "bot.lifecycle.cli", "serve", "--mode", mode, env=env, cwd=cwd, stderr=stderr
     )
     url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
     async with httpx.AsyncClient() as client:

@@ -149,7 +149,7 @@ def test_schedule_slot_is_the_latest_fire_time() -> None:
 
 
 async def test_pacer_holds_ten_per_second() -> None:
-    from bot.ratelimit import Pacer
+    from bot.feishu.pacing import Pacer
 
     pacer = Pacer(10)
     loop = asyncio.get_running_loop()
@@ -167,7 +167,7 @@ async def test_pacer_holds_ten_per_second() -> None:
 def test_crontab_weekdays_follow_crontab_numbering() -> None:
     from zoneinfo import ZoneInfo
 
-    from bot.scheduler import crontab_trigger
+    from bot.state.scheduler import crontab_trigger
 
     tz = ZoneInfo("Asia/Shanghai")
     friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=tz)

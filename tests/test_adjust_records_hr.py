@@ -304,7 +304,7 @@ async def test_a_bad_calendar_stops_start_up(tmp_path: Path, clock) -> None:
 
 # The emulator is as strict as Feishu -------------------------------------------------------------------------------
 async def test_emulated_file_upload_members_and_id_lookup_keep_feishus_rules(bot: RunningBot) -> None:
-    from bot.feishu import FeishuError
+    from bot.feishu.client import FeishuError
     from handlers.adjust_records.contacts import open_ids_by_contact
 
     feishu = bot.app.services.feishu

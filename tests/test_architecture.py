@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import cards.common
-from bot import protocol
 from bot.config import Settings
-from bot.features import ENTRY_POINT_GROUP, Feature, discover
+from bot.lifecycle.features import ENTRY_POINT_GROUP, Feature, discover
+from bot.routing import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "bot"
@@ -133,7 +133,7 @@ def test_the_core_imports_no_feature() -> None:
     assert {
         CORE / "sandbox" / "compose.py",
         CORE / "console" / "server.py",
-        CORE / "migrations" / "env.py",
+        CORE / "state" / "migrations" / "env.py",
     } <= set(core_files)
     violations = [v for path in core_files for v in core_violations(path, path.read_text(encoding="utf-8"))]
     assert violations == []

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot import bot_identity
-from bot.app import BotApp
 from bot.clock import Clock
+from bot.feishu.client import identity as bot_identity
+from bot.lifecycle.app import BotApp
 from bot.sandbox.directory import HR, HR_GROUP
 from bot.sandbox.server import Sandbox
 from cards.text import card_text

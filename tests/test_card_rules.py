@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import CardTooLarge, FeishuClient, FeishuError
+from bot.feishu.client import CardTooLarge, FeishuClient, FeishuError
 from bot.sandbox.card_rules import CARD_INVALID, CardViolation, validate_card, violation
 from bot.sandbox.directory import HR_GROUP
 from bot.sandbox.feishu import DeliveryTarget, FeishuEmulator

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import cards
-from bot.features import Held
+from bot.lifecycle.features import Held
 from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import validate_card

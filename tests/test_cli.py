@@ -27,7 +27,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _hrbot(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", *args]
+    return [sys.executable, "-m", "bot.lifecycle.cli", *args]
 
 
 def test_serve_in_sandbox_and_say(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli import main
+from bot.lifecycle.cli import main
 from tests.processes import free_port
 
 Hrbot = Callable[..., tuple[int, str, str]]
@@ -27,7 +27,7 @@ def sandbox_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     }
     env.update({"HRBOT_PORT": str(port), "HRBOT_DATABASE_URL": f"sqlite:///{home / 'hrbot.db'}"})
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=home, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "bot.lifecycle.cli", "serve"], env=env, cwd=home, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 60
@@ -144,7 +144,7 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(sandbox_port: int
     os.close(read_end)  # nobody reads: the first line printed meets a closed pipe
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "say", "帮助"],
+            [sys.executable, "-m", "bot.lifecycle.cli", "say", "帮助"],
             env=env,
             cwd=tmp_path,
             stdout=write_end,

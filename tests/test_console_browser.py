@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import BotApp
 from bot.clock import Clock
-from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.lifecycle.app import BotApp
+from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
 from bot.sandbox.server import Sandbox
 from cards.common import (
     Card,

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import Clock
-from bot.dialogs import Dialog, Dialogs
-from bot.migrations import upgrade
-from bot.store import Store
+from bot.state.dialogs import Dialog, Dialogs
+from bot.state.migrations import upgrade
+from bot.state.store import Store
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 LIFETIME = timedelta(minutes=30)

@@ -9,9 +9,9 @@ from pathlib import Path
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
-from bot.features import discover
+from bot.lifecycle.features import discover
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP
-from bot.scheduler import JOB_REF
+from bot.state.scheduler import JOB_REF
 from cards.text import card_text
 from tests import example_feature as example
 from tests.conftest import make_settings, running_bot, wait_for

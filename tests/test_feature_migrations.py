@@ -7,10 +7,10 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from bot.features import Feature, migration_locations
-from bot.migrations import alembic_config, upgrade
-from bot.router import Router
-from bot.store import sync_url
+from bot.lifecycle.features import Feature, migration_locations
+from bot.routing.router import Router
+from bot.state.migrations import alembic_config, upgrade
+from bot.state.store import sync_url
 
 REVISION = """
 revision = "example_feature_0001"

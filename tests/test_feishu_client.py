@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable, _env_proxy
+from bot.feishu.client import FeishuClient, FeishuError, FeishuUnreachable, _env_proxy
 from bot.sandbox.directory import HR_GROUP
 from bot.sandbox.feishu import FeishuEmulator
 from cards.common import card, markdown

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient, FeishuError, MessageGone
+from bot.feishu.client import FeishuClient, FeishuError, MessageGone
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from bot.sandbox.feishu import FeishuEmulator
 from cards.common import action_value, button, card, markdown

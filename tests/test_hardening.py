@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from bot.app import check_live_settings
 from bot.config import ConfigError, load_settings
 from bot.console.server import _loopback_only
-from bot.logs import JsonFormatter, MaskingFormatter
+from bot.lifecycle.app import check_live_settings
+from bot.observability.logs import JsonFormatter, MaskingFormatter
 from bot.sandbox.directory import EMPLOYEE, Directory
 from tests import feishu_wire as wire
 from tests.conftest import PG_ADMIN_URL, RunningBot, make_settings
@@ -31,7 +31,7 @@ CLEAN_ENV = {
 
 def _serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve", *args],
+        [sys.executable, "-m", "bot.lifecycle.cli", "serve", *args],
         env={**CLEAN_ENV, "HRBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "HRBOT_PORT": "0", **env},
         cwd=tmp_path,
         capture_output=True,

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from bot.app import BotApp
+from bot.lifecycle.app import BotApp
 from bot.providers.base import ProviderError
-from bot.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, Directory
 from cards.common import card, markdown
 from cards.text import card_text

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.ingress.events import MAX_ARGUMENT_CHARS
-from bot.validators import MAX_COMPANY_CHARS
+from bot.trust.validators import MAX_COMPANY_CHARS
 from cards.text import card_text
 from handlers.personal_social.router import MAX_FIELD_CHARS
 from tests.conftest import RunningBot

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot import app as app_module
 from bot.clock import Clock
-from bot.ledger import BILLED, CLOSED, PENDING, UNBILLED, UNKNOWN
+from bot.lifecycle import app as app_module
 from bot.providers.base import ProviderError
 from bot.providers.juhe import JuheClient
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from bot.sandbox.juhe import SOCIAL_SECURITY_PATH
 from bot.sandbox.tcredit import TcreditEmulator
+from bot.trust.ledger import BILLED, CLOSED, PENDING, UNBILLED, UNKNOWN
 from cards.text import card_text
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, card_buttons, eventually, make_settings, running_bot, wait_for

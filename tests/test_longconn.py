@@ -16,10 +16,10 @@ import aiohttp
 import httpx
 import pytest
 
-from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.router import ActionContext, ActionResponse, Router
+from bot.lifecycle.app import BotApp
+from bot.routing.router import ActionContext, ActionResponse, Router
 from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.longconn import ANSWER_SECONDS, MAX_CONNECTIONS, Connection, LongConnHub

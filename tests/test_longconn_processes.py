@@ -38,7 +38,7 @@ def test_serve_ws_in_the_sandbox_answers_say_over_the_long_connection(tmp_path: 
         k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
     }
     env.update({"HRBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "HRBOT_PORT": str(port)})
-    hrbot = [sys.executable, "-m", "bot.cli"]
+    hrbot = [sys.executable, "-m", "bot.lifecycle.cli"]
     server = subprocess.Popen(
         [*hrbot, "serve", "--mode", "ws"], env=env, cwd=tmp_path, stderr=subprocess.PIPE
     )

@@ -96,11 +96,11 @@ async def test_a_taken_metrics_port_does_not_stop_the_bot(tmp_path: Path, clock:
 
 
 def test_the_dashboard_and_the_alerts_name_only_metrics_the_bot_exports() -> None:
-    """deploy/grafana-dashboard.json and deploy/alerts.yaml stay in step with bot/metrics.py."""
+    """deploy/grafana-dashboard.json and deploy/alerts.yaml stay in step with bot/observability/metrics.py."""
     import json
     import re
 
-    from bot.metrics import REGISTRY
+    from bot.observability.metrics import REGISTRY
 
     exported = set()
     for family in REGISTRY.collect():

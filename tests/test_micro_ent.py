@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.feishu import FeishuUnreachable
+from bot.feishu.client import FeishuUnreachable
 from bot.sandbox.directory import EMPLOYEE, HR
 from bot.sandbox.juhe import MICRO_ENT_QUERY_PATH
 from cards.text import card_text

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 from bot.sandbox.directory import EMPLOYEE, Directory
-from bot.store import sync_url
+from bot.state.store import sync_url
 from cards.text import card_text
 from handlers.micro_ent.state import micro_ent_watchers
 from tests.conftest import eventually, wait_for

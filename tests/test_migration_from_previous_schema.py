@@ -20,14 +20,14 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import ref_to_obj
 
-import bot.migrations
+import bot.state.migrations
 from bot.clock import Clock
-from bot.dialogs import Dialogs
-from bot.migrations import owned
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP, MANAGER, MANAGER_GROUP, Directory
 from bot.sandbox.feishu import SandboxMessage
-from bot.scheduler import JOB_REF, SCHEDULER_TABLE, crontab_trigger
-from bot.store import metadata, scheduler_url, sync_url
+from bot.state.dialogs import Dialogs
+from bot.state.migrations import owned
+from bot.state.scheduler import JOB_REF, SCHEDULER_TABLE, crontab_trigger
+from bot.state.store import metadata, scheduler_url, sync_url
 from cards.text import card_text
 from handlers.four_factors.state import Verifications
 from handlers.personal_social.router import poll_flows
@@ -44,7 +44,7 @@ CATCH_UP_KEY = "adjust_records.digest.catch-up"
 def previous_main_database(url: str, now: datetime) -> dict[str, datetime]:
     """Schema 0003 with a pending verification request, a 个人社保 flow waiting at its login form, and the jobs
     the previous main stored by import path. Returns the stored jobs' next run times."""
-    command.upgrade(bot.migrations.alembic_config(url), "0003")
+    command.upgrade(bot.state.migrations.alembic_config(url), "0003")
     engine = sa.create_engine(sync_url(url))
     with engine.begin() as conn:
         conn.execute(sa.insert(OLD_REQUESTS).values(**REQUEST_ROW, created_at=now - timedelta(hours=2)))
@@ -106,7 +106,7 @@ OLD_FLOWS = _old_table("personal_flows", FLOW_ROW, updated_at=TIME, expires_at=T
 def store_jobs_the_old_way(url: str, now: datetime) -> dict[str, datetime]:
     """What the previous main's scheduler wrote (APScheduler's own pickled jobs, added the way it added them),
     pointing at the module paths those functions had then; those paths resolve only while the jobs are written."""
-    bot.migrations._create_scheduler_table(url)
+    bot.state.migrations._create_scheduler_table(url)
     engine = sa.create_engine(scheduler_url(url))
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=SCHEDULER_TABLE)},

@@ -8,13 +8,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-import bot.dialogs
-import bot.leader
-from bot.features import discover
-from bot.migrations import owned, upgrade
-from bot.store import metadata, sync_url
+import bot.state.dialogs
+import bot.state.leader
+from bot.lifecycle.features import discover
+from bot.state.migrations import owned, upgrade
+from bot.state.store import metadata, sync_url
 
-assert bot.dialogs and bot.leader
+assert bot.state.dialogs and bot.state.leader
 discover()  # features define their tables on import
 
 
@@ -30,7 +30,7 @@ def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:
 
 
 def test_scheduler_jobs_sit_beside_a_sqlite_file_and_inside_postgres() -> None:
-    from bot.store import scheduler_url
+    from bot.state.store import scheduler_url
 
     # Separate SQLite files: APScheduler's synchronous writes on the loop cannot wait on an async writer's lock.
     assert scheduler_url("sqlite:////data/hrbot.db") == "sqlite:////data/hrbot-scheduler.db"

@@ -17,7 +17,7 @@ from bot.providers.tcredit import TcreditClient, token_key
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.sandbox.tcredit import IMAGE_CODE
-from bot.store import metadata, scheduler_url
+from bot.state.store import metadata, scheduler_url
 from cards.text import card_text
 from handlers.personal_social.router import poll_flows
 from handlers.personal_social.state import Flows

@@ -10,14 +10,14 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.audit import recent, viewed
 from bot.clock import Clock
-from bot.consent import Consents
-from bot.dialogs import Dialogs
-from bot.maintenance import purge_audit, purge_cache, purge_old_dialogs
-from bot.redis_state import PREFIX
+from bot.lifecycle.maintenance import purge_audit, purge_cache, purge_old_dialogs
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
 from bot.sandbox.feishu import SandboxMessage
+from bot.state.dialogs import Dialogs
+from bot.state.redis_state import PREFIX
+from bot.trust.audit import recent, viewed
+from bot.trust.consent import Consents
 from cards.text import card_text
 from handlers.four_factors.router import NOTICE as JUHE_NOTICE
 from handlers.four_factors.router import purge_closed
@@ -334,7 +334,7 @@ async def test_cached_answers_are_purged_past_their_time_in_the_database_or_redi
         assert not await store.redis.redis.exists(f"{PREFIX}cache:short")
         assert await store.redis.redis.exists(f"{PREFIX}cache:long")
     else:
-        from bot.store import cache_entries
+        from bot.state.store import cache_entries
 
         async with store.engine.connect() as conn:
             assert [r.key for r in await conn.execute(select(cache_entries.c.key))] == ["long"]

@@ -14,7 +14,7 @@ import sqlalchemy
 from bot.clock import Clock
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from bot.sandbox.server import Sandbox
-from bot.store import sync_url
+from bot.state.store import sync_url
 from cards.text import card_text
 from tests import feishu_wire as wire
 from tests.conftest import PG_ADMIN_URL, eventually, wait_for

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import Clock
-from bot.roles import MEMBERS_FRESH_FOR, Role
+from bot.routing.roles import MEMBERS_FRESH_FOR, Role
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP, MANAGER
 from tests.conftest import make_settings, running_bot
 from tests.test_four_factors import button_value, press, request_inline

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotApp
 from bot.config import SettingsModel
-from bot.errors import Refusal, UserFacingError
 from bot.ingress.events import GENERIC_FAILURE, EventPipeline
-from bot.protocol import ActionResponse, Card
-from bot.router import ActionContext, Dispatcher, MessageContext, Router
-from bot.services import Services
+from bot.lifecycle.app import BotApp
+from bot.lifecycle.services import Services
+from bot.routing.errors import Refusal, UserFacingError
+from bot.routing.protocol import ActionResponse, Card
+from bot.routing.router import ActionContext, Dispatcher, MessageContext, Router
 from tests import feishu_wire as wire
 from tests.conftest import eventually
 from tests.fakes import P2P, USER, action_context, core_settings, fake_services, message_context

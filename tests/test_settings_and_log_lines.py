@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.logs import MaskingFormatter, setup_logging
+from bot.observability.logs import MaskingFormatter, setup_logging
 
 
 @pytest.mark.parametrize("seconds", [3, 3.5, 0])

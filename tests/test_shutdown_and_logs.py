@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import app as app_module
 from bot.clock import Clock
-from bot.features import Feature, discover
-from bot.logs import JsonFormatter
-from bot.router import Router
+from bot.lifecycle import app as app_module
+from bot.lifecycle.features import Feature, discover
+from bot.lifecycle.services import Services
+from bot.observability.logs import JsonFormatter
+from bot.routing.router import Router
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
-from bot.services import Services
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, make_settings, running_bot, wait_for
 from tests.processes import bot_env, free_port, start_bot, stop

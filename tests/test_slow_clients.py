@@ -56,7 +56,13 @@ async def test_half_sent_requests_are_cut_off_while_others_are_served(
     port = free_port()
     env = {**CLEAN_ENV, "HRBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'slow.db'}", "HRBOT_PORT": str(port)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=tmp_path, stderr=asyncio.subprocess.DEVNULL
+        sys.executable,
+        "-m",
+        "bot.lifecycle.cli",
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with httpx.AsyncClient(timeout=5.0) as http:

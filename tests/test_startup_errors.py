@@ -24,7 +24,7 @@ def _sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _serve(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
+        [sys.executable, "-m", "bot.lifecycle.cli", "serve"],
         env=env,
         cwd=cwd,
         capture_output=True,

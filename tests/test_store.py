@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.clock import Clock
-from bot.migrations import upgrade
-from bot.redis_state import RedisState
-from bot.store import Store, _PostgresClaims
+from bot.state.migrations import upgrade
+from bot.state.redis_state import RedisState
+from bot.state.store import Store, _PostgresClaims
 from tests.conftest import REDIS_URL, eventually
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.validators import (
+from bot.trust.validators import (
     company_keyword_problem,
     looks_like_uscc,
     valid_id_number,

@@ -17,15 +17,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.errors import UserFacingError
-from bot.features import ConsoleTask
+from bot.lifecycle.features import ConsoleTask
+from bot.routing.errors import UserFacingError
 from bot.sandbox.directory import BOT_OPEN_ID, PERSONAS
 
 if TYPE_CHECKING:
-    from bot.app import BotApp
+    from bot.lifecycle.app import BotApp
+    from bot.lifecycle.services import Services
     from bot.sandbox.feishu import FeishuEmulator
     from bot.sandbox.server import Sandbox
-    from bot.services import Services
 
 STATIC = Path(__file__).with_name("static")
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from bot import metrics
-from bot.errors import Refusal, UserFacingError
-from bot.masking import log_excerpt, mask_tail
-from bot.protocol import ActionResponse
-from bot.router import (
+from bot.lifecycle.services import Services
+from bot.observability import metrics
+from bot.routing.errors import Refusal, UserFacingError
+from bot.routing.protocol import ActionResponse
+from bot.routing.router import (
     ActionContext,
     IncomingAction,
     IncomingMessage,
@@ -25,7 +25,7 @@ from bot.router import (
     MessageContext,
     split_command,
 )
-from bot.services import Services
+from bot.trust.masking import log_excerpt, mask_tail
 
 log = logging.getLogger("hrbot.events")
 

@@ -29,9 +29,9 @@ from urllib.parse import parse_qs, urlparse
 
 import aiohttp
 
-from bot import metrics
 from bot.config import Settings
 from bot.ingress.events import EventPipeline, MalformedEvent
+from bot.observability import metrics
 
 log = logging.getLogger("hrbot.longconn")
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bot import metrics
 from bot.ingress.crypto import DecryptError, decrypt, signature_valid, tokens_match
 from bot.ingress.events import EventPipeline, MalformedEvent
+from bot.observability import metrics
 
 log = logging.getLogger("hrbot.webhook")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from bot import metrics
-from bot.errors import UserFacingError
+from bot.observability import metrics
+from bot.routing.errors import UserFacingError
 
 SERVICE_UNAVAILABLE = "服务暂时不可用，请稍后再试"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.ledger import BilledApi
 from bot.providers import juhe, tcredit
+from bot.trust.ledger import BilledApi
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 
 def billed_providers(services: Services) -> list[BilledApi]:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from bot.feishu import FeishuClient, FeishuError, RateLimited
+from bot.feishu.client import FeishuClient, FeishuError, RateLimited
+from bot.feishu.pacing import Pacer
 from bot.providers.base import ProviderError
-from bot.ratelimit import Pacer
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 QUERY_PATH = "/open-apis/compensation/v1/social_archive_adjust_record/query"
 MAX_IDS = 200

@@ -20,13 +20,13 @@ from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
 
 from bot.config import SettingsModel
-from bot.ledger import BilledApi, Limit
-from bot.masking import log_excerpt, mask_id_number, mask_name
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.juhe_errors import MICRO_ENT_JOB_RUNNING, juhe_error
+from bot.trust.ledger import BilledApi, Limit
+from bot.trust.masking import log_excerpt, mask_id_number, mask_name
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 log = logging.getLogger("hrbot.juhe")
 

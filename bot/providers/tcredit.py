@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.config import SettingsModel
-from bot.ledger import BilledApi, Limit
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError, pooled_client
 from bot.providers.tcredit_errors import status_error, task_step
+from bot.trust.ledger import BilledApi, Limit
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 log = logging.getLogger("hrbot.tcredit")
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import BotApp
 from bot.clock import Clock
 from bot.config import SANDBOX_ENCRYPT_KEY, SANDBOX_VERIFICATION_TOKEN, Settings
-from bot.features import Feature, discover
+from bot.lifecycle.app import BotApp
+from bot.lifecycle.features import Feature, discover
 from bot.sandbox.directory import HR, MANAGER
 from bot.sandbox.server import Sandbox
 

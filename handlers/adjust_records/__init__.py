@@ -4,7 +4,7 @@ reminders for HR chats. One router: the on-demand commands (router.py), the dige
 
 from pathlib import Path
 
-from bot.features import Feature
+from bot.lifecycle.features import Feature
 from bot.sandbox.directory import HR_GROUP
 from handlers.adjust_records import digest, filing
 from handlers.adjust_records.router import router

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.feishu import FeishuError
-from bot.roles import Role
-from bot.services import Services
+from bot.feishu.client import FeishuError
+from bot.lifecycle.services import Services
+from bot.routing.roles import Role
 from handlers.adjust_records.settings import settings_of
 from handlers.adjust_records.state import subscriptions
 

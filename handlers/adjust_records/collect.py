@@ -8,10 +8,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 
-from bot.masking import mask_tail
+from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.compensation import MAX_IDS, RECORD_TYPES, AdjustDetail, AdjustRecord, client
-from bot.services import Services
+from bot.trust.masking import mask_tail
 from cards.adjust_records import FREQUENCY, INSURANCE_TYPE, STATUS, UNKNOWN_CITY, DetailRow, RecordLine
 from handlers.adjust_records.contacts import members
 from handlers.adjust_records.names import NameBook, Place

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from bot.feishu import FeishuClient
+from bot.feishu.client import FeishuClient
 
 PAGE_SIZE = 50
 

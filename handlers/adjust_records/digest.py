@@ -15,14 +15,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit
-from bot.errors import UserFacingError
-from bot.features import ConsoleAnswer
-from bot.protocol import ActionResponse
-from bot.roles import Role
-from bot.router import ActionContext, MessageContext
-from bot.scheduler import crontab_trigger
-from bot.services import Services
+from bot.lifecycle.features import ConsoleAnswer
+from bot.lifecycle.services import Services
+from bot.routing.errors import UserFacingError
+from bot.routing.protocol import ActionResponse
+from bot.routing.roles import Role
+from bot.routing.router import ActionContext, MessageContext
+from bot.state.scheduler import crontab_trigger
+from bot.trust import audit
 from cards.adjust_records import (
     DigestView,
     RecordLine,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from bot import audit
-from bot.services import Services
+from bot.lifecycle.services import Services
+from bot.trust import audit
 from cards.adjust_records import DigestView, reminder_card
 from handlers.adjust_records.audience import chat_audience, digest_chats
 from handlers.adjust_records.collect import collect_records

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.feishu import FeishuClient, FeishuError
-from bot.store import Store
+from bot.feishu.client import FeishuClient, FeishuError
+from bot.state.store import Store
 
 log = logging.getLogger("hrbot.names")
 

@@ -3,13 +3,13 @@ all three register on this one router)."""
 
 from __future__ import annotations
 
-from bot import audit
-from bot.errors import Refusal
-from bot.guards import private_only
+from bot.lifecycle.services import Services
 from bot.providers.compensation import RECORD_TYPES, AdjustRecord
 from bot.providers.compensation import client as compensation_api
-from bot.router import MessageContext, Router
-from bot.services import Services
+from bot.routing.errors import Refusal
+from bot.routing.guards import private_only
+from bot.routing.router import MessageContext, Router
+from bot.trust import audit
 from cards.adjust_records import (
     PersonRecords,
     RecordNames,
@@ -24,7 +24,7 @@ from handlers.adjust_records.people import resolve_people
 
 router = Router("adjust_records")
 
-# Audit kinds (bot/audit.py), in the words the 审计 card shows.
+# Audit kinds (bot/trust/audit.py), in the words the 审计 card shows.
 RECORDS_SEEN = "增减员记录"
 PRIVATE = "私聊"
 

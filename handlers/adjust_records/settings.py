@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from pydantic import field_validator
 
 from bot.config import SettingsModel, items
-from bot.scheduler import crontab_trigger
+from bot.state.scheduler import crontab_trigger
 from handlers.adjust_records.deadlines import load_calendar
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 
 class AdjustRecordsSettings(SettingsModel):

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, DateTime, String, Table, Text, delete, select
 
-from bot.store import Store, _dialect_insert, aware, metadata
+from bot.state.store import Store, _dialect_insert, aware, metadata
 
 digest_subscriptions = Table(
     "digest_subscriptions",

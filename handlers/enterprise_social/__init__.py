@@ -1,6 +1,6 @@
 """企业社保: a company's annual-report social-security figures from Juhe, cached per company."""
 
-from bot.features import Feature
+from bot.lifecycle.features import Feature
 from bot.providers.juhe import JuheSettings
 from handlers.enterprise_social.router import router
 

@@ -6,11 +6,11 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, billed_api, client
-from bot.router import MessageContext, Router
-from bot.services import Services
-from bot.validators import company_keyword_problem, looks_like_uscc
+from bot.routing.router import MessageContext, Router
+from bot.trust.validators import company_keyword_problem, looks_like_uscc
 from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_card
 
 router = Router("enterprise_social")

@@ -1,6 +1,6 @@
 """企业核验: anyone asks for a Juhe four-factor verification; a manager runs or rejects it from the card."""
 
-from bot.features import Feature, PersonalData
+from bot.lifecycle.features import Feature, PersonalData
 from bot.providers.juhe import JuheSettings
 from bot.sandbox.directory import MANAGER_GROUP
 from handlers.four_factors.router import NOTICE, erase, held, router

@@ -14,17 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.consent import Consents, Notice
-from bot.errors import Refusal
-from bot.features import Held
-from bot.guards import managers_only
-from bot.masking import mask_name
-from bot.protocol import ActionResponse, Card
+from bot.lifecycle.features import Held
+from bot.lifecycle.services import Services
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
 from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings, billed_api, client
-from bot.router import ActionContext, MessageContext, Router
-from bot.services import Services
-from bot.validators import valid_id_number, valid_reg_number, valid_uscc
+from bot.routing.errors import Refusal
+from bot.routing.guards import managers_only
+from bot.routing.protocol import ActionResponse, Card
+from bot.routing.router import ActionContext, MessageContext, Router
+from bot.trust.consent import Consents, Notice
+from bot.trust.masking import mask_name
+from bot.trust.validators import valid_id_number, valid_reg_number, valid_uscc
 from cards.common import consent_declined_card
 from cards.four_factors import (
     Outcome,
@@ -476,7 +476,7 @@ async def _patch_all(
     services: Services, request: VerificationRequest, card: Card, *, extra: str = "", skip: str = ""
 ) -> VerificationRequest:
     """Every copy of the request's card shows `card` (`extra` too, `skip` not). A copy Feishu will no longer update
-    (withdrawn, or too old: bot.feishu.MessageGone) is sent anew into its own chat, and the request remembers the new
+    (withdrawn, or too old: bot.feishu.client.MessageGone) is sent anew into its own chat, and the request remembers the new
     message; the request is returned with its messages as they now are."""
     ids = list(request.message_ids)
     chats = _copy_chats(services, request)

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
 
-from bot.masking import mask_id_number, mask_name
-from bot.store import Store, aware, metadata
+from bot.state.store import Store, aware, metadata
+from bot.trust.masking import mask_id_number, mask_name
 
 PENDING, VERIFYING, DONE, FAILED, REJECTED, EXPIRED, WITHDRAWN = (
     "pending",

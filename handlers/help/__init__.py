@@ -1,6 +1,6 @@
 """帮助: the command list, and the bot's answer to whatever no other feature understands."""
 
-from bot.features import Feature
+from bot.lifecycle.features import Feature
 from handlers.help.router import router
 
 feature = Feature(router, order=0)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.protocol import ActionResponse, Card
-from bot.router import ActionContext, Command, MessageContext, Router
-from bot.services import Services
+from bot.lifecycle.services import Services
+from bot.routing.protocol import ActionResponse, Card
+from bot.routing.router import ActionContext, Command, MessageContext, Router
 from cards.common import error_card
 from cards.help import CommandLine, help_card, non_text_hint, usage_card, welcome_card
 

@@ -13,14 +13,14 @@ import logging
 from dataclasses import asdict
 from datetime import timedelta
 
-from bot.errors import Refusal
-from bot.features import Held
-from bot.feishu import FeishuError, FeishuUnreachable
+from bot.feishu.client import FeishuError, FeishuUnreachable
+from bot.lifecycle.features import Held
+from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, billed_api, client
-from bot.router import ActionContext, ActionResponse, MessageContext, Router
-from bot.services import Services
-from bot.validators import company_keyword_problem
+from bot.routing.errors import Refusal
+from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.trust.validators import company_keyword_problem
 from cards.micro_ent import (
     EXPIRED_WHY,
     expired_card,

@@ -23,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 
-from bot.store import Store, aware, metadata
+from bot.state.store import Store, aware, metadata
 
 PENDING, DONE, FAILED, EXPIRED = "pending", "done", "failed", "expired"
 

@@ -12,16 +12,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.consent import Consents, Notice
-from bot.errors import Refusal
-from bot.features import Held
-from bot.guards import private_only
-from bot.protocol import ActionResponse, Card
+from bot.lifecycle.features import Held
+from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.tcredit import LoginMethod, billed_api, client
-from bot.router import ActionContext, MessageContext, Router
-from bot.services import Services
-from bot.validators import valid_id_number
+from bot.routing.errors import Refusal
+from bot.routing.guards import private_only
+from bot.routing.protocol import ActionResponse, Card
+from bot.routing.router import ActionContext, MessageContext, Router
+from bot.trust.consent import Consents, Notice
+from bot.trust.validators import valid_id_number
 from cards.common import consent_declined_card
 from cards.personal_social import (
     Field,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.dialogs import Dialog, Dialogs
-from bot.store import Store
+from bot.state.dialogs import Dialog, Dialogs
+from bot.state.store import Store
 
 FEATURE = "personal_social"
 

@@ -1,7 +1,7 @@
 """个人信息 (PIPL): 我的数据, 删除我的数据, 撤回同意 for everyone; 审计 for admins; people who leave are forgotten.
 
 What a person's data is, each feature says itself (`Feature.personal_data`); consents and the access audit are the
-core's (bot/consent.py, bot/audit.py). Answers go to the asker privately: they list personal data.
+core's (bot/trust/consent.py, bot/trust/audit.py). Answers go to the asker privately: they list personal data.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from bot import audit, xlsx
-from bot.consent import Consents, Notice
-from bot.features import Held
-from bot.guards import admins_only, private_only
-from bot.ledger import day_bounds
-from bot.protocol import ActionResponse
-from bot.router import ActionContext, MessageContext, Router
-from bot.services import Services
+from bot import xlsx
+from bot.lifecycle.features import Held
+from bot.lifecycle.services import Services
+from bot.routing.guards import admins_only, private_only
+from bot.routing.protocol import ActionResponse
+from bot.routing.router import ActionContext, MessageContext, Router
+from bot.trust import audit
+from bot.trust.consent import Consents, Notice
+from bot.trust.ledger import day_bounds
 from cards.privacy import (
     AuditLine,
     ConsentLine,

@@ -1,7 +1,7 @@
 """用量: what billed provider calls cost, by provider, feature and user, with budgets and breakers (admins only);
 the budget warning to the managers' chat."""
 
-from bot.features import Feature
+from bot.lifecycle.features import Feature
 from bot.providers.juhe import JuheSettings
 from bot.providers.tcredit import TcreditSettings
 from bot.sandbox.directory import MANAGER_GROUP

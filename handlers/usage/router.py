@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.guards import admins_only
-from bot.ledger import CHARGED, OPEN, UNKNOWN, BilledApi, day_bounds, month_bounds
-from bot.masking import mask_name
-from bot.protocol import ActionResponse
+from bot.lifecycle.services import Services
 from bot.providers.billed import billed_providers
-from bot.roles import Role
-from bot.router import ActionContext, MessageContext, Router
-from bot.services import Services
+from bot.routing.guards import admins_only
+from bot.routing.protocol import ActionResponse
+from bot.routing.roles import Role
+from bot.routing.router import ActionContext, MessageContext, Router
+from bot.trust.ledger import CHARGED, OPEN, UNKNOWN, BilledApi, day_bounds, month_bounds
+from bot.trust.masking import mask_name
 from cards.usage import ProviderUsage, Spend, UsageView, budget_warning_card, usage_card
 from handlers.usage.export import workbook_bytes
 from handlers.usage.settings import UsageSettings

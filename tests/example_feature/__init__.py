@@ -4,7 +4,7 @@ A product feature lives in handlers/<feature>/ and is declared in pyproject.toml
 lives here and the test passes it in the bot's feature list instead.
 """
 
-from bot.features import Feature
+from bot.lifecycle.features import Feature
 from bot.sandbox.directory import HR_GROUP
 from tests.example_feature.router import router
 from tests.example_feature.settings import ExampleFeatureSettings

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot.protocol import ActionResponse
-from bot.router import ActionContext, MessageContext, Router
-from bot.services import Services
+from bot.lifecycle.services import Services
+from bot.routing.protocol import ActionResponse
+from bot.routing.router import ActionContext, MessageContext, Router
 from tests.example_feature.cards import acknowledged_card, hello_card, reminder_card
 from tests.example_feature.settings import ExampleFeatureSettings
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.store import Store, aware, metadata
+from bot.state.store import Store, aware, metadata
 
 dialogs = Table(
     "dialogs",

@@ -23,14 +23,16 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Column, LargeBinary, MetaData, Table, Unicode, create_engine, inspect, select, update
 
-from bot import metrics
 from bot.config import Settings
-from bot.store import connect_args, scheduler_url
+from bot.observability import metrics
+from bot.state.store import connect_args, scheduler_url
 
 log = logging.getLogger("hrbot.scheduler")
 
 SCHEDULER_TABLE = "scheduler_jobs"
-JOB_REF = "bot.scheduler:stored_job"
+JOB_REF = "bot.state.scheduler:stored_job"
+# Where `stored_job` lived before bot/ was grouped into sub-packages: such jobs keep their arguments.
+MOVED_JOB_REFS = frozenset({"bot.scheduler:stored_job"})
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -148,7 +150,8 @@ class Scheduler:
         )
 
     def adopt(self, legacy: Mapping[str, str]) -> int:
-        """Point jobs that an older version stored by import path (`legacy`: path → job id) at their id.
+        """Point jobs that an older version stored by import path (`legacy`: path → job id) at their id, and jobs
+        stored at a former place of `stored_job` at its current one.
 
         Run before the scheduler loads its store: APScheduler drops a job whose import path no longer resolves.
         """
@@ -164,10 +167,13 @@ class Scheduler:
                 return 0
             for key, blob in conn.execute(select(table.c.id, table.c.job_state)).all():
                 state = pickle.loads(blob)
-                job_id = legacy.get(state.get("func"))
-                if job_id is None:
+                func = state.get("func")
+                if func in MOVED_JOB_REFS:
+                    state.update(func=JOB_REF)
+                elif func in legacy:
+                    state.update(func=JOB_REF, args=(legacy[func], *state.get("args", ())))
+                else:
                     continue
-                state.update(func=JOB_REF, args=(job_id, *state.get("args", ())))
                 blob = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
                 conn.execute(update(table).where(table.c.id == key).values(job_state=blob))
                 adopted += 1

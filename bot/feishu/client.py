@@ -28,8 +28,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot import metrics
 from bot.clock import Clock
+from bot.observability import metrics
 from cards.common import MAX_REQUEST_BYTES, card_json
 
 log = logging.getLogger("hrbot.feishu")

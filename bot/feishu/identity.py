@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
 
-from bot.feishu import CredentialsRefused, FeishuClient, FeishuError, FeishuUnreachable
+from bot.feishu.client import CredentialsRefused, FeishuClient, FeishuError, FeishuUnreachable
 
 log = logging.getLogger("hrbot.identity")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import bot.dialogs
-import bot.leader
-from bot.features import discover
-from bot.migrations import owned
-from bot.store import metadata
+import bot.state.dialogs
+import bot.state.leader
+from bot.lifecycle.features import discover
+from bot.state.migrations import owned
+from bot.state.store import metadata
 
 # Importing these defines their tables on the shared metadata: the core's, then every installed feature's.
-assert bot.dialogs and bot.leader
+assert bot.state.dialogs and bot.state.leader
 discover()
 
 

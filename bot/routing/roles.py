@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable, RateLimited
+from bot.feishu.client import FeishuClient, FeishuError, FeishuUnreachable, RateLimited
 
 log = logging.getLogger("hrbot.roles")
 

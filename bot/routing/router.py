@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.feishu import MessageGone
-from bot.guards import Guard
-from bot.protocol import ACTION_KEY, ActionResponse, Card
+from bot.feishu.client import MessageGone
+from bot.routing.guards import Guard
+from bot.routing.protocol import ACTION_KEY, ActionResponse, Card
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 log = logging.getLogger("hrbot.router")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
-from bot.errors import Refusal
-from bot.protocol import Card
-from bot.roles import Role
+from bot.routing.errors import Refusal
+from bot.routing.protocol import Card
+from bot.routing.roles import Role
 
 if TYPE_CHECKING:
-    from bot.router import ActionContext, MessageContext
-    from bot.services import Services
+    from bot.lifecycle.services import Services
+    from bot.routing.router import ActionContext, MessageContext
 
     Context = MessageContext | ActionContext
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot import audit
-from bot.consent import Consents
-from bot.dialogs import purge_dialogs
-from bot.router import Router
-from bot.services import Services
+from bot.lifecycle.services import Services
+from bot.routing.router import Router
+from bot.state.dialogs import purge_dialogs
+from bot.trust import audit
+from bot.trust.consent import Consents
 
 log = logging.getLogger("hrbot.maintenance")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import SettingsModel
-from bot.consent import Notice
-from bot.router import Dispatcher, Router
+from bot.routing.router import Dispatcher, Router
+from bot.trust.consent import Notice
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.lifecycle.services import Services
 
 ENTRY_POINT_GROUP = "hrbot.features"
 
@@ -67,7 +67,7 @@ class Feature:
     order: int = 100
     # A folder of the feature's own Alembic revisions (chained after the newest one when written).
     migrations: Path | None = None
-    # Consent notices shown before the feature shares personal data with a provider (bot/consent.py).
+    # Consent notices shown before the feature shares personal data with a provider (bot/trust/consent.py).
     notices: Sequence[Notice] = ()
     personal_data: PersonalData | None = None
 

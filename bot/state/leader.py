@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import Column, DateTime, String, Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.store import Store, metadata
+from bot.state.store import Store, metadata
 
 log = logging.getLogger("hrbot.leader")
 

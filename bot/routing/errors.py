@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.protocol import Card
+from bot.routing.protocol import Card
 
 
 class UserFacingError(Exception):

@@ -43,15 +43,15 @@ from sqlalchemy import (
     update,
 )
 
-from bot import metrics
 from bot.clock import Clock
 from bot.config import Settings
-from bot.errors import Refusal
+from bot.observability import metrics
 from bot.providers.base import ProviderError
 from bot.providers.juhe_errors import OUTAGE_CODES as JUHE_OUTAGES
 from bot.providers.tcredit_errors import OUTAGE_CODES as TCREDIT_OUTAGES
-from bot.roles import Role, Roles
-from bot.store import Store, _dialect_insert, aware, metadata
+from bot.routing.errors import Refusal
+from bot.routing.roles import Role, Roles
+from bot.state.store import Store, _dialect_insert, aware, metadata
 from cards.common import error_card, markdown, note
 from cards.safe import Markup
 

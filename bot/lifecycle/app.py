@@ -15,25 +15,26 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import maintenance, metrics
-from bot.bot_identity import BotIdentity
 from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
-from bot.features import Feature, build_dispatcher, discover, migration_locations
-from bot.feishu import FeishuClient
+from bot.feishu.client import FeishuClient
+from bot.feishu.identity import BotIdentity
 from bot.ingress.events import EventPipeline
 from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
-from bot.leader import Lease
-from bot.ledger import month_bounds
-from bot.migrations import upgrade
+from bot.lifecycle import maintenance
+from bot.lifecycle.features import Feature, build_dispatcher, discover, migration_locations
+from bot.lifecycle.readiness import Readiness, StorageCheck, redis_check
+from bot.lifecycle.services import Services
+from bot.observability import metrics
 from bot.providers.billed import billed_providers
-from bot.readiness import Readiness, StorageCheck, redis_check
-from bot.redis_state import RedisState
-from bot.scheduler import Scheduler
-from bot.services import Services
-from bot.store import Store
+from bot.state.leader import Lease
+from bot.state.migrations import upgrade
+from bot.state.redis_state import RedisState
+from bot.state.scheduler import Scheduler
+from bot.state.store import Store
+from bot.trust.ledger import month_bounds
 
 log = logging.getLogger("hrbot")
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.logs import setup_logging
-from bot.startup_errors import check_urls, explain
+from bot.lifecycle.startup_errors import check_urls, explain
+from bot.observability.logs import setup_logging
 
 log = logging.getLogger("hrbot")
 
@@ -79,7 +79,7 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "serve":
         return _serve(settings, args.mode)
     if args.command == "whoami":
-        from bot.whoami import whoami
+        from bot.feishu.whoami import whoami
 
         return asyncio.run(whoami(settings))
     try:
@@ -103,7 +103,7 @@ def _serve(settings: Settings, mode: str) -> int:
 
             bot = SandboxedBot(settings, mode=mode)
         else:
-            from bot.app import BotApp
+            from bot.lifecycle.app import BotApp
 
             bot = BotApp(settings, mode=mode)
         stop = asyncio.Event()

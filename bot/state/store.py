@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.clock import Clock
-from bot.redis_state import RedisState
+from bot.state.redis_state import RedisState
 
 metadata = MetaData()
 
@@ -56,7 +56,7 @@ cache_entries = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
-# Append-only from the bot's side (bot/audit.py writes, the retention job deletes): every view of someone else's data.
+# Append-only from the bot's side (bot/trust/audit.py writes, the retention job deletes): every view of someone else's data.
 audit_records = Table(
     "audit_records",
     metadata,

@@ -11,8 +11,8 @@ from alembic.config import Config
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import create_engine, pool, text
 
-from bot.scheduler import SCHEDULER_TABLE
-from bot.store import metadata, scheduler_url, sync_url
+from bot.state.scheduler import SCHEDULER_TABLE
+from bot.state.store import metadata, scheduler_url, sync_url
 
 HERE = Path(__file__).resolve().parent
 # Any constant: replicas starting together take turns migrating.
@@ -37,7 +37,7 @@ def upgrade(database_url: str, feature_locations: Sequence[Path] | None = None) 
 
     Features may keep their own revisions (`Feature.migrations`); by default every installed feature's are read."""
     if feature_locations is None:
-        from bot.features import discover, migration_locations
+        from bot.lifecycle.features import discover, migration_locations
 
         feature_locations = migration_locations(discover())
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)

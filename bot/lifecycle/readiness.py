@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
-    from bot.redis_state import RedisState
-    from bot.store import Store
+    from bot.state.redis_state import RedisState
+    from bot.state.store import Store
 
 log = logging.getLogger("hrbot.readiness")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, and_, delete, select, update
 
-from bot.store import Store, _dialect_insert, aware, metadata
+from bot.state.store import Store, _dialect_insert, aware, metadata
 
 consents = Table(
     "consents",

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from bot.store import Store, audit_records, aware
+from bot.state.store import Store, audit_records, aware
 
 # The outcome of a plain view or delivery (decisions record their own: consistent, rejected...).
 SHOWN = "shown"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot import metrics
+from bot.observability import metrics
 
 
 class Pacer:

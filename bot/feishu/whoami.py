@@ -10,7 +10,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
-from bot.feishu import FeishuClient, FeishuError, FeishuUnreachable
+from bot.feishu.client import FeishuClient, FeishuError, FeishuUnreachable
 
 PAGE_SIZE = 100
 NO_LIST_OF_SENDERS = (

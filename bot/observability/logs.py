@@ -8,7 +8,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from bot.masking import mask_text
+from bot.trust.masking import mask_text
 
 # Fields an event log line may carry in JSON mode (set through `extra=`).
 _EXTRA_FIELDS = ("event_id", "event_type", "command", "outcome", "latency_ms", "user")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from bot.config import ConfigError, Settings
-from bot.feishu import CredentialsRefused
+from bot.feishu.client import CredentialsRefused
 
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")

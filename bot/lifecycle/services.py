@@ -11,15 +11,15 @@ from pydantic_settings import BaseSettings
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.feishu import FeishuClient
-from bot.ledger import Ledger
-from bot.roles import Roles
-from bot.router import Dispatcher
-from bot.store import Store
+from bot.feishu.client import FeishuClient
+from bot.routing.roles import Roles
+from bot.routing.router import Dispatcher
+from bot.state.store import Store
+from bot.trust.ledger import Ledger
 
 if TYPE_CHECKING:
-    from bot.features import Feature
-    from bot.scheduler import Scheduler
+    from bot.lifecycle.features import Feature
+    from bot.state.scheduler import Scheduler
 
 ModelT = TypeVar("ModelT", bound=BaseSettings)
 
@@ -47,14 +47,14 @@ class Services:
 
     @property
     def roles(self) -> Roles:
-        """HR and managers (`bot.roles`), one per process so the role chats' members are cached once."""
+        """HR and managers (`bot.routing.roles`), one per process so the role chats' members are cached once."""
         if self._roles is None:
             self._roles = Roles(self.settings, self.feishu, self.clock)
         return self._roles
 
     @property
     def ledger(self) -> Ledger:
-        """Billed provider calls: quotas, budgets, breaker, the ledger rows (`bot.ledger`)."""
+        """Billed provider calls: quotas, budgets, breaker, the ledger rows (`bot.trust.ledger`)."""
         if self._ledger is None:
             self._ledger = Ledger(self.store, self.settings, self.clock, self.roles)
         return self._ledger
