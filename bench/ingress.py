@@ -133,7 +133,8 @@ def serve_hrbot(feishu_url: str, database_url: str, redis_url: str) -> None:
     from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
     from bot.lifecycle.app import BotApp
     from bot.observability.logs import setup_logging
-    from bot.routing.router import MessageContext, Router
+    from bot.routing.context import MessageContext
+    from bot.routing.router import Router
 
     setup_logging("INFO", "text")
     settings = Settings(
@@ -157,7 +158,7 @@ def serve_hrbot(feishu_url: str, database_url: str, redis_url: str) -> None:
     async def main() -> None:
         app = BotApp(settings, env_file=None)
         await app.start()
-        app.services.dispatcher.include(slow)
+        app.dispatcher.include(slow)
         if not app.services.bot_open_id:  # else group messages are not read at all: no measure of the ingress
             raise RuntimeError("hrbot could not fetch its bot info from the emulator")
         await _serve_forever(ports=(int(app.url.rsplit(":", 1)[1]),))

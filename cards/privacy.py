@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.lifecycle.features import Held
+from bot.trust.personal_data import Held
 from cards.common import (
     EXPIRED,
     INFO,

@@ -10,9 +10,11 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings, SettingsModel, load_settings
+from bot.lifecycle.features import build_catalogue
 from bot.lifecycle.services import Services
+from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, MessageContext
 from bot.routing.protocol import Card
-from bot.routing.router import ActionContext, Dispatcher, IncomingAction, IncomingMessage, MessageContext
+from bot.routing.router import Dispatcher
 
 USER = "ou_user"
 HR = "ou_hr"
@@ -82,7 +84,7 @@ def fake_services(
         clock=Clock(),
         store=FakeStore(),  # type: ignore[arg-type]
         feishu=feishu or FakeFeishu(),  # type: ignore[arg-type]
-        dispatcher=dispatcher or Dispatcher(),
+        catalogue=build_catalogue((), dispatcher or Dispatcher()),
         load_settings=load,  # type: ignore[arg-type]
     )
 

@@ -1,6 +1,6 @@
 """The shape the code must keep: the core (bot/) knows no feature, holds only core settings and no service locator;
 each feature is one package, one name, found through pyproject.toml's entry points; every button's action id is
-registered by its feature's router."""
+registered by its feature's router; no module under bot/, handlers/ or cards/ reaches itself through its imports."""
 
 from __future__ import annotations
 
@@ -309,3 +309,64 @@ def test_the_docs_message_path_names_what_exists() -> None:
         missing += [f"{part} (in `{token}`)" for part in dotted.group().split(".") if part not in names]
     assert missing == []
     assert "Webhook.handle" in section and "MessageContext.reply" in section  # the scan did look
+
+
+# No circles --------------------------------------------------------------------------------------------------------
+def import_graph(*folders: str) -> dict[str, set[str]]:
+    """Module → the modules of `folders` it imports, anywhere in it (`if TYPE_CHECKING:` blocks too: a reader has
+    to hold those in mind as well). `from a import b` counts as importing `a.b` where that is a module, else `a`."""
+    paths = {module_name(path): path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        targets = set()
+        for _line, name in imported_modules(
+            path.read_text(encoding="utf-8"), module, path.name == "__init__.py"
+        ):
+            while name and name not in paths:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle_in_the_core_or_the_features() -> None:
+    """A reader can start anywhere: no module under bot/ or handlers/ reaches itself through its imports."""
+    assert circles(import_graph("bot", "handlers", "cards")) == []
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(graph) == [["a", "b", "c"]]

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.feishu.client import identity as bot_identity
+from bot.feishu import identity as bot_identity
 from bot.lifecycle.app import BotApp
 from bot.sandbox.directory import HR, HR_GROUP
 from bot.sandbox.server import Sandbox

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 import cards
-from bot.lifecycle.features import Held
 from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import validate_card
+from bot.trust.personal_data import Held
 from cards import (
     adjust_records,
     common,

@@ -19,7 +19,8 @@ import pytest
 
 from bot.clock import Clock
 from bot.lifecycle.app import BotApp
-from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.routing.context import ActionContext, MessageContext
+from bot.routing.router import ActionResponse, Router
 from bot.sandbox.server import Sandbox
 from cards.common import (
     Card,
@@ -215,7 +216,7 @@ def demo_router() -> Router:
 
 async def show_demo(console: Console) -> Any:
     console.bot.feishu.images["img_console_test"] = _png()
-    console.bot.app.services.dispatcher.include(demo_router())
+    console.bot.app.dispatcher.include(demo_router())
     await console.send(DEMO)
     demo = console.card("等待操作")
     await expect(demo).to_be_visible()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.routing.context import MessageContext
 from bot.routing.errors import Refusal
 from bot.routing.guards import hr_only, managers_only, members_only, private_only
 from bot.routing.protocol import Card
-from bot.routing.router import MessageContext, Router
+from bot.routing.router import Router
 from tests.fakes import (
     GROUP,
     HR,

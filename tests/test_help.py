@@ -10,7 +10,7 @@ from tests.conftest import RunningBot, card_buttons
 async def test_every_command_button_shows_its_usage_and_runs_nothing(bot: RunningBot) -> None:
     asked = await bot.say("帮助", user=EMPLOYEE)
     [help_message] = await bot.replies(asked)
-    commands = [c.name for c in bot.app.services.dispatcher.commands]
+    commands = [c.name for c in bot.app.dispatcher.commands]
     shown = card_buttons(help_message.content)
     assert set(commands) <= set(shown), "every command has its button"
 

@@ -10,7 +10,8 @@ import pytest
 
 from bot.lifecycle.app import BotApp
 from bot.providers.base import ProviderError
-from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.routing.context import ActionContext, MessageContext
+from bot.routing.router import ActionResponse, Router
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, Directory
 from cards.common import card, markdown
 from cards.text import card_text
@@ -156,7 +157,7 @@ async def test_handler_failures_become_clear_cards(bot: RunningBot) -> None:
     async def broke(ctx: MessageContext) -> None:
         raise ProviderError("juhe", 10012, "今日查询次数已用完，请联系管理员")
 
-    bot.app.services.dispatcher.include(router)
+    bot.app.dispatcher.include(router)
     crash = await bot.reply_text(await bot.say("爆炸"))
     assert "处理失败" in crash and "secret" not in crash and "Traceback" not in crash
     provider = await bot.reply_text(await bot.say("缺钱"))
@@ -185,7 +186,7 @@ async def _check_card_actions(bot: RunningBot) -> None:
         await asyncio.sleep(0.6)
         raise ProviderError("juhe", 10012, "查询服务余额不足，请联系管理员")
 
-    bot.app.services.dispatcher.include(router)
+    bot.app.dispatcher.include(router)
     help_reply = (await bot.replies(await bot.say("帮助")))[0]
 
     answer = await bot.click(help_reply, user=EMPLOYEE, value={"action": "test.quick"})

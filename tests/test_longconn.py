@@ -19,7 +19,8 @@ import pytest
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
 from bot.lifecycle.app import BotApp
-from bot.routing.router import ActionContext, ActionResponse, Router
+from bot.routing.context import ActionContext
+from bot.routing.router import ActionResponse, Router
 from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.longconn import ANSWER_SECONDS, MAX_CONNECTIONS, Connection, LongConnHub
@@ -95,7 +96,7 @@ async def test_help_and_a_card_action_over_the_long_connection(tmp_path: Path, c
             return ActionResponse.toast("已完成", "success", card=card("完成", "green", [markdown("换新")]))
 
         assert bot.app.services is not None
-        bot.app.services.dispatcher.include(router)
+        bot.app.dispatcher.include(router)
         started = time.monotonic()
         answer = await bot.feishu.user_clicks(
             help_reply.message_id, user=EMPLOYEE, value={"action": "test.quick"}

@@ -13,9 +13,10 @@ from bot.config import SettingsModel
 from bot.ingress.events import GENERIC_FAILURE, EventPipeline
 from bot.lifecycle.app import BotApp
 from bot.lifecycle.services import Services
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse, Card
-from bot.routing.router import ActionContext, Dispatcher, MessageContext, Router
+from bot.routing.router import Dispatcher, Router
 from tests import feishu_wire as wire
 from tests.conftest import eventually
 from tests.fakes import P2P, USER, action_context, core_settings, fake_services, message_context
@@ -206,9 +207,10 @@ def failing_router() -> Router:
     return router
 
 
-async def answer_to(services: Services, text: str) -> list[tuple[str, str]]:
+async def answer_to(dispatcher: Dispatcher, text: str) -> list[tuple[str, str]]:
     """Post a private message through the pipeline; (title, first line) of each card the bot answered with."""
-    pipeline = EventPipeline(services)
+    services = fake_services(dispatcher)
+    pipeline = EventPipeline(services, dispatcher)
     event = wire.message_event(text, user=USER, chat_id=P2P)
     assert await pipeline.handle(wire.envelope("im.message.receive_v1", event)) == {}
 
@@ -226,16 +228,16 @@ async def answer_to(services: Services, text: str) -> list[tuple[str, str]]:
 async def test_the_fallback_comes_from_the_router_that_registered_it() -> None:
     dispatcher = Dispatcher()
     dispatcher.include(failing_router(), help_router())
-    assert await answer_to(fake_services(dispatcher), "什么") == [("帮助", "unknown: 什么")]
+    assert await answer_to(dispatcher, "什么") == [("帮助", "unknown: 什么")]
 
 
 async def test_errors_are_shown_with_the_routers_error_view() -> None:
     dispatcher = Dispatcher()
     dispatcher.include(help_router(), failing_router())
-    assert await answer_to(fake_services(dispatcher), "没钱") == [("查询失败", "余额不足，请联系管理员")]
-    assert await answer_to(fake_services(dispatcher), "坏了") == [("处理失败", GENERIC_FAILURE)]
+    assert await answer_to(dispatcher, "没钱") == [("查询失败", "余额不足，请联系管理员")]
+    assert await answer_to(dispatcher, "坏了") == [("处理失败", GENERIC_FAILURE)]
     # A refusal with its own card shows that card, not the view.
-    assert await answer_to(fake_services(dispatcher), "机密") == [("自己的卡片", "只有 HR 可以")]
+    assert await answer_to(dispatcher, "机密") == [("自己的卡片", "只有 HR 可以")]
 
 
 async def test_without_an_error_view_or_fallback_nothing_is_sent() -> None:
@@ -244,14 +246,14 @@ async def test_without_an_error_view_or_fallback_nothing_is_sent() -> None:
     assert dispatcher.fallback is None and dispatcher.error_view is None
     only_failures = Dispatcher()
     only_failures.include(failing_router())
-    assert await answer_to(fake_services(dispatcher), "什么") == []
-    assert await answer_to(fake_services(only_failures), "坏了") == []
+    assert await answer_to(dispatcher, "什么") == []
+    assert await answer_to(only_failures, "坏了") == []
 
 
 async def test_a_refused_click_is_a_toast_and_the_handler_does_not_run() -> None:
     dispatcher = Dispatcher()
     dispatcher.include(help_router(), failing_router())
-    pipeline = EventPipeline(fake_services(dispatcher))
+    pipeline = EventPipeline(fake_services(dispatcher), dispatcher)
     click = wire.action_event(user=USER, value={"action": "demo.go"}, message_id="om_card", chat_id=P2P)
     answer = await pipeline.handle(wire.envelope("card.action.trigger", click))
     assert answer == {"toast": {"type": "warning", "content": "只有 HR 可以"}}
@@ -317,7 +319,7 @@ async def test_a_stored_job_id_runs_its_handler_with_the_services_and_stored_arg
     services = fake_services(dispatcher)
     services.scheduler = RecordingScheduler()  # type: ignore[assignment]
     app = BotApp(core_settings(), features=[])
-    app.services = services
+    app.services, app.dispatcher = services, dispatcher
     await app._run_job("demo.later", "2026-11-27T09:00:00+08:00")
     assert runs == [(services, "2026-11-27T09:00:00+08:00")]
     # A job a removed feature left in the store is dropped, not retried.

@@ -199,7 +199,7 @@ class Console:
                 "messages": by_chat,
                 "commands": [
                     {"name": c.name, "example": c.example, "summary": c.summary}
-                    for c in self.services.dispatcher.commands
+                    for c in self.services.catalogue.commands
                 ],
                 "tasks": [{"id": task_id, "label": label} for task_id, (label, _) in self.tasks.items()],
                 # Message times are shown in the bot's zone, like the times on its cards.

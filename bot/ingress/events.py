@@ -15,16 +15,10 @@ import orjson
 
 from bot.lifecycle.services import Services
 from bot.observability import metrics
+from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, Mention, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse
-from bot.routing.router import (
-    ActionContext,
-    IncomingAction,
-    IncomingMessage,
-    Mention,
-    MessageContext,
-    split_command,
-)
+from bot.routing.router import Dispatcher, split_command
 from bot.trust.masking import log_excerpt, mask_tail
 
 log = logging.getLogger("hrbot.events")
@@ -175,8 +169,9 @@ def parse_action(envelope: dict[str, Any]) -> IncomingAction:
 
 
 class EventPipeline:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
         self.services = services
+        self.dispatcher = dispatcher
         self._slots = asyncio.Semaphore(services.settings.hrbot_max_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepting = True
@@ -223,7 +218,7 @@ class EventPipeline:
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
             return await self._run_action(action, started)
-        handler = self.services.dispatcher.find_event(event_type)
+        handler = self.dispatcher.find_event(event_type)
         event = envelope.get("event")
         if handler is None or not isinstance(event, dict):
             _log_event(event_id, event_type, "", "ignored", started)
@@ -249,7 +244,7 @@ class EventPipeline:
     async def _run_message(self, message: IncomingMessage, started: float) -> None:
         async with self._slots:
             word, args = split_command(message.text)
-            dispatcher = self.services.dispatcher
+            dispatcher = self.dispatcher
             command = dispatcher.find_command(word) if word and message.message_type == "text" else None
             outcome = "ok"
             ctx = MessageContext(self.services, message, command.name if command else word, args)
@@ -288,7 +283,7 @@ class EventPipeline:
 
     async def _show_error(self, ctx: MessageContext, error: UserFacingError, card: Any = None) -> None:
         """The feature's own card for it, else the error view's card; a failure to send is only logged."""
-        view = self.services.dispatcher.error_view
+        view = self.dispatcher.error_view
         if card is None and view is not None:
             card = view(error.title, error.user_message)
         if card is None:
@@ -312,7 +307,7 @@ class EventPipeline:
 
     # Card actions ----------------------------------------------------------------------------------------------
     async def _run_action(self, action: IncomingAction, started: float) -> dict[str, Any]:
-        handler = self.services.dispatcher.find_action(action.action)
+        handler = self.dispatcher.find_action(action.action)
         if handler is None:
             _log_event(
                 action.event_id,
@@ -366,7 +361,7 @@ class EventPipeline:
             if card is not None and ctx.action.open_message_id:
                 await ctx.patch(card)
             elif toast.get("type") == "error" and ctx.action.open_chat_id:
-                view = self.services.dispatcher.error_view
+                view = self.dispatcher.error_view
                 if view is not None:
                     await self.services.feishu.send_card(
                         ctx.action.open_chat_id, view("操作失败", toast["content"])

@@ -24,11 +24,12 @@ from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, r
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.lifecycle import maintenance
-from bot.lifecycle.features import Feature, build_dispatcher, discover, migration_locations
+from bot.lifecycle.features import Feature, build_catalogue, build_dispatcher, discover, migration_locations
 from bot.lifecycle.readiness import Readiness, StorageCheck, redis_check
 from bot.lifecycle.services import Services
 from bot.observability import metrics
 from bot.providers.billed import billed_providers
+from bot.routing.router import Dispatcher
 from bot.state.leader import Lease
 from bot.state.migrations import upgrade
 from bot.state.redis_state import RedisState
@@ -84,6 +85,7 @@ class BotApp:
     ) -> None:
         self.settings = settings
         self.features = list(discover() if features is None else features)
+        self.dispatcher = Dispatcher()
         self.mode = mode
         self.clock = clock or Clock()
         self.services: Services | None = None
@@ -124,7 +126,8 @@ class BotApp:
         if self.health["mode"] == "live":
             check_live_settings(settings, self.mode)
             log.info("live mode: Feishu at %s, ingress %s", settings.feishu_base_url, self.mode)
-        dispatcher = build_dispatcher(self.features, maintenance.router)
+        # The registry of features and the dispatcher are built here, once; handlers read the catalogue.
+        self.dispatcher = dispatcher = build_dispatcher(self.features, maintenance.router)
         retention = timedelta(hours=settings.hrbot_dedup_retention_hours)
         redis = RedisState(settings.hrbot_redis_url, retention) if settings.hrbot_redis_url else None
         if redis is not None:
@@ -148,9 +151,8 @@ class BotApp:
             clock=self.clock,
             store=store,
             feishu=feishu,
-            dispatcher=dispatcher,
             load_settings=self.load_settings,
-            features=tuple(self.features),
+            catalogue=build_catalogue(self.features, dispatcher),
         )
         self.services = services
         # Every feature's settings are read now, so a bad value stops start-up rather than the first use.
@@ -164,12 +166,12 @@ class BotApp:
         self.readiness.add("feishu_bot_info", self._identity_ready)
         self.readiness.add("tenant_token", self._token_ready)
         services.scheduler = Scheduler(settings, self._run_job)
-        self.pipeline = EventPipeline(services)
+        self.pipeline = EventPipeline(services, dispatcher)
 
     async def _run_job(self, job_id: str, *args: Any) -> None:
         services = self.services
         assert services is not None
-        schedule = services.dispatcher.schedules.get(job_id)
+        schedule = self.dispatcher.schedules.get(job_id)
         if schedule is None:
             # A job a removed feature left in the store: nothing runs it any more.
             log.warning("no job %r is registered; removing it", job_id)
@@ -279,7 +281,7 @@ class BotApp:
         services = self.services
         assert services is not None and services.scheduler is not None and self.pipeline is not None
         scheduler = services.scheduler
-        schedules = services.dispatcher.schedules.values()
+        schedules = self.dispatcher.schedules.values()
         await asyncio.to_thread(scheduler.adopt, {s.legacy: s.id for s in schedules if s.legacy})
         scheduler.start()
         for schedule in schedules:
@@ -287,7 +289,7 @@ class BotApp:
                 scheduler.every(schedule.id, schedule.value(services))
             elif schedule.cron is not None:
                 scheduler.cron(schedule.id, schedule.value(services))
-        await services.dispatcher.run_startup(services)
+        await self.dispatcher.run_startup(services)
         self.lease = Lease(
             services.store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
         )

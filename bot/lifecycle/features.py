@@ -7,14 +7,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.config import SettingsModel
+from bot.lifecycle.services import Catalogue, CommandInfo, PersonalData, Services
 from bot.routing.router import Dispatcher, Router
 from bot.trust.consent import Notice
-
-if TYPE_CHECKING:
-    from bot.lifecycle.services import Services
 
 ENTRY_POINT_GROUP = "hrbot.features"
 
@@ -33,25 +31,6 @@ class ConsoleAnswer:
 
 
 ConsoleTask = Callable[["Services"], Awaitable[ConsoleAnswer]]
-
-
-@dataclass(frozen=True)
-class Held:
-    """One thing the bot holds about a person, as 我的数据 shows it (masked as on any card)."""
-
-    what: str  # 个人社保查询对话
-    detail: str  # 北京 · 已完成 · 2026-11-22 09:00
-    kept: str  # how long it stays: 最后一步后保留 7 天
-
-
-@dataclass(frozen=True)
-class PersonalData:
-    """How a feature answers for the personal data it keeps (PIPL's rights of access and deletion): `held` lists what
-    it holds about an open_id; `erase` closes the person's open requests and dialogs (their cards say so) and deletes
-    what is theirs, returning what it removed, in the words of `held`."""
-
-    held: Callable[[Services, str], Awaitable[list[Held]]]
-    erase: Callable[[Services, str], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -95,3 +74,18 @@ def build_dispatcher(features: Iterable[Feature], *core: Router) -> Dispatcher:
     dispatcher = Dispatcher()
     dispatcher.include(*core, *(feature.router for feature in features))
     return dispatcher
+
+
+def build_catalogue(features: Sequence[Feature], dispatcher: Dispatcher) -> Catalogue:
+    """What handlers may know of the running features (`services.catalogue`), built at start-up with the dispatcher."""
+    return Catalogue(
+        commands=tuple(
+            CommandInfo(command.name, command.aliases, command.summary, command.example, router.name)
+            for router in dispatcher.routers
+            for command in router.commands
+        ),
+        notices=tuple(notice for feature in features for notice in feature.notices),
+        personal_data=tuple(
+            feature.personal_data for feature in features if feature.personal_data is not None
+        ),
+    )

@@ -1,8 +1,12 @@
-"""The running bot's services, built once at start and handed to every handler and scheduled job."""
+"""The running bot's services, built once at start and handed to every handler and scheduled job, and the catalogue
+of the running features that handlers may read (help lists the commands; 我的数据 asks every feature).
+
+Nothing here imports the router or the features: the contexts hold the services, so the services may not know them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,15 +17,56 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.feishu.client import FeishuClient
 from bot.routing.roles import Roles
-from bot.routing.router import Dispatcher
 from bot.state.store import Store
+from bot.trust.consent import Notice
 from bot.trust.ledger import Ledger
+from bot.trust.personal_data import Held
 
 if TYPE_CHECKING:
-    from bot.lifecycle.features import Feature
     from bot.state.scheduler import Scheduler
 
 ModelT = TypeVar("ModelT", bound=BaseSettings)
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """A registered command as users see it; `feature` is the name of the router that registered it."""
+
+    name: str
+    aliases: tuple[str, ...]
+    summary: str
+    example: str
+    feature: str
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """How a feature answers for the personal data it keeps (PIPL's rights of access and deletion): `held` lists what
+    it holds about an open_id; `erase` closes the person's open requests and dialogs (their cards say so) and deletes
+    what is theirs, returning what it removed, in the words of `held`."""
+
+    held: Callable[[Services, str], Awaitable[list[Held]]]
+    erase: Callable[[Services, str], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The running features as handlers may see them, built at start-up (`bot.lifecycle.features.build_catalogue`)."""
+
+    commands: tuple[CommandInfo, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    personal_data: tuple[PersonalData, ...] = ()
+
+    def find_command(self, word: str) -> CommandInfo | None:
+        key = word.casefold()
+        return next((c for c in self.commands if key in (w.casefold() for w in c.words)), None)
+
+    def first_command_of(self, feature: str) -> str | None:
+        return next((c.name for c in self.commands if c.feature == feature), None)
 
 
 @dataclass
@@ -30,15 +75,13 @@ class Services:
     clock: Clock
     store: Store
     feishu: FeishuClient
-    dispatcher: Dispatcher
     # Loads a settings model (a feature's or a provider's) from the same sources as the core's.
     load_settings: Callable[[type[BaseSettings]], BaseSettings]
     bot_open_id: str = ""
     scheduler: Scheduler | None = None
     # Provider clients by name ("juhe", "tcredit"); features fetch theirs with `provider()`.
     providers: dict[str, Any] = field(default_factory=dict)
-    # The running features, for what asks every one of them (a person's data: handlers/privacy).
-    features: Sequence[Feature] = ()
+    catalogue: Catalogue = field(default_factory=Catalogue)
     # Counts of asynchronous work still to finish, by kind, read when /metrics is scraped (features add theirs).
     pending_probes: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
     _models: dict[type[BaseSettings], BaseSettings] = field(default_factory=dict)

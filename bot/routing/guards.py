@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+from bot.routing.context import Context, Guard
 from bot.routing.errors import Refusal
 from bot.routing.protocol import Card
 from bot.routing.roles import Role
 
 if TYPE_CHECKING:
     from bot.lifecycle.services import Services
-    from bot.routing.router import ActionContext, MessageContext
-
-    Context = MessageContext | ActionContext
-
-Guard = Callable[["Context"], Awaitable[None]]
 
 
 def members_only(

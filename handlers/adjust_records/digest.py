@@ -17,10 +17,10 @@ from typing import Any
 
 from bot.lifecycle.features import ConsoleAnswer
 from bot.lifecycle.services import Services
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import UserFacingError
 from bot.routing.protocol import ActionResponse
 from bot.routing.roles import Role
-from bot.routing.router import ActionContext, MessageContext
 from bot.state.scheduler import crontab_trigger
 from bot.trust import audit
 from cards.adjust_records import (

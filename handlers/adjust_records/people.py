@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.lifecycle.services import Services
-from bot.routing.router import Mention
+from bot.routing.context import Mention
 from handlers.adjust_records.contacts import members, open_ids_by_contact
 from handlers.adjust_records.settings import settings_of
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from bot.lifecycle.services import Services
 from bot.providers.compensation import RECORD_TYPES, AdjustRecord
 from bot.providers.compensation import client as compensation_api
+from bot.routing.context import MessageContext
 from bot.routing.errors import Refusal
 from bot.routing.guards import private_only
-from bot.routing.router import MessageContext, Router
+from bot.routing.router import Router
 from bot.trust import audit
 from cards.adjust_records import (
     PersonRecords,

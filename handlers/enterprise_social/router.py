@@ -9,7 +9,8 @@ from typing import Any
 from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, billed_api, client
-from bot.routing.router import MessageContext, Router
+from bot.routing.context import MessageContext
+from bot.routing.router import Router
 from bot.trust.validators import company_keyword_problem, looks_like_uscc
 from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_card
 

@@ -1,6 +1,7 @@
 """企业核验: anyone asks for a Juhe four-factor verification; a manager runs or rejects it from the card."""
 
-from bot.lifecycle.features import Feature, PersonalData
+from bot.lifecycle.features import Feature
+from bot.lifecycle.services import PersonalData
 from bot.providers.juhe import JuheSettings
 from bot.sandbox.directory import MANAGER_GROUP
 from handlers.four_factors.router import NOTICE, erase, held, router

@@ -14,16 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.lifecycle.features import Held
 from bot.lifecycle.services import Services
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
 from bot.providers.juhe import FourFactorsMode, FourFactorsResult, JuheSettings, billed_api, client
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal
 from bot.routing.guards import managers_only
 from bot.routing.protocol import ActionResponse, Card
-from bot.routing.router import ActionContext, MessageContext, Router
+from bot.routing.router import Router
 from bot.trust.consent import Consents, Notice
 from bot.trust.masking import mask_name
+from bot.trust.personal_data import Held
 from bot.trust.validators import valid_id_number, valid_reg_number, valid_uscc
 from cards.common import consent_declined_card
 from cards.four_factors import (

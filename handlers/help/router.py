@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.lifecycle.services import Services
+from bot.lifecycle.services import CommandInfo, Services
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.protocol import ActionResponse, Card
-from bot.routing.router import ActionContext, Command, MessageContext, Router
+from bot.routing.router import Router
 from cards.common import error_card
 from cards.help import CommandLine, help_card, non_text_hint, usage_card, welcome_card
 
@@ -22,23 +23,23 @@ BOT_ADDED = "im.chat.member.bot.added_v1"
 MENU = "application.bot.menu_v6"
 
 
-def _line(command: Command) -> CommandLine:
+def _line(command: CommandInfo) -> CommandLine:
     return CommandLine(command.name, command.aliases, command.summary, command.example)
 
 
 def _others(services: Services) -> list[CommandLine]:
     """Every command but help itself, which the welcome card is."""
-    return [_line(c) for c in services.dispatcher.commands if c.handler is not show_help]
+    return [_line(c) for c in services.catalogue.commands if c.feature != router.name]
 
 
 def _commands(services: Services) -> list[CommandLine]:
-    return [_line(c) for c in services.dispatcher.commands]
+    return [_line(c) for c in services.catalogue.commands]
 
 
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
 async def show_help(ctx: MessageContext) -> None:
     unknown = (
-        ctx.command if ctx.services.dispatcher.find_command(ctx.command) is None and ctx.command else None
+        ctx.command if ctx.services.catalogue.find_command(ctx.command) is None and ctx.command else None
     )
     await ctx.reply(help_card(_commands(ctx.services), unknown=unknown))
 
@@ -88,7 +89,7 @@ async def welcome_in_group(services: Services, event: dict[str, Any]) -> None:
 async def send_usage(ctx: ActionContext) -> ActionResponse:
     """A welcome-card button shows that command's usage, privately (the card is the whole group's); it never runs
     the command (some are billed)."""
-    command = ctx.services.dispatcher.find_command(str(ctx.value.get("command", "")))
+    command = ctx.services.catalogue.find_command(str(ctx.value.get("command", "")))
     if command is None:
         return ActionResponse.toast("这个命令已不存在，发送「帮助」查看现有命令", "warning")
     await ctx.services.feishu.send_card(ctx.user, usage_card(_line(command)), id_type="open_id")
@@ -106,10 +107,10 @@ async def menu_clicked(services: Services, event: dict[str, Any]) -> None:
     if not open_id:
         return
     key = str(event.get("event_key") or "")
-    command = services.dispatcher.find_command(key)
+    command = services.catalogue.find_command(key)
     if command is None:
         log.warning("bot menu item with event_key %r names no command: sending the command list", key[:40])
-    if command is None or command.handler is show_help:
+    if command is None or command.feature == router.name:
         card = welcome_card(_others(services), group=False)
     else:
         card = usage_card(_line(command))

@@ -1,6 +1,7 @@
 """小微企业: a billed asynchronous query at Juhe, polled until done, its result pushed once."""
 
-from bot.lifecycle.features import Feature, PersonalData
+from bot.lifecycle.features import Feature
+from bot.lifecycle.services import PersonalData
 from bot.providers.juhe import JuheSettings
 from handlers.micro_ent.router import erase, held, router
 from handlers.micro_ent.settings import MicroEntSettings

@@ -14,12 +14,13 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from bot.feishu.client import FeishuError, FeishuUnreachable
-from bot.lifecycle.features import Held
 from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.juhe import UNAVAILABLE, billed_api, client
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal
-from bot.routing.router import ActionContext, ActionResponse, MessageContext, Router
+from bot.routing.router import ActionResponse, Router
+from bot.trust.personal_data import Held
 from bot.trust.validators import company_keyword_problem
 from cards.micro_ent import (
     EXPIRED_WHY,

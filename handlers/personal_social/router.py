@@ -12,15 +12,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.lifecycle.features import Held
 from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.tcredit import LoginMethod, billed_api, client
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal
 from bot.routing.guards import private_only
 from bot.routing.protocol import ActionResponse, Card
-from bot.routing.router import ActionContext, MessageContext, Router
+from bot.routing.router import Router
 from bot.trust.consent import Consents, Notice
+from bot.trust.personal_data import Held
 from bot.trust.validators import valid_id_number
 from cards.common import consent_declined_card
 from cards.personal_social import (

@@ -15,14 +15,15 @@ from typing import Any
 from openpyxl import Workbook
 
 from bot import xlsx
-from bot.lifecycle.features import Held
 from bot.lifecycle.services import Services
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.guards import admins_only, private_only
 from bot.routing.protocol import ActionResponse
-from bot.routing.router import ActionContext, MessageContext, Router
+from bot.routing.router import Router
 from bot.trust import audit
 from bot.trust.consent import Consents, Notice
 from bot.trust.ledger import day_bounds
+from bot.trust.personal_data import Held
 from cards.privacy import (
     AuditLine,
     ConsentLine,
@@ -52,14 +53,13 @@ def _audit_days(services: Services) -> float:
 
 
 def _notices(services: Services) -> dict[str, Notice]:
-    return {notice.key: notice for feature in services.features for notice in feature.notices}
+    return {notice.key: notice for notice in services.catalogue.notices}
 
 
 async def _held(services: Services, open_id: str) -> list[Held]:
     found: list[Held] = []
-    for feature in services.features:
-        if feature.personal_data is not None:
-            found += await feature.personal_data.held(services, open_id)
+    for personal_data in services.catalogue.personal_data:
+        found += await personal_data.held(services, open_id)
     return found
 
 
@@ -155,9 +155,8 @@ async def erase_person(services: Services, open_id: str) -> list[str]:
     # Withdrawn first: a 核验 clicked while the features erase finds no consent and sends nothing.
     await consents_of.withdraw(open_id)
     removed: list[str] = []
-    for feature in services.features:
-        if feature.personal_data is not None:
-            removed += await feature.personal_data.erase(services, open_id)
+    for personal_data in services.catalogue.personal_data:
+        removed += await personal_data.erase(services, open_id)
     consents = await consents_of.forget(open_id)
     if consents:
         removed.append(f"同意记录 {consents} 条")

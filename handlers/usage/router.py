@@ -12,10 +12,11 @@ from typing import Any
 
 from bot.lifecycle.services import Services
 from bot.providers.billed import billed_providers
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.guards import admins_only
 from bot.routing.protocol import ActionResponse
 from bot.routing.roles import Role
-from bot.routing.router import ActionContext, MessageContext, Router
+from bot.routing.router import Router
 from bot.trust.ledger import CHARGED, OPEN, UNKNOWN, BilledApi, day_bounds, month_bounds
 from bot.trust.masking import mask_name
 from cards.usage import ProviderUsage, Spend, UsageView, budget_warning_card, usage_card
@@ -64,11 +65,10 @@ async def build_view(services: Services) -> UsageView:
             )
         )
 
-    commands = {r.name: r.commands[0].name for r in services.dispatcher.routers if r.commands}
     features = sorted({row["feature"] for row in this_month})
     by_feature = [
         (
-            commands.get(name, name),
+            services.catalogue.first_command_of(name) or name,
             _sum(r for r in of_today if r["feature"] == name),
             _sum(r for r in this_month if r["feature"] == name),
         )

@@ -6,8 +6,9 @@ import logging
 from datetime import timedelta
 
 from bot.lifecycle.services import Services
+from bot.routing.context import ActionContext, MessageContext
 from bot.routing.protocol import ActionResponse
-from bot.routing.router import ActionContext, MessageContext, Router
+from bot.routing.router import Router
 from tests.example_feature.cards import acknowledged_card, hello_card, reminder_card
 from tests.example_feature.settings import ExampleFeatureSettings
 
