@@ -42,6 +42,8 @@ MESSAGE_TOO_OLD = 230031
 # The per-message update limit's code (the message API's "frequency limit" code, 230020).
 MESSAGE_UPDATE_LIMITED = 230020
 FIELD_INVALID = 99992402
+# The sandbox company's tenant, as events and messages name it.
+TENANT_KEY = "sandbox-tenant"
 
 # An Open API route: (method, path, handler). Feature emulators (e.g. compensation) contribute extra ones.
 Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -129,13 +131,14 @@ class EmulatorState:
     callback_errors: list[dict[str, Any]] = field(default_factory=list)
     callback_deadline: float = CALLBACK_DEADLINE
     _update_windows: dict[str, RateWindow] = field(default_factory=dict)
+    _send_windows: dict[str, RateWindow] = field(default_factory=dict)
 
 
 class TooLong(CardViolation):
-    """The request body is over 30 KB (Feishu's 230025, 'content too long')."""
+    """The request body is over its limit, 30 KB for a card (Feishu's 230025, 'content too long')."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__("$", f"request body is {size} bytes, over the {MAX_BODY_BYTES}-byte limit")
+    def __init__(self, size: int, limit: int = MAX_BODY_BYTES) -> None:
+        super().__init__("$", f"request body is {size} bytes, over the {limit}-byte limit")
 
     @property
     def code(self) -> int:

@@ -23,6 +23,7 @@ from bot.sandbox.feishu.common import (
     MESSAGE_TOO_OLD,
     MESSAGE_UPDATE_LIMITED,
     MESSAGE_WITHDRAWN,
+    TENANT_KEY,
     UPDATE_WINDOW,
     UPDATES_PER_MESSAGE_PER_SECOND,
     EmulatorState,
@@ -33,6 +34,16 @@ from bot.sandbox.feishu.common import (
     fail,
     ok,
 )
+
+# Send message doc: 文本消息请求体最大不能超过 150 KB.
+MAX_TEXT_BODY_BYTES = 150 * 1024
+# Send message doc: 给同一用户发消息的限频为 5 QPS、给同一群组发消息的限频为群内机器人共享 5 QPS.
+SENDS_PER_CHAT_PER_SECOND = 5
+RECEIVE_ID_TYPES = frozenset({"open_id", "user_id", "union_id", "email"})
+# "These ids not existed" per id type, as Feishu's general error codes list them (unverified which code each type gets).
+ID_NOT_FOUND = {"open_id": 99992351, "user_id": 99992352, "union_id": 99992353, "email": 99992354}
+# Update message doc: updating a card that is not shared (update_multi) is refused (code as users report it).
+NOT_SHARED_CARD = 230099
 
 
 def routes(api: MessagesApi) -> list[Route]:
@@ -87,9 +98,15 @@ class MessagesApi(EmulatorState):
     async def _card_from(self, request: web.Request) -> tuple[dict[str, Any], Any] | web.Response:
         raw = await request.read()
         try:
-            self._check_body_size(raw)
             body = json.loads(raw)
             content = json.loads(body["content"])
+            msg_type = body.get("msg_type", "interactive")
+            # Send message doc: 文本消息请求体最大不能超过 150 KB；卡片及富文本消息请求体最大不能超过 30 KB.
+            if msg_type == "text" and request.method != "PATCH":
+                if len(raw) > MAX_TEXT_BODY_BYTES:
+                    raise TooLong(len(raw), MAX_TEXT_BODY_BYTES)
+            else:
+                self._check_body_size(raw)
         except CardViolation as problem:
             return fail(problem.code, problem.msg)
         except (ValueError, KeyError, TypeError):
@@ -99,9 +116,11 @@ class MessagesApi(EmulatorState):
             return fail(
                 FIELD_INVALID, f"field validation failed: uuid is longer than {MAX_UUID_CHARS} characters"
             )
-        if body.get("msg_type", "interactive") == "interactive" or request.method == "PATCH":
+        if msg_type == "interactive" or request.method == "PATCH":
             try:
-                validate_card(content)
+                validate_card(
+                    content, known_user=self.directory.has_user, known_image=self.images.__contains__
+                )
             except CardViolation as problem:
                 return fail(problem.code, problem.msg)
         return body, content
@@ -111,13 +130,26 @@ class MessagesApi(EmulatorState):
         if len(raw) > MAX_BODY_BYTES:
             raise TooLong(len(raw))
 
+    def _throttled(self, chat_id: str) -> web.Response | None:
+        """Send message doc: 给同一用户发消息的限频为 5 QPS、给同一群组发消息的限频为群内机器人共享 5 QPS (230020 beyond it).
+        A user's limit is their private chat's with the bot, so both are kept per chat."""
+        window = self._send_windows.setdefault(chat_id, RateWindow(SENDS_PER_CHAT_PER_SECOND))
+        if window.admit():
+            return None
+        return fail(
+            MESSAGE_UPDATE_LIMITED,
+            "request trigger frequency limit: at most 5 messages per second to one chat or user",
+        )
+
     def _store_bot_message(
         self, body: dict[str, Any], content: Any, chat_id: str, *, reply_to: str | None = None
     ) -> web.Response:
-        """A message the bot sends or replies with; a uuid seen before returns the first message (Feishu's dedup)."""
+        """A message the bot sends or replies with; a uuid seen before returns the first message (Feishu's dedup).
+        Answered as Feishu answers: the whole Message (https://open.feishu.cn/document/server-docs/im-v1/message/create,
+        response body)."""
         key = body.get("uuid")
         if key and key in self._idempotency:
-            return ok({"message_id": self._idempotency[key], "chat_id": chat_id})
+            return ok(self.message_json(self.messages[self._idempotency[key]]))
         message = self._new_message(
             chat_id=chat_id,
             sender=BOT_OPEN_ID,
@@ -128,25 +160,74 @@ class MessagesApi(EmulatorState):
         )
         if key:
             self._idempotency[key] = message.message_id
-        return ok({"message_id": message.message_id, "chat_id": chat_id})
+        return ok(self.message_json(message))
+
+    def message_json(self, message: SandboxMessage) -> dict[str, Any]:
+        """A message as the message API shows it (create / reply response body)."""
+        millis = str(int(message.created_at * 1000))
+        root = self.messages.get(message.reply_to or "")
+        return {
+            "message_id": message.message_id,
+            "root_id": (root.reply_to or root.message_id) if root else "",
+            "parent_id": message.reply_to or "",
+            "thread_id": "",
+            "msg_type": message.msg_type,
+            "create_time": millis,
+            "update_time": millis,
+            "deleted": False,
+            "updated": message.version > 1,
+            "chat_id": message.chat_id,
+            "sender": (
+                {"id": self.app_id, "id_type": "app_id", "sender_type": "app", "tenant_key": TENANT_KEY}
+                if message.sender == BOT_OPEN_ID
+                else {
+                    "id": message.sender,
+                    "id_type": "open_id",
+                    "sender_type": "user",
+                    "tenant_key": TENANT_KEY,
+                }
+            ),
+            "body": {"content": json.dumps(message.content, ensure_ascii=False)},
+            "mentions": [],
+            "upper_message_id": "",
+        }
+
+    def _receiving_chat(self, id_type: str, receive_id: str) -> str | web.Response:
+        """The chat a send lands in. Send message doc: receive_id is of the type receive_id_type says (open_id,
+        user_id, union_id, email or chat_id); an id of another type names no one, and Feishu refuses it."""
+        if id_type == "chat_id":
+            try:
+                return self.directory.chat(receive_id).chat_id
+            except KeyError:
+                return fail(230002, "the bot is not in the chat")
+        if id_type not in RECEIVE_ID_TYPES:
+            return fail(
+                FIELD_INVALID,
+                f"field validation failed: receive_id_type {id_type!r} is not one of {sorted(RECEIVE_ID_TYPES)}",
+            )
+        person = self.directory.find(id_type, receive_id)
+        if person is None:
+            return fail(ID_NOT_FOUND[id_type], f"These ids not existed: {id_type} {receive_id}")
+        try:
+            return self.directory.chat(self.directory.p2p_chat_of(person.open_id)).chat_id
+        except KeyError:
+            return fail(230002, "the bot cannot reach the user")
 
     async def _send(self, request: web.Request) -> web.Response:
         parsed = await self._card_from(request)
         if isinstance(parsed, web.Response):
             return parsed
         body, content = parsed
-        id_type = request.query.get("receive_id_type", "open_id")
-        receive_id = str(body.get("receive_id", ""))
-        try:
-            chat_id = receive_id if id_type == "chat_id" else self.directory.p2p_chat_of(receive_id)
-            self.directory.chat(chat_id)
-        except KeyError:
-            return fail(230002, "the bot is not in the chat or the user is unknown")
+        chat_id = self._receiving_chat(
+            request.query.get("receive_id_type", "open_id"), str(body.get("receive_id", ""))
+        )
+        if isinstance(chat_id, web.Response):
+            return chat_id
         if body.get("msg_type") == "file" and (
             not isinstance(content, dict) or content.get("file_key") not in self.files
         ):
             return fail(230001, "invalid file_key")
-        return self._store_bot_message(body, content, chat_id)
+        return self._throttled(chat_id) or self._store_bot_message(body, content, chat_id)
 
     async def _reply(self, request: web.Request) -> web.Response:
         parent = self.messages.get(request.match_info["message_id"])
@@ -156,7 +237,9 @@ class MessagesApi(EmulatorState):
         if isinstance(parsed, web.Response):
             return parsed
         body, content = parsed
-        return self._store_bot_message(body, content, parent.chat_id, reply_to=parent.message_id)
+        return self._throttled(parent.chat_id) or self._store_bot_message(
+            body, content, parent.chat_id, reply_to=parent.message_id
+        )
 
     async def _patch(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message_id"])
@@ -177,6 +260,14 @@ class MessagesApi(EmulatorState):
         if isinstance(parsed, web.Response):
             return parsed
         _body, content = parsed
+        # Update message doc: only a shared card can be updated: the card sent and the new one both declare
+        # "update_multi": true in config (https://open.feishu.cn/document/server-docs/im-v1/message-card/patch).
+        for which, card in (("sent", message.content), ("new", content)):
+            if not (isinstance(card, dict) and (card.get("config") or {}).get("update_multi") is True):
+                return fail(
+                    NOT_SHARED_CARD,
+                    f"the {which} card is not a shared card: config.update_multi must be true",
+                )
         message.content = content
         message.version += 1
         self._publish("update", message)
