@@ -2,31 +2,32 @@
 
 Send message doc (https://open.feishu.cn/document/server-docs/im-v1/message/create): 给同一用户发消息的限频为 5 QPS、
 给同一群组发消息的限频为群内机器人共享 5 QPS; beyond it Feishu answers 230020 and the message is not sent. A burst of
-replies in one chat, or a digest to many chats, would meet that limit; so each chat (or user) is a lane where sends go
-one at a time, and a send starts only once fewer than five of that lane's sends finished in the last second. Timing a
-send from when its answer came back (after Feishu counted it) keeps the lane under the limit however long requests
-take on the way.
+replies in one chat, or a digest to many chats, would meet that limit; so each chat (or user) is a lane where a send
+starts only while fewer than five of that lane's sends are in flight or finished in the last second. A send counts
+until a second after its answer came back (after Feishu counted it), so the lane stays under the limit however long
+requests take on the way, and five sends may still be in flight at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 SENDS_PER_SECOND = 5
 WINDOW = 1.0
 # Idle lanes are dropped once there are this many, so a bot writing to thousands of users keeps no state for each.
-MAX_IDLE_LANES = 1000
+MAX_LANES = 1000
 
 
 class _Lane:
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.finished: deque[float] = deque(maxlen=SENDS_PER_SECOND)
-        self.waiting = 0
+        self.changed = asyncio.Condition()
+        self.in_flight = 0
+        self.users = 0
+        self.finished: deque[float] = deque()
 
 
 class ChatPacer:
@@ -35,28 +36,41 @@ class ChatPacer:
         self._window = window
         self._lanes: dict[str, _Lane] = {}
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def slot(self, chat: str) -> AsyncIterator[None]:
-        """Hold `chat`'s lane for one send: waits for the lane and for the rate, then records when the send ended."""
+        """Hold one of `chat`'s five places for one send."""
         lane = self._lanes.setdefault(chat, _Lane())
-        lane.waiting += 1
+        lane.users += 1
         try:
-            async with lane.lock:
-                if len(lane.finished) >= self._per_second:
-                    wait = lane.finished[0] + self._window - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                try:
-                    yield
-                finally:
+            await self._enter(lane)
+            try:
+                yield
+            finally:
+                async with lane.changed:
+                    lane.in_flight -= 1
                     lane.finished.append(time.monotonic())
+                    lane.changed.notify_all()
         finally:
-            lane.waiting -= 1
-            if len(self._lanes) > MAX_IDLE_LANES:
+            lane.users -= 1
+            if len(self._lanes) > MAX_LANES:
                 self._drop_idle()
+
+    async def _enter(self, lane: _Lane) -> None:
+        async with lane.changed:
+            while True:
+                now = time.monotonic()
+                while lane.finished and lane.finished[0] <= now - self._window:
+                    lane.finished.popleft()
+                if lane.in_flight + len(lane.finished) < self._per_second:
+                    lane.in_flight += 1
+                    return
+                # Woken when a send finishes, or when the oldest finished one leaves the window.
+                timeout = lane.finished[0] + self._window - now if lane.finished else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.changed.wait(), timeout)
 
     def _drop_idle(self) -> None:
         horizon = time.monotonic() - self._window
         for chat, lane in list(self._lanes.items()):
-            if not lane.waiting and (not lane.finished or lane.finished[-1] < horizon):
+            if not lane.users and (not lane.finished or lane.finished[-1] <= horizon):
                 del self._lanes[chat]

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
 from bot.feishu import FeishuClient
+from bot.pacing import ChatPacer
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from bot.sandbox.feishu import FeishuEmulator
 from cards.common import card, markdown
@@ -109,3 +110,31 @@ async def test_the_client_waits_out_a_230020_and_the_message_lands_once(served) 
         await raw.post("/open-apis/im/v1/messages?receive_id_type=chat_id", json=body)
     await client.send_card(HR_GROUP, CARD)
     assert len(emulator.bot_messages(HR_GROUP)) == 6
+
+
+async def test_five_sends_may_be_in_flight_at_once_and_a_sixth_waits_a_second_after_one_ends() -> None:
+    pacer = ChatPacer()
+    gate, five_in = asyncio.Event(), asyncio.Event()
+    inside: list[int] = []
+    ended: list[float] = []
+    sixth_started: list[float] = []
+
+    async def one(n: int) -> None:
+        async with pacer.slot("chat_id:oc_x"):
+            inside.append(n)
+            if n == 5:
+                sixth_started.append(time.monotonic())
+                return
+            if len(inside) == 5:
+                five_in.set()
+            await gate.wait()
+        ended.append(time.monotonic())
+
+    tasks = [asyncio.create_task(one(n)) for n in range(6)]
+    await asyncio.wait_for(five_in.wait(), 5)
+    for _ in range(50):  # let the sixth run as far as it can
+        await asyncio.sleep(0)
+    assert sorted(inside) == [0, 1, 2, 3, 4]  # five in flight at once; the sixth waits
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert sixth_started[0] >= min(ended) + 1.0 - 0.01
