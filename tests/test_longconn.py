@@ -255,7 +255,7 @@ async def test_lark_oapi_own_client_works_against_the_emulator() -> None:
             SANDBOX_APP_ID,
             SANDBOX_APP_SECRET,
             event_handler=handler,
-            domain=f"{sandbox.url}/feishu",
+            domain=sandbox.feishu_url,  # an origin, as lark-oapi demands
             log_level=lark.LogLevel.ERROR,
         )
         with contextlib.suppress(RuntimeError):  # "Event loop stopped before Future completed."

@@ -10,11 +10,15 @@ from aiohttp import web
 
 from bot.sandbox.directory import BOT_OPEN_ID
 from bot.sandbox.feishu.common import (
+    FIELD_INVALID,
+    TENANT_KEY,
     EmulatorState,
     Route,
     fail,
     ok,
 )
+
+MEMBER_ID_TYPES = frozenset({"open_id", "union_id", "user_id"})
 
 
 def routes(api: ChatsApi) -> list[Route]:
@@ -52,8 +56,10 @@ class ChatsApi(EmulatorState):
             chat = self.directory.chat(request.match_info["chat_id"])
         except KeyError:
             return fail(232011, "the bot is not in the chat")
-        if request.query.get("member_id_type", "open_id") != "open_id":
-            return fail(232001, "only open_id is emulated")
+        # The doc's member_id_type: open_id (default), union_id or user_id; the items carry ids of that type.
+        id_type = request.query.get("member_id_type", "open_id")
+        if id_type not in MEMBER_ID_TYPES:
+            return fail(FIELD_INVALID, f"field validation failed: member_id_type {id_type!r}")
         page_size = min(int(request.query.get("page_size", "20") or 20), 100)
         offset = int(request.query.get("page_token") or 0)
         people = [m for m in chat.members if m != BOT_OPEN_ID and self.directory.has_user(m)]
@@ -61,10 +67,10 @@ class ChatsApi(EmulatorState):
         more = offset + page_size < len(people)
         items = [
             {
-                "member_id_type": "open_id",
-                "member_id": m,
+                "member_id_type": id_type,
+                "member_id": self.directory.user_json(m)[id_type],
                 "name": self.directory.person(m).name,
-                "tenant_key": "",
+                "tenant_key": TENANT_KEY,
             }
             for m in page
         ]

@@ -32,17 +32,8 @@ def routes(api: FilesApi) -> list[Route]:
 
 class FilesApi(EmulatorState):
     async def _upload_image(self, request: web.Request) -> web.Response:
-        # Parts are read directly: lark-oapi sends the image as a file part without a filename, which
-        # aiohttp's request.post() would turn into text.
-        fields: dict[str, bytes] = {}
-        try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if isinstance(part, BodyPartReader) and part.name:
-                    fields[part.name] = await part.read()
-        except (ValueError, AssertionError):
-            return fail(234001, "invalid image upload")
-        if fields.get("image_type") != b"message" or "image" not in fields:
+        fields = await _parts(request)
+        if fields is None or fields.get("image_type") != b"message" or "image" not in fields:
             return fail(234001, "invalid image upload")
         data = fields["image"]
         if not data:
@@ -52,14 +43,33 @@ class FilesApi(EmulatorState):
         return ok({"image_key": key})
 
     async def _upload_file(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        upload = form.get("file")
-        name = str(form.get("file_name") or "")
-        if form.get("file_type") not in FILE_TYPES or not name or not hasattr(upload, "file"):
+        fields = await _parts(request)
+        if fields is None:
             return fail(234001, "invalid file upload")
-        data = upload.file.read()
+        name = fields.get("file_name", b"").decode("utf-8", "replace")
+        if (
+            fields.get("file_type", b"").decode("utf-8", "replace") not in FILE_TYPES
+            or not name
+            or "file" not in fields
+        ):
+            return fail(234001, "invalid file upload")
+        data = fields["file"]
         if not data or len(data) > MAX_FILE_BYTES:
             return fail(234001, "the file is empty or over 30 MB")
         key = f"file_v3_{secrets.token_hex(8)}"
         self.files[key] = (name, data)
         return ok({"file_key": key})
+
+
+async def _parts(request: web.Request) -> dict[str, bytes] | None:
+    """A multipart body's parts by name, as bytes. Read part by part: lark-oapi sends the image and the file as parts
+    without a filename (its documented call), which aiohttp's request.post() would try to decode as text."""
+    fields: dict[str, bytes] = {}
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name:
+                fields[part.name] = await part.read()
+    except (ValueError, AssertionError):
+        return None
+    return fields
