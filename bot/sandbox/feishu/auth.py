@@ -20,7 +20,7 @@ from bot.sandbox.feishu.common import (
     Route,
     fail,
 )
-from bot.sandbox.longconn import ENDPOINT_PATH
+from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH
 
 TOKEN_LIFETIME = 7200
 # Tenant token doc (https://open.feishu.cn/document/server-docs/authentication-management/access-token/
@@ -55,7 +55,7 @@ class AuthApi(EmulatorState):
             response.headers["x-ogw-ratelimit-limit"] = str(window.per_second)
             response.headers["x-ogw-ratelimit-reset"] = str(window.reset_after())
             return response
-        public = route.endswith(("tenant_access_token/internal", ENDPOINT_PATH))
+        public = route.endswith(("tenant_access_token/internal", ENDPOINT_PATH, SOCKET_PATH))
         if not public and not self._authorised(request):
             return fail(
                 99991663, "Invalid access token for authorization. Please make a request with token attached."
