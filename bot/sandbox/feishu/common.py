@@ -132,6 +132,8 @@ class EmulatorState:
     callback_deadline: float = CALLBACK_DEADLINE
     _update_windows: dict[str, RateWindow] = field(default_factory=dict)
     _send_windows: dict[str, RateWindow] = field(default_factory=dict)
+    # Clicks on cards older than 14 days, which Feishu does not deliver.
+    expired_clicks: list[str] = field(default_factory=list)
 
 
 class TooLong(CardViolation):

@@ -22,6 +22,8 @@ from bot.ingress.crypto import encrypt, signature
 from bot.sandbox.card_rules import CardViolation, validate_card, walk
 from bot.sandbox.directory import BOT_OPEN_ID
 from bot.sandbox.feishu.common import (
+    TENANT_KEY,
+    UPDATE_WINDOW,
     EmulatorState,
     SandboxMessage,
 )
@@ -35,6 +37,13 @@ CALLBACK_TIMEOUT = 200671
 CALLBACK_BAD_CARD = 200672
 
 
+# What Feishu's desktop client reports as user_agent in a message event (im.message.receive_v1: message.user_agent).
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Lark/7.30.7 "
+    "LarkLocale/zh_CN ttnet SDK-Version/7.30.7"
+)
+
+
 class EventNotDelivered(Exception):
     """Every push of an event to the bot failed."""
 
@@ -42,14 +51,16 @@ class EventNotDelivered(Exception):
 class EventsApi(EmulatorState):
     # Delivering events to the bot ------------------------------------------------------------------------------
     def _envelope(self, event_type: str, event: dict[str, Any]) -> dict[str, Any]:
+        # Event docs give header.create_time in milliseconds; the card callback doc's example is in microseconds.
+        unit = 1_000_000 if event_type == "card.action.trigger" else 1000
         return {
             "schema": "2.0",
             "header": {
                 "event_id": uuid.uuid4().hex,
                 "token": self.target.verification_token if self.target else "",
-                "create_time": str(int(self.clock.timestamp() * 1000)),
+                "create_time": str(int(self.clock.timestamp() * unit)),
                 "event_type": event_type,
-                "tenant_key": "sandbox-tenant",
+                "tenant_key": TENANT_KEY,
                 "app_id": self.app_id,
             },
             "event": event,
@@ -97,26 +108,21 @@ class EventsApi(EmulatorState):
 
     async def user_says(self, text: str, *, user: str, chat_id: str) -> SandboxMessage:
         """A person types `text` in a chat; in groups `@bot` (or a leading @hrbot) mentions the bot. `@name` of a
-        persona is a mention in any chat, as Feishu's client turns a picked person into one, private chats included."""
+        persona is a mention in any chat, as Feishu's client turns a picked person into one, private chats included.
+        Mentions are keyed @_user_1, @_user_2… in the order they appear in the text, the bot among them (FEISHU.md)."""
         chat = self.directory.chat(chat_id)
-        mentions = []
-        shown = text
+        markers = {f"@{p.name}": p.open_id for _marker, p in self.directory.mentioned_people(text)}
         if chat.chat_type == "group":
-            for marker in ("@hrbot", "@bot"):
-                if marker in shown:
-                    shown = shown.replace(marker, "@_user_1")
-            if "@_user_1" in shown:
-                mentions.append(
-                    {
-                        "key": "@_user_1",
-                        "id": {"open_id": BOT_OPEN_ID, "user_id": "", "union_id": ""},
-                        "name": "hrbot",
-                    }
-                )
-        for index, (marker, person) in enumerate(self.directory.mentioned_people(shown), start=2):
-            key = f"@_user_{index}"
-            shown = shown.replace(marker, key, 1)
-            mentions.append({"key": key, "id": {"open_id": person.open_id}, "name": person.name})
+            markers |= {"@hrbot": BOT_OPEN_ID, "@bot": BOT_OPEN_ID}
+        mentions: list[dict[str, Any]] = []
+
+        def key_for(found: re.Match[str]) -> str:
+            key = f"@_user_{len(mentions) + 1}"
+            mentions.append({"key": key, **self._mentioned(markers[found.group()])})
+            return key
+
+        pattern = "|".join(re.escape(m) for m in sorted(markers, key=len, reverse=True))
+        shown = re.sub(pattern, key_for, text) if markers else text
         message = self._new_message(
             chat_id=chat_id,
             sender=user,
@@ -124,13 +130,15 @@ class EventsApi(EmulatorState):
             content={"text": text},
             created_at=self.clock.timestamp(),
         )
+        millis = str(int(message.created_at * 1000))
         event = {
-            "sender": {"sender_id": {"open_id": user, "user_id": "", "union_id": ""}, "sender_type": "user"},
+            "sender": {"sender_id": self._ids(user), "sender_type": "user", "tenant_key": TENANT_KEY},
             "message": {
                 "message_id": message.message_id,
                 "root_id": "",
                 "parent_id": "",
-                "create_time": str(int(message.created_at * 1000)),
+                "create_time": millis,
+                "update_time": millis,
                 "chat_id": chat_id,
                 "chat_type": chat.chat_type,
                 "message_type": "post" if "\n" in shown else "text",
@@ -138,6 +146,7 @@ class EventsApi(EmulatorState):
                     _as_post(shown) if "\n" in shown else {"text": shown}, ensure_ascii=False
                 ),
                 "mentions": mentions,
+                "user_agent": USER_AGENT,
             },
         }
         await self.deliver("im.message.receive_v1", event)
@@ -151,11 +160,22 @@ class EventsApi(EmulatorState):
         value: dict[str, Any],
         form_value: dict[str, Any] | None = None,
         option: str | None = None,
+        input_value: str | None = None,
         tag: str = "button",
     ) -> dict[str, Any]:
-        """A person acts on a card; the bot's answer (toast and/or card) is applied like Feishu applies it."""
+        """A person acts on a card; the bot's answer (toast and/or card) is applied like Feishu applies it. A card
+        older than 14 days takes no action (JSON 2.0 breaking-changes page: 卡片可交互和可更新时间统一为 14 天): the
+        click is not delivered and the user is told."""
         message = self.messages[message_id]
-        action: dict[str, Any] = {"value": value, "tag": tag}
+        if self.clock.timestamp() - message.created_at > UPDATE_WINDOW:
+            self.expired_clicks.append(message_id)
+            return {
+                "status": 0,
+                "toast": {"type": "error", "content": "卡片已过期，无法操作"},
+                "expired": True,
+            }
+        # Card callback doc: action.timezone is the user's time zone.
+        action: dict[str, Any] = {"value": value, "tag": tag, "timezone": "Asia/Shanghai"}
         clicked = _clicked_element(message.content, tag, value, submit=form_value is not None)
         if clicked is not None and clicked.get("name"):
             # Card callback doc: action.name is the name of the component the user acted on.
@@ -164,8 +184,10 @@ class EventsApi(EmulatorState):
             action["form_value"] = form_value
         if option is not None:
             action["option"] = option
+        if input_value is not None:
+            action["input_value"] = input_value
         event = {
-            "operator": {"open_id": user, "user_id": "", "union_id": ""},
+            "operator": {**self._ids(user), "tenant_key": TENANT_KEY},
             "token": f"c-{uuid.uuid4().hex}",
             "action": action,
             "host": "im_message",
@@ -189,6 +211,17 @@ class EventsApi(EmulatorState):
             self._publish("update", message)
         return {"status": status, **(answer if isinstance(answer, dict) else {})}
 
+    def _ids(self, open_id: str) -> dict[str, str]:
+        """A person's three ids, as events name a sender, an operator or a mentioned person."""
+        if not self.directory.has_user(open_id):
+            return {"open_id": open_id, "user_id": "", "union_id": ""}
+        user = self.directory.user_json(open_id)
+        return {"open_id": open_id, "user_id": str(user["user_id"]), "union_id": str(user["union_id"])}
+
+    def _mentioned(self, open_id: str) -> dict[str, Any]:
+        name = "hrbot" if open_id == BOT_OPEN_ID else self.directory.person(open_id).name
+        return {"id": self._ids(open_id), "name": name, "tenant_key": TENANT_KEY}
+
     def _callback_error(self, message_id: str, code: int, why: str) -> dict[str, Any]:
         """Feishu drops the answer and shows the user an error toast carrying the code; the card stays as it was."""
         self.callback_errors.append({"message_id": message_id, "code": code, "msg": why})
@@ -204,9 +237,9 @@ class EventsApi(EmulatorState):
         self.directory.bot_removed_from.add(chat_id)
         event = {
             "chat_id": chat_id,
-            "operator_id": {"open_id": operator, "user_id": "", "union_id": ""},
+            "operator_id": self._ids(operator),
             "external": False,
-            "operator_tenant_key": "sandbox-tenant",
+            "operator_tenant_key": TENANT_KEY,
             "name": name,
         }
         return await self.deliver("im.chat.member.bot.deleted_v1", event)
