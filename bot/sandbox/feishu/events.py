@@ -219,8 +219,14 @@ class EventsApi(EmulatorState):
         return {"open_id": open_id, "user_id": str(user["user_id"]), "union_id": str(user["union_id"])}
 
     def _mentioned(self, open_id: str) -> dict[str, Any]:
-        name = "hrbot" if open_id == BOT_OPEN_ID else self.directory.person(open_id).name
-        return {"id": self._ids(open_id), "name": name, "tenant_key": TENANT_KEY}
+        bot = open_id == BOT_OPEN_ID
+        name = "hrbot" if bot else self.directory.person(open_id).name
+        return {
+            "id": self._ids(open_id),
+            "mentioned_type": "bot" if bot else "user",
+            "name": name,
+            "tenant_key": TENANT_KEY,
+        }
 
     def _callback_error(self, message_id: str, code: int, why: str) -> dict[str, Any]:
         """Feishu drops the answer and shows the user an error toast carrying the code; the card stays as it was."""
@@ -230,6 +236,30 @@ class EventsApi(EmulatorState):
             "toast": {"type": "error", "content": f"出错了，请稍后重试（{code}）"},
             "error": code,
         }
+
+    async def add_bot(self, chat_id: str, *, operator: str) -> tuple[int, dict[str, Any]]:
+        """Someone adds the bot to a group: im.chat.member.bot.added_v1
+        (https://open.feishu.cn/document/server-docs/group/chat-member/event/added-2)."""
+        self.directory.bot_removed_from.discard(chat_id)
+        event = {
+            "chat_id": chat_id,
+            "operator_id": self._ids(operator),
+            "external": False,
+            "operator_tenant_key": TENANT_KEY,
+            "name": self.directory.chat(chat_id).name,
+        }
+        return await self.deliver("im.chat.member.bot.added_v1", event)
+
+    async def user_opens_private_chat(self, user: str) -> tuple[int, dict[str, Any]]:
+        """A person opens their private chat with the bot: im.chat.access_event.bot_p2p_chat_entered_v1
+        (https://open.feishu.cn/document/server-docs/im-v1/chat/events/bot_p2p_chat_entered_v1)."""
+        event = {
+            "chat_id": self.directory.p2p_chat_of(user),
+            "operator_id": self._ids(user),
+            "last_message_id": "",
+            "last_message_create_time": "",
+        }
+        return await self.deliver("im.chat.access_event.bot_p2p_chat_entered_v1", event)
 
     async def remove_bot(self, chat_id: str, *, operator: str) -> tuple[int, dict[str, Any]]:
         """Someone removes the bot from a group: it leaves the chat and gets im.chat.member.bot.deleted_v1."""
