@@ -133,8 +133,8 @@ def table(
 ) -> Element:
     """columns: (key, display name) pairs, units in the name (缴费基数（元）); rows: dicts keyed by those keys.
 
-    `numbers` maps a numeric column's key to its decimal places: its cells are numbers (None when unknown), shown
-    with Feishu's thousands separator, so every figure on every card reads 1,234.56.
+    `numbers` maps a numeric column's key to its decimal places: its cells are numbers (None when unknown, shown as
+    an empty cell), with Feishu's thousands separator, so every figure on every card reads 1,234.56.
     """
     numbers = numbers or {}
     shaped = []
@@ -145,7 +145,10 @@ def table(
             column["horizontal_align"] = "right"
             column["format"] = {"precision": numbers[key], "separator": True}
         shaped.append(column)
-    return {"tag": "table", "page_size": page_size, "columns": shaped, "rows": list(rows)}
+    # Feishu refuses anything but a number in a number column (200914) and documents no null: an unknown figure is
+    # left out of its row, and the cell shows empty.
+    kept = [{k: v for k, v in row.items() if not (k in numbers and v is None)} for row in rows]
+    return {"tag": "table", "page_size": page_size, "columns": shaped, "rows": kept}
 
 
 def amount(value: object) -> float | None:

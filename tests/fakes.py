@@ -37,7 +37,7 @@ class FakeFeishu:
     patched: list[tuple[str, Card]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
-    async def reply_card(self, message_id: str, card: Card) -> str:
+    async def reply_card(self, message_id: str, card: Card, *, chat_id: str | None = None) -> str:
         self.sent.append(Sent("reply", message_id, card))
         return f"om_bot_{next(self._ids)}"
 

@@ -96,7 +96,7 @@ async def test_five_updates_per_second_per_message(served) -> None:
     emulator, client, raw, _clock = served
     message_id = await client.send_card(HR_GROUP, CARD)
     headers = {"Authorization": f"Bearer {await client.tenant_token()}"}
-    body = {"content": '{"schema":"2.0","body":{"elements":[]}}'}
+    body = {"content": '{"schema":"2.0","config":{"update_multi":true},"body":{"elements":[]}}'}
     codes = [
         (await raw.patch(f"/open-apis/im/v1/messages/{message_id}", json=body, headers=headers)).json()[
             "code"
@@ -113,7 +113,7 @@ async def test_a_uuid_over_50_characters_is_refused(served) -> None:
     body = {
         "receive_id": HR_GROUP,
         "msg_type": "interactive",
-        "content": '{"schema":"2.0","body":{"elements":[]}}',
+        "content": '{"schema":"2.0","config":{"update_multi":true},"body":{"elements":[]}}',
     }
     too_long = await raw.post(
         "/open-apis/im/v1/messages",

@@ -105,6 +105,12 @@ async def test_help_and_a_card_action_over_the_long_connection(tmp_path: Path, c
         assert answer["status"] == 200 and answer["toast"] == {"type": "success", "content": "已完成"}
         assert "换新" in card_text(bot.feishu.messages[help_reply.message_id].content)
         assert hub.frames_sent == 2
+        # The next card callback comes as a type=card frame (Feishu sends both kinds): answered alike.
+        again = await bot.feishu.user_clicks(
+            help_reply.message_id, user=EMPLOYEE, value={"action": "test.quick"}
+        )
+        assert again["status"] == 200 and again["toast"] == {"type": "success", "content": "已完成"}
+        assert hub.card_frames_sent == {"event": 1, "card": 1}
 
         health = (await bot.http.get(f"{bot.app.url}/healthz")).json()
         assert health["ingress"] == "ws" and health["longconn"]["status"] == "connected"
@@ -256,7 +262,7 @@ async def test_lark_oapi_own_client_works_against_the_emulator() -> None:
             SANDBOX_APP_ID,
             SANDBOX_APP_SECRET,
             event_handler=handler,
-            domain=f"{sandbox.url}/feishu",
+            domain=sandbox.feishu_url,  # an origin, as lark-oapi demands
             log_level=lark.LogLevel.ERROR,
         )
         with contextlib.suppress(RuntimeError):  # "Event loop stopped before Future completed."

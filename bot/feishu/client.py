@@ -30,11 +30,15 @@ from tenacity import (
 
 from bot.clock import Clock
 from bot.observability import metrics
+from bot.pacing import ChatPacer
 from cards.common import MAX_REQUEST_BYTES, card_json
 
 log = logging.getLogger("hrbot.feishu")
 
 RATE_LIMITED_CODE = 99991400
+# Message API's frequency limit (5 messages a second to one chat or user; 5 updates a second to one message): the
+# message was not sent, so it is waited out and repeated like any rate-limit answer.
+MESSAGE_RATE_LIMITED_CODE = 230020
 # Invalid or expired tenant token: refresh once and repeat the call.
 TOKEN_INVALID_CODES = frozenset({99991661, 99991663, 99991668})
 # Refresh this long before the token's stated expiry, so no call carries a token that dies in flight.
@@ -116,6 +120,7 @@ class FeishuClient:
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
         self._rate_limit_budget = rate_limit_budget
+        self._pacer = ChatPacer()
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -232,9 +237,9 @@ class FeishuClient:
             )
             body = _json(response) if response.status != 429 else _json_or_empty(response)
             code = int(body.get("code", RATE_LIMITED_CODE if response.status == 429 else -1))
-            if response.status == 429 or code == RATE_LIMITED_CODE:
+            if response.status == 429 or code in (RATE_LIMITED_CODE, MESSAGE_RATE_LIMITED_CODE):
                 raise RateLimited(
-                    RATE_LIMITED_CODE,
+                    code if code == MESSAGE_RATE_LIMITED_CODE else RATE_LIMITED_CODE,
                     str(body.get("msg", "rate limited")),
                     response.status,
                     _reset(response),
@@ -259,12 +264,15 @@ class FeishuClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # Messages --------------------------------------------------------------------------------------------------
-    async def reply_card(self, message_id: str, card: dict[str, Any]) -> str:
-        data = await self.call(
-            "POST",
-            f"/open-apis/im/v1/messages/{message_id}/reply",
-            json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
-        )
+    async def reply_card(self, message_id: str, card: dict[str, Any], *, chat_id: str | None = None) -> str:
+        """Reply to a message; `chat_id` (the message's chat) paces replies with the other sends to that chat."""
+        async with self._pacer.slot(f"chat_id:{chat_id or message_id}"):
+            data = await self.call(
+                "POST",
+                f"/open-apis/im/v1/messages/{message_id}/reply",
+                # One uuid for the repeats of this reply after a rate-limit answer: it lands once.
+                json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
+            )
         return str(data.get("message_id", ""))
 
     async def send_card(
@@ -277,17 +285,18 @@ class FeishuClient:
     ) -> str:
         """Send a card. Feishu lands sends with the same uuid once (for an hour): a retry, or a resend after a crash
         with the same `idempotency_key`, does not make a second message."""
-        data = await self.call(
-            "POST",
-            "/open-apis/im/v1/messages",
-            params={"receive_id_type": id_type},
-            json_body={
-                "receive_id": receive_id,
-                "msg_type": "interactive",
-                "content": _card_content(card),
-                "uuid": _uuid(idempotency_key),
-            },
-        )
+        async with self._pacer.slot(f"{id_type}:{receive_id}"):
+            data = await self.call(
+                "POST",
+                "/open-apis/im/v1/messages",
+                params={"receive_id_type": id_type},
+                json_body={
+                    "receive_id": receive_id,
+                    "msg_type": "interactive",
+                    "content": _card_content(card),
+                    "uuid": _uuid(idempotency_key),
+                },
+            )
         return str(data.get("message_id", ""))
 
     async def patch_card(
@@ -329,17 +338,18 @@ class FeishuClient:
         return str(data["file_key"])
 
     async def send_file(self, receive_id: str, file_key: str, *, id_type: str = "chat_id") -> str:
-        data = await self.call(
-            "POST",
-            "/open-apis/im/v1/messages",
-            params={"receive_id_type": id_type},
-            json_body={
-                "receive_id": receive_id,
-                "msg_type": "file",
-                "content": json.dumps({"file_key": file_key}),
-                "uuid": _uuid(None),
-            },
-        )
+        async with self._pacer.slot(f"{id_type}:{receive_id}"):
+            data = await self.call(
+                "POST",
+                "/open-apis/im/v1/messages",
+                params={"receive_id_type": id_type},
+                json_body={
+                    "receive_id": receive_id,
+                    "msg_type": "file",
+                    "content": json.dumps({"file_key": file_key}),
+                    "uuid": _uuid(None),
+                },
+            )
         return str(data.get("message_id", ""))
 
     # Directory -------------------------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ class MessageContext:
         if self.private:
             return await self.send_private(card)
         try:
-            return await self.services.feishu.reply_card(self.message.message_id, card)
+            return await self.services.feishu.reply_card(
+                self.message.message_id, card, chat_id=self.message.chat_id
+            )
         except MessageGone:
             # The user recalled the message meanwhile: the answer goes into the chat instead.
             return await self.services.feishu.send_card(self.message.chat_id, card)

@@ -9,7 +9,8 @@ their open.feishu.cn path under DOCS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,13 @@ CARD_INVALID = 230099
 V1_ONLY = 200861
 BAD_PROPERTY = 200621
 BAD_STRUCTURE = 11310
+# Codes Feishu answers for these faults (FEISHU.md, "Facts gathered for go-live and fidelity"): a table cell of the wrong
+# type for its column, a row key that is no column, an unknown img_key, an invalid chart_spec, an @ of an unknown user.
+CELL_TYPE = 200914
+CELL_KEY = 200915
+IMAGE_UNKNOWN = 200570
+CHART_INVALID = 200550
+AT_UNKNOWN_USER = 100290
 
 DOCS = "https://open.feishu.cn/document/uAjLw4CM/ukzMukzMukzM/feishu-cards/"
 STRUCTURE_DOC = DOCS + "card-json-v2-structure"
@@ -31,6 +39,14 @@ MAX_TABLES = 5
 MAX_CONTAINER_DEPTH = 5
 # Table page: page_size 支持 [1,10] 整数.
 PAGE_SIZE = range(1, 11)
+# Table page: format.precision, 数字类型列的小数点位数, 取值范围 [0,10].
+PRECISION = range(0, 11)
+# Each 2.0 component page: element_id 必须以字母开头，仅可使用字母、数字和下划线，不超过 20 个字符，同一张卡片内唯一.
+ELEMENT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}")
+# 2.0 structure page: 单张卡片最多支持 200 个组件.
+MAX_COMPONENTS = 200
+# Rich text page: <at id=open_id></at> mentions a person (id=all: everyone); other attributes name a user otherwise.
+AT_TAG = re.compile(r"<at\s+id\s*=\s*[\"']?([^\"'\s>]+)")
 
 
 class CardViolation(Exception):
@@ -183,6 +199,16 @@ COMPONENT_RULES: dict[str, Component] = {
         "auto_resize max_rows label label_position value confirm behaviors",
         interactive=True,
     ),
+    "date_picker": _component(
+        "interactive-components/date-picker",
+        "name required disabled initial_date placeholder width confirm behaviors",
+        interactive=True,
+    ),
+    "multi_select_static": _component(
+        "interactive-components/multi-select-dropdown-menu",
+        "type name required disabled placeholder width options selected_values confirm behaviors",
+        interactive=True,
+    ),
     "select_static": _component(
         "interactive-components/single-select-dropdown-menu",
         "type name required disabled initial_index initial_option placeholder width options confirm behaviors",
@@ -251,9 +277,17 @@ BEHAVIOR_PROPERTIES = {
 CONFIRM_PROPERTIES = frozenset({"title", "text"})
 
 
-def validate_card(card: Any) -> None:
-    """Raise CardViolation for the first rule the card breaks; return quietly when Feishu would accept it."""
-    _Checker().card(card)
+def validate_card(
+    card: Any,
+    *,
+    known_user: Callable[[str], bool] | None = None,
+    known_image: Callable[[str], bool] | None = None,
+) -> None:
+    """Raise CardViolation for the first rule the card breaks; return quietly when Feishu would accept it.
+
+    `known_user` and `known_image` say whether the tenant has that open_id and img_key (the emulator passes its own);
+    without them, mentions and images are checked for shape only."""
+    _Checker(known_user, known_image).card(card)
 
 
 def violation(card: Any) -> CardViolation | None:
@@ -265,9 +299,17 @@ def violation(card: Any) -> CardViolation | None:
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        known_user: Callable[[str], bool] | None = None,
+        known_image: Callable[[str], bool] | None = None,
+    ) -> None:
         self.tables = 0
+        self.components = 0
         self.names: dict[str, str] = {}
+        self.element_ids: dict[str, str] = {}
+        self.known_user = known_user
+        self.known_image = known_image
 
     def card(self, card: Any) -> None:
         if not isinstance(card, dict):
@@ -327,6 +369,12 @@ class _Checker:
 
     def _element(self, element: Any, path: str, *, depth: int, in_form: bool) -> None:
         self._object(element, path)
+        self.components += 1
+        if self.components > MAX_COMPONENTS:
+            raise CardViolation(
+                path, f"a card holds at most {MAX_COMPONENTS} components ({STRUCTURE_DOC})", BAD_STRUCTURE
+            )
+        self._element_id(element, path)
         tag = element.get("tag")
         if tag in V1_TAGS:
             raise CardViolation(
@@ -376,6 +424,23 @@ class _Checker:
                 raise CardViolation(f"{where}.tag", "a column_set holds only column containers")
             self._element(column, where, depth=depth, in_form=in_form)
 
+    def _element_id(self, element: dict[str, Any], path: str) -> None:
+        if "element_id" not in element:
+            return
+        element_id = element["element_id"]
+        if not isinstance(element_id, str) or not ELEMENT_ID.fullmatch(element_id):
+            raise CardViolation(
+                f"{path}.element_id",
+                "element_id starts with a letter and holds at most 20 letters, digits and underscores",
+            )
+        if element_id in self.element_ids:
+            raise CardViolation(
+                f"{path}.element_id",
+                f"duplicate element_id {element_id!r}, already used at {self.element_ids[element_id]}",
+                BAD_STRUCTURE,
+            )
+        self.element_ids[element_id] = path
+
     def _name(self, element: dict[str, Any], path: str, tag: str, *, in_form: bool, rule: Component) -> None:
         name = element.get("name")
         if rule.interactive and in_form and not name:
@@ -419,23 +484,38 @@ class _Checker:
         columns = element["columns"]
         if not isinstance(columns, list) or not columns:
             raise CardViolation(f"{path}.columns", "a table needs columns")
-        keys: set[str] = set()
+        keys: dict[str, str] = {}
         for index, column in enumerate(columns):
             where = f"{path}.columns[{index}]"
             self._object(column, where)
             self._known(column, TABLE_COLUMN_PROPERTIES, where)
             if not column.get("name"):
                 raise CardViolation(f"{where}.name", "a table column needs a name")
-            keys.add(column["name"])
+            keys[column["name"]] = column.get("data_type", "text")
             self._enum(column, "data_type", TABLE_DATA_TYPES, where)
             if "format" in column:
                 self._object(column["format"], f"{where}.format")
                 self._known(column["format"], NUMBER_FORMAT_PROPERTIES, f"{where}.format")
+                precision = column["format"].get("precision", 0)
+                if isinstance(precision, bool) or precision not in PRECISION:
+                    raise CardViolation(
+                        f"{where}.format.precision", "precision must be an integer in [0, 10]"
+                    )
         rows = element["rows"]
         if not isinstance(rows, list):
             raise CardViolation(f"{path}.rows", "rows must be an array")
         for index, row in enumerate(rows):
             self._object(row, f"{path}.rows[{index}]")
+            for key, value in row.items():
+                where = f"{path}.rows[{index}].{key}"
+                if key not in keys:
+                    raise CardViolation(
+                        where, f"row key {key!r} is not a column ({rule_doc('table')})", CELL_KEY
+                    )
+                if not _cell_fits(keys[key], value):
+                    raise CardViolation(
+                        where, f"{value!r} is not a {keys[key]} cell ({rule_doc('table')})", CELL_TYPE
+                    )
 
     def _check_button(self, element: dict[str, Any], path: str) -> None:
         self._enum(element, "type", BUTTON_TYPES, path)
@@ -479,9 +559,41 @@ class _Checker:
     def _check_markdown(self, element: dict[str, Any], path: str) -> None:
         if not isinstance(element["content"], str):
             raise CardViolation(f"{path}.content", "markdown content must be a string")
+        self._mentions(element["content"], f"{path}.content")
+
+    def _mentions(self, content: str, path: str) -> None:
+        for user in AT_TAG.findall(content):
+            if user != "all" and self.known_user is not None and not self.known_user(user):
+                raise CardViolation(path, f"<at id={user}> names no user of the tenant", AT_UNKNOWN_USER)
 
     def _check_img(self, element: dict[str, Any], path: str) -> None:
         self._text(element["alt"], f"{path}.alt")
+        key = element["img_key"]
+        if (
+            not isinstance(key, str)
+            or not key
+            or (self.known_image is not None and not self.known_image(key))
+        ):
+            raise CardViolation(f"{path}.img_key", f"img_key {key!r} is no uploaded image", IMAGE_UNKNOWN)
+
+    def _check_chart(self, element: dict[str, Any], path: str) -> None:
+        # Chart page: chart_spec is a VChart spec, an object naming the chart type and its data.
+        spec = element["chart_spec"]
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("type"), str)
+            or not isinstance(spec.get("data"), dict | list)
+        ):
+            raise CardViolation(f"{path}.chart_spec", "chart_spec needs a type and data", CHART_INVALID)
+
+    def _check_multi_select_static(self, element: dict[str, Any], path: str) -> None:
+        self._check_select_static(element, path)
+
+    def _check_date_picker(self, element: dict[str, Any], path: str) -> None:
+        if "placeholder" in element:
+            self._text(element["placeholder"], f"{path}.placeholder")
+        self._behaviors(element, path)
+        self._confirm(element, path)
 
     def _check_collapsible_panel(self, element: dict[str, Any], path: str) -> None:
         header = element["header"]
@@ -513,8 +625,14 @@ class _Checker:
 
     def _confirm(self, element: dict[str, Any], path: str) -> None:
         if "confirm" in element:
-            self._object(element["confirm"], f"{path}.confirm")
-            self._known(element["confirm"], CONFIRM_PROPERTIES, f"{path}.confirm")
+            confirm = element["confirm"]
+            self._object(confirm, f"{path}.confirm")
+            self._known(confirm, CONFIRM_PROPERTIES, f"{path}.confirm")
+            # Button page: confirm 二次确认弹窗, title 与 text 均为必填.
+            for part in ("title", "text"):
+                if part not in confirm:
+                    raise CardViolation(f"{path}.confirm.{part}", f"confirm needs a {part}")
+                self._text(confirm[part], f"{path}.confirm.{part}")
 
     def _text(self, text: Any, path: str) -> None:
         self._object(text, path)
@@ -523,6 +641,8 @@ class _Checker:
             raise CardViolation(f"{path}.tag", f"text tag must be one of {sorted(TEXT_TAGS)}")
         if not isinstance(text.get("content", ""), str):
             raise CardViolation(f"{path}.content", "text content must be a string")
+        if text.get("tag") == "lark_md":
+            self._mentions(text.get("content", ""), f"{path}.content")
 
     @staticmethod
     def _object(value: Any, path: str) -> None:
@@ -539,6 +659,22 @@ class _Checker:
     def _enum(value: dict[str, Any], key: str, allowed: frozenset[str], path: str) -> None:
         if key in value and value[key] not in allowed:
             raise CardViolation(f"{path}.{key}", f"{key} {value[key]!r} is not one of {sorted(allowed)}")
+
+
+def rule_doc(tag: str) -> str:
+    return COMPONENT_RULES[tag].doc
+
+
+def _cell_fits(data_type: str, value: Any) -> bool:
+    """Table page: a cell holds what its column's data_type says (number: a number; text kinds: a string; options: a
+    list of {text, color}; persons: open_ids; date: a millisecond timestamp)."""
+    if data_type in ("number", "date"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if data_type == "options":
+        return isinstance(value, list) and all(isinstance(o, dict) and "text" in o for o in value)
+    if data_type == "persons":
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    return isinstance(value, str)
 
 
 def _is_submit(element: dict[str, Any]) -> bool:

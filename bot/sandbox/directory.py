@@ -94,11 +94,30 @@ class Directory:
     def person(self, open_id: str) -> Person:
         return self._people[open_id]
 
+    def find(self, id_type: str, value: str) -> Person | None:
+        """The person `value` names as an id of `id_type` (open_id, user_id, union_id or email); None when no one has
+        that id of that type, as Feishu finds no one for an open_id passed as a user_id."""
+        if id_type == "open_id":
+            return self._people.get(value)
+        return self._by_id(id_type).get(value)
+
+    @cached_property
+    def _ids(self) -> dict[str, dict[str, Person]]:
+        return {
+            "user_id": {p.user_id: p for p in self._people.values()},
+            "union_id": {union_of(p): p for p in self._people.values()},
+            "email": {email_of(p): p for p in self._people.values()},
+        }
+
+    def _by_id(self, id_type: str) -> dict[str, Person]:
+        return self._ids.get(id_type, {})
+
     def user_json(self, open_id: str) -> dict[str, object]:
         person = self._people[open_id]
         return {
             "open_id": person.open_id,
             "user_id": person.user_id,
+            "union_id": union_of(person),
             "name": person.name,
             "email": email_of(person),
             "mobile": mobile_of(person),
@@ -147,6 +166,11 @@ class Directory:
         """The chats the bot is in: the personas' private chats and the groups it was not removed from."""
         ids = [self.p2p_chat_of(p.open_id) for p in PERSONAS] + [HR_GROUP, MANAGER_GROUP]
         return [self.chat(chat_id) for chat_id in ids if chat_id not in self.bot_removed_from]
+
+
+def union_of(person: Person) -> str:
+    """A union_id per person (on_…), distinct from the open_id as Feishu's are."""
+    return "on_" + person.open_id.removeprefix("ou_")
 
 
 def email_of(person: Person) -> str:

@@ -108,6 +108,12 @@ class LongConnHub:
         self.frames_sent = 0
         self.redeliveries = 0
         self.fragment_size = 0  # 0: whole payloads; n: payloads split in parts of at most n bytes
+        # Card callbacks arrive as type=event frames, and sometimes as type=card (reported on lark's Python SDK):
+        # the hub takes turns, so a bot must answer both. lark-oapi's own client drops type=card frames; a test
+        # driving it sets ("event",).
+        self.card_frame_types: tuple[str, ...] = ("event", "card")
+        self.card_frames_sent: dict[str, int] = {}
+        self._card_turn = 0
         self._tickets: dict[str, float] = {}
         self._in_flight: dict[str, Delivery] = {}
         self._pending: set[Delivery] = set()
@@ -200,8 +206,17 @@ class LongConnHub:
         finally:
             self._pending.discard(delivery)
 
+    def _frame_type(self, delivery: Delivery) -> str:
+        if not delivery.card:
+            return "event"
+        kind = self.card_frame_types[self._card_turn % len(self.card_frame_types)]
+        self._card_turn += 1
+        self.card_frames_sent[kind] = self.card_frames_sent.get(kind, 0) + 1
+        return kind
+
     async def _send_event(self, connection: Connection, delivery: Delivery) -> None:
         message_id = uuid.uuid4().hex
+        frame_type = self._frame_type(delivery)
         self._in_flight[message_id] = delivery
         size = self.fragment_size or len(delivery.payload) or 1
         parts = [delivery.payload[i : i + size] for i in range(0, len(delivery.payload), size)] or [b""]
@@ -216,7 +231,7 @@ class LongConnHub:
                 DATA,
             )
             headers = {
-                "type": "event",
+                "type": frame_type,
                 "message_id": message_id,
                 "trace_id": uuid.uuid4().hex,
                 "sum": str(len(parts)),

@@ -39,12 +39,15 @@ class Sandbox:
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
         self.url = ""
+        # Feishu's Open API at an origin of its own, as lark-oapi's Client.domain() demands (no path prefix).
+        self.feishu_url = ""
         self._runner: web.AppRunner | None = None
+        self._feishu_runner: web.AppRunner | None = None
 
     def feishu_settings(self) -> dict[str, Any]:
         """The core's settings that point the bot's Feishu client at this sandbox."""
         return {
-            "feishu_base_url": f"{self.url}/feishu",
+            "feishu_base_url": self.feishu_url,
             "feishu_app_id": SANDBOX_APP_ID,
             "feishu_app_secret": SANDBOX_APP_SECRET,
         }
@@ -99,6 +102,12 @@ class Sandbox:
         root.on_shutdown.append(self.longconn.close_all)
         return root
 
+    def feishu_app(self) -> web.Application:
+        """The Open API alone, with the long connection's socket (its endpoint answers a URL on the same origin)."""
+        app = self.feishu.app()
+        app.router.add_get(SOCKET_PATH, self.longconn.socket)
+        return app
+
     async def start(self, host: str, port: int) -> str:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
@@ -106,12 +115,19 @@ class Sandbox:
         await site.start()
         bound = self._runner.addresses[0]
         self.url = f"http://{host}:{bound[1]}"
+        self._feishu_runner = web.AppRunner(self.feishu_app(), access_log=None)
+        await self._feishu_runner.setup()
+        await web.TCPSite(self._feishu_runner, host, 0).start()
+        self.feishu_url = f"http://{host}:{self._feishu_runner.addresses[0][1]}"
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        # Long connections first: a socket open on either origin would hold its runner's shutdown.
+        await self.longconn.close_all()
+        for runner in (self._feishu_runner, self._runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._feishu_runner = None
 
     # Driving API (used by `hrbot say`, the console and tests) --------------------------------------------------
     async def _say(self, request: web.Request) -> web.Response:
