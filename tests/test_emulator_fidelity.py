@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient
+from bot.feishu.client import FeishuClient
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import (
     AT_UNKNOWN_USER,

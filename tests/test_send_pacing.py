@@ -18,8 +18,8 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
-from bot.feishu import FeishuClient
-from bot.pacing import ChatPacer
+from bot.feishu.chat_pacing import ChatPacer
+from bot.feishu.client import FeishuClient
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from bot.sandbox.feishu import FeishuEmulator
 from cards.common import card, markdown

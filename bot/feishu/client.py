@@ -29,8 +29,8 @@ from tenacity import (
 )
 
 from bot.clock import Clock
+from bot.feishu.chat_pacing import ChatPacer
 from bot.observability import metrics
-from bot.pacing import ChatPacer
 from cards.common import MAX_REQUEST_BYTES, card_json
 
 log = logging.getLogger("hrbot.feishu")
