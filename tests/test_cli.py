@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -84,3 +85,25 @@ def test_env_file_is_read(tmp_path: Path) -> None:
         _hrbot("serve"), env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "HRBOT_TIMEZONE" in result.stderr
+
+
+HEAVY = ("aiohttp", "sqlalchemy", "apscheduler", "pydantic", "httpx")
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_nothing_the_server_needs(flag: str) -> None:
+    """They answer at once: none of what only `serve` (or the settings) needs is imported to print them."""
+    probe = (
+        "import sys\n"
+        "from bot.lifecycle import cli\n"
+        "try:\n"
+        f"    cli.main([{flag!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    assert printed[-1] == "[]", printed
+    assert ("hrbot " in printed[0]) if flag == "--version" else ("serve" in done.stdout)

@@ -1,31 +1,36 @@
 """`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot from the terminal; `hrbot whoami` prints
-the ids the settings need."""
+the ids the settings need.
+
+Only argparse is imported before the arguments are read: `hrbot --version` and `--help` answer at once, and each
+command imports what it needs (the settings alone cost pydantic; the server needs aiohttp, SQLAlchemy, APScheduler).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
-import signal
 import sys
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from bot.config import ConfigError, Settings, load_settings
-from bot.lifecycle.startup_errors import check_urls, explain
-from bot.observability.logs import setup_logging
-
-log = logging.getLogger("hrbot")
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
-def _version() -> str:
-    try:
-        return version("hrbot")
-    except PackageNotFoundError:
-        return "unknown"
+class _Version(argparse.Action):
+    """`--version`, read from the installed metadata only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("hrbot")
+        except PackageNotFoundError:
+            found = "unknown"
+        print(f"hrbot {found}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="hrbot", description="Feishu bot for HR teams")
-    parser.add_argument("--version", action="version", version=f"hrbot {_version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the bot (sandbox mode without Feishu credentials)")
     serve.add_argument("--mode", choices=("webhook", "ws"), default="webhook", help="event ingress")
@@ -71,6 +76,10 @@ def _run(argv: list[str] | None) -> int:
     )
     args = parser.parse_args(argv)
 
+    import asyncio
+
+    from bot.config import ConfigError, load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -82,9 +91,11 @@ def _run(argv: list[str] | None) -> int:
         from bot.feishu.whoami import whoami
 
         return asyncio.run(whoami(settings))
-    try:
-        from bot.sandbox.say import say
+    import httpx
 
+    from bot.sandbox.say import say
+
+    try:
         return asyncio.run(say(settings, args.text, args.user, args.chat, args.wait))
     except httpx.HTTPError:
         print(
@@ -94,7 +105,15 @@ def _run(argv: list[str] | None) -> int:
 
 
 def _serve(settings: Settings, mode: str) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from bot.lifecycle.startup_errors import check_urls, explain
+    from bot.observability.logs import setup_logging
+
     setup_logging(settings.hrbot_log_level, settings.hrbot_log_format)
+    log = logging.getLogger("hrbot")
 
     async def run() -> None:
         bot: Any
