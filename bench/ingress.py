@@ -460,7 +460,10 @@ async def converse(
     loop = asyncio.get_running_loop()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency + 2)) as session:
-        async with session.post(f"{bench_url}/bench/messages", json=[[e.message_id, f"oc_bench_p2p_{e.message_id}"] for e in events]) as answer:
+        async with session.post(
+            f"{bench_url}/bench/messages",
+            json=[[e.message_id, f"oc_bench_p2p_{e.message_id}"] for e in events],
+        ) as answer:
             answer.raise_for_status()
         stream = await session.get(f"{bench_url}/bench/replies", timeout=aiohttp.ClientTimeout(total=None))
 
