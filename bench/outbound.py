@@ -23,6 +23,8 @@ from bot.sandbox.directory import HR_GROUP
 from cards.common import card, fields, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
+# Sandbox people to send to: one per send, for both clients (up to 9,999 sends each).
+PEOPLE = 20_000
 
 CARD = card(
     "企业社保缴纳 · 小米科技有限责任公司", "blue", [markdown("2019 年报"), fields([("参保人数", "168人")])]
@@ -32,9 +34,11 @@ CARD = card(
 def serve_emulator(port: int) -> None:
     from aiohttp import web
 
+    from bot.sandbox.directory import Directory
     from bot.sandbox.feishu import FeishuEmulator
 
-    emulator = FeishuEmulator(Clock(), SANDBOX_APP_ID, SANDBOX_APP_SECRET)
+    # A person per send: Feishu takes 5 messages a second to one chat (230020 beyond it), not a thousand.
+    emulator = FeishuEmulator(Clock(), SANDBOX_APP_ID, SANDBOX_APP_SECRET, Directory(employees=PEOPLE))
     print("ready", flush=True)
     web.run_app(emulator.app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
@@ -45,9 +49,11 @@ async def run_ours(base_url: str, sends: int, concurrency: int) -> float:
     )
     slots = asyncio.Semaphore(concurrency)
 
+    people = iter(range(1, sends + 1))
+
     async def one() -> None:
         async with slots:
-            await client.send_card(HR_GROUP, CARD)
+            await client.send_card(person(next(people)), CARD, id_type="open_id")
 
     await client.send_card(HR_GROUP, CARD)  # token and connection warm
     began = time.perf_counter()
@@ -68,15 +74,17 @@ async def run_lark(base_url: str, sends: int, concurrency: int) -> float:
     content = json.dumps(CARD, ensure_ascii=False)
     slots = asyncio.Semaphore(concurrency)
 
+    people = iter(range(sends + 1, 2 * sends + 2))
+
     def request() -> CreateMessageRequest:
         body = (
             CreateMessageRequestBody.builder()
-            .receive_id(HR_GROUP)
+            .receive_id(person(next(people)))
             .msg_type("interactive")
             .content(content)
             .build()
         )
-        return CreateMessageRequest.builder().receive_id_type("chat_id").request_body(body).build()
+        return CreateMessageRequest.builder().receive_id_type("open_id").request_body(body).build()
 
     async def one() -> None:
         async with slots:
@@ -88,6 +96,10 @@ async def run_lark(base_url: str, sends: int, concurrency: int) -> float:
     began = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(sends)))
     return sends / (time.perf_counter() - began)
+
+
+def person(number: int) -> str:
+    return f"ou_emp_{number:05d}"
 
 
 def _free_port() -> int:

@@ -142,6 +142,7 @@ def demo_card(title: str, template: str, status: str) -> Card:
             table(
                 [("city", "城市"), ("count", "人数")],
                 [{"city": "北京", "count": 12}, {"city": "上海", "count": 7}],
+                numbers={"count": 0},
             ),
             panel("**明细**", [markdown("面板里的内容")]),
             image("img_console_test", "测试图片"),

@@ -160,9 +160,10 @@ async def _old_function(*_args: Any) -> None:
 
 
 def put_old_card(bot: RunningBot, message_id: str, chat_id: str, card: dict[str, Any]) -> SandboxMessage:
-    """A card the previous version had posted, still in the chat."""
+    """A card the previous version had posted, still in the chat (shared, as every card of the bot's is)."""
+    shared = {"config": {"update_multi": True}, **card}
     message = SandboxMessage(
-        message_id, chat_id, BOT_OPEN_ID, "interactive", card, bot.feishu.clock.timestamp()
+        message_id, chat_id, BOT_OPEN_ID, "interactive", shared, bot.feishu.clock.timestamp()
     )
     bot.feishu.messages[message_id] = message
     return message

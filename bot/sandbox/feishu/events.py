@@ -202,7 +202,7 @@ class EventsApi(EmulatorState):
         card = (answer.get("card") or {}).get("data") if isinstance(answer, dict) else None
         if status == 200 and isinstance(card, dict):
             try:
-                validate_card(card)
+                validate_card(card, known_user=self.directory.has_user, known_image=self.images.__contains__)
                 self._check_body_size(json.dumps({"card": card}, ensure_ascii=False).encode())
             except CardViolation as problem:
                 return self._callback_error(message_id, problem.code, problem.msg)

@@ -133,7 +133,11 @@ class MessagesApi(EmulatorState):
     def _throttled(self, chat_id: str) -> web.Response | None:
         """Send message doc: 给同一用户发消息的限频为 5 QPS、给同一群组发消息的限频为群内机器人共享 5 QPS (230020 beyond it).
         A user's limit is their private chat's with the bot, so both are kept per chat."""
-        window = self._send_windows.setdefault(chat_id, RateWindow(SENDS_PER_CHAT_PER_SECOND))
+        window = self._send_windows.get(chat_id)
+        if window is None:
+            window = self._send_windows[chat_id] = RateWindow(
+                SENDS_PER_CHAT_PER_SECOND, lambda: self.rate_clock()
+            )
         if window.admit():
             return None
         return fail(
