@@ -58,6 +58,7 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox, *, public: bool =
     app.router.add_post("/console/api/advance", guard(console.advance))
     app.router.add_get("/console/api/ingress", guard(console.ingress))
     app.router.add_post("/console/api/longconn/fault", guard(console.longconn_fault))
+    app.router.add_get("/console/bitable", guard(console.bitable))
     app.on_shutdown.append(console.close_streams)
 
 
@@ -151,6 +152,10 @@ class Console:
     # Page ------------------------------------------------------------------------------------------------------
     async def page(self, _request: web.Request) -> web.Response:
         return self._file("console.html", "text/html")
+
+    async def bitable(self, _request: web.Request) -> web.Response:
+        """The emulated 多维表格 (bot/sandbox/bitable.py), as HR would see it in Feishu."""
+        return web.Response(text=self.sandbox.bitable.html(), content_type="text/html")
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
