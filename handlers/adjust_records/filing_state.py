@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, String, Table, bindparam, case, select, update
+from sqlalchemy import Column, DateTime, String, Table, bindparam, case, or_, select, update
 
 from bot.store import Store, _dialect_insert, aware, metadata
 
@@ -117,6 +117,8 @@ async def reconcile(store: Store, fingerprints: dict[str, str]) -> dict[str, Fil
     if not fresh and not differs:
         return known
     c = filing_states.c
+    # Spelled out: an IN list cannot take part in a statement run for many rows.
+    decided = or_(c.state == FILED, c.state == NOT_NEEDED)
     async with store.engine.begin() as conn:
         if fresh:
             insert = _dialect_insert(store.engine.dialect.name)(filing_states)
@@ -128,8 +130,8 @@ async def reconcile(store: Store, fingerprints: dict[str, str]) -> dict[str, Fil
                 .where(c.record_key == bindparam("k"), c.fingerprint != bindparam("fp"))
                 .values(
                     fingerprint=bindparam("fp"),
-                    state=case((c.state.in_(DECIDED), CHANGED), else_=c.state),
-                    prev_state=case((c.state.in_(DECIDED), None), else_=c.prev_state),
+                    state=case((decided, CHANGED), else_=c.state),
+                    prev_state=case((decided, None), else_=c.prev_state),
                 ),
                 differs,
             )

@@ -1,0 +1,255 @@
+"""增减员 from notice to done, through the ingress: HR marks records on the cards, reminders chase only what is left,
+a record changed after filing shows 有变更, employees cannot mark, the day after a cutoff lists what was not filed;
+and the company's 多维表格 follows both ways."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select
+
+from bot.clock import Clock
+from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, BitableTable
+from bot.sandbox.corehr import WORKPLACES
+from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP
+from bot.sandbox.feishu import SandboxMessage
+from bot.store import audit_records
+from cards.adjust_records import GROUP_ACTION, LINE_ACTION
+from cards.text import card_text
+from handlers.adjust_records.digest import post_digest
+from handlers.adjust_records.filing import send_filing_reminders, send_overdue_notices
+from handlers.adjust_records.filing_state import FILED, mark, reconcile, record_key, states
+from tests.conftest import RunningBot, make_settings, running_bot, wait_for
+from tests.test_adjust_records_hr import CALENDAR, SLOT, _group_say, _without_records
+
+SHANGHAI = WORKPLACES[1]
+
+
+def _values(message: SandboxMessage, action: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for behavior in node.get("behaviors") or []:
+                if behavior.get("value", {}).get("action") == action:
+                    found.append(behavior["value"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(message.content)
+    return found
+
+
+def _menu(message: SandboxMessage, open_id: str) -> dict[str, Any]:
+    """The state menu of `open_id`'s line on the card."""
+    [value] = [v for v in _values(message, LINE_ACTION) if v["line"].startswith(f"{open_id}:")]
+    return value
+
+
+def _listed(message: SandboxMessage) -> set[str]:
+    """The names of the lines a card lists (each line reads 姓名 · 社保、公积金 · ...)."""
+    names = set()
+    for line in card_text(message.content).splitlines():
+        if " · 社保" in line or " · 公积金" in line:
+            names.add(line.split(" · ")[0].removeprefix("🆕 ").removeprefix("✏️ "))
+    return names
+
+
+async def _bot_with_calendar(tmp_path: Path, clock: Clock, **settings: Any) -> Any:
+    path = tmp_path / "calendar.toml"
+    path.write_text(CALENDAR.format(shanghai=13, shenzhen=15), encoding="utf-8")
+    return running_bot(make_settings(tmp_path), clock, hrbot_filing_calendar=str(path), **settings)
+
+
+def _tenth(bot: RunningBot) -> date:
+    services = bot.app.services
+    return services.clock.now().astimezone(services.settings.tz).date().replace(day=10)
+
+
+def _newcomers(bot: RunningBot, today: date, count: int) -> list[tuple[str, str]]:
+    """`count` people with a 增员 in Shanghai this month: (open_id, name)."""
+    people = _without_records(bot)[:count]
+    for open_id in people:
+        bot.sandbox.compensation.add_increase(open_id, f"{today:%Y-%m}", 15000, SHANGHAI)
+    return [(open_id, bot.feishu.directory.person(open_id).name) for open_id in people]
+
+
+async def test_marked_filed_from_the_digest_leaves_the_reminder_and_a_change_after_shows(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        services, today = bot.app.services, _tenth(bot)
+        (filed, filed_name), (_, waiting_name) = _newcomers(bot, today, 2)
+        assert await post_digest(services, SLOT)
+        [digest] = bot.feishu.bot_messages(HR_GROUP)
+        assert f"{filed_name} · 社保、公积金 · 基数 15,000.00 元 · ⏳待申报" in card_text(digest.content)
+
+        answer = await bot.click(digest, user=HR, value=_menu(digest, filed), option="filed")
+        assert (
+            answer["toast"]["type"] == "success" and "已将 2 条记录标记为已申报" in answer["toast"]["content"]
+        )
+
+        assert await send_filing_reminders(services, today) == ["上海"]
+        reminder = bot.feishu.bot_messages(HR_GROUP)[-1]
+        text = card_text(reminder.content)
+        assert filed_name not in _listed(reminder) and waiting_name in _listed(reminder)
+        assert "上海：" in text and "条待申报" in text and "1 条已申报" in text
+
+        # The filed record changes (a new base): it is the same record, now 有变更.
+        bot.sandbox.compensation.add_increase(filed, f"{today:%Y-%m}", 18000, SHANGHAI)
+        [reply] = await bot.replies(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
+        assert f"✏️ {filed_name} · 社保、公积金 · 基数 18,000.00 元 · ⚠️有变更" in card_text(reply.content)
+
+
+async def test_an_employees_click_is_refused_and_changes_nothing(bot: RunningBot) -> None:
+    services = bot.app.services
+    month = f"{services.local():%Y-%m}"
+    [newcomer] = _without_records(bot)[:1]
+    bot.sandbox.compensation.add_increase(newcomer, month, 15000, SHANGHAI)
+    assert await post_digest(services, SLOT)
+    [digest] = bot.feishu.bot_messages(HR_GROUP)
+    for value, option in ((_menu(digest, newcomer), "filed"), (_values(digest, GROUP_ACTION)[0], None)):
+        refused = await bot.click(digest, user=EMPLOYEE, value=value, option=option)
+        assert refused["toast"]["type"] == "error" and "只有 HR" in refused["toast"]["content"]
+    keys = [record_key(newcomer, "increase", kind, month) for kind in ("social_insurance", "provident_fund")]
+    assert {f.state for f in (await states(services.store, keys)).values()} == {"pending"}
+
+
+async def test_undo_and_not_needed_with_a_reason(bot: RunningBot) -> None:
+    services = bot.app.services
+    month = f"{services.local():%Y-%m}"
+    [newcomer] = _without_records(bot)[:1]
+    bot.sandbox.compensation.add_increase(newcomer, month, 15000, SHANGHAI)
+    assert await post_digest(services, SLOT)
+    [digest] = bot.feishu.bot_messages(HR_GROUP)
+    keys = [record_key(newcomer, "increase", kind, month) for kind in ("social_insurance", "provident_fund")]
+    await bot.click(digest, user=HR, value=_menu(digest, newcomer), option="not_needed:a")
+    assert {(f.state, f.reason, f.by) for f in (await states(services.store, keys)).values()} == {
+        ("not_needed", "代理机构申报", HR)
+    }
+    undone = await bot.click(digest, user=HR, value=_menu(digest, newcomer), option="undo")
+    assert "已撤销 2 条" in undone["toast"]["content"]
+    assert {f.state for f in (await states(services.store, keys)).values()} == {"pending"}
+    # Who marked what is audited.
+    query = select(audit_records.c.outcome).where(
+        audit_records.c.actor == HR, audit_records.c.action == "增减员申报状态"
+    )
+    async with services.store.engine.connect() as conn:
+        assert sorted(row.outcome for row in await conn.execute(query)) == ["撤销", "无需申报"]
+
+
+async def test_the_day_after_the_cutoff_lists_exactly_what_was_not_filed(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        services, today = bot.app.services, _tenth(bot)
+        people = _newcomers(bot, today, 4)
+        assert await send_filing_reminders(services, today) == ["上海"]
+        reminder = bot.feishu.bot_messages(HR_GROUP)[-1]
+        listed = _listed(reminder)
+        assert {name for _, name in people} <= listed
+        (filed, filed_name), (skipped, skipped_name) = people[:2]
+        await bot.click(reminder, user=HR, value=_menu(reminder, filed), option="filed")
+        await bot.click(reminder, user=HR, value=_menu(reminder, skipped), option="not_needed:e")
+
+        assert (
+            await send_overdue_notices(services, today.replace(day=13)) == []
+        )  # not yet: the cutoff is today
+        assert await send_overdue_notices(services, today.replace(day=14)) == ["上海"]
+        overdue = bot.feishu.bot_messages(HR_GROUP)[-1]
+        assert "增减员逾期未申报 · 上海" in card_text(overdue.content)
+        assert _listed(overdue) == listed - {filed_name, skipped_name}
+        assert await send_overdue_notices(services, today.replace(day=14)) == []  # once
+
+
+async def test_a_city_whose_records_are_all_done_gets_no_reminder(tmp_path: Path, clock: Clock) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        services, today = bot.app.services, _tenth(bot)
+        _newcomers(bot, today, 1)
+        assert await post_digest(services, SLOT)
+        [digest] = bot.feishu.bot_messages(HR_GROUP)
+        for value in _values(digest, LINE_ACTION):
+            await bot.click(digest, user=HR, value=value, option="filed")
+        for value in _values(digest, GROUP_ACTION):
+            if value.get("state") == FILED:
+                await bot.click(digest, user=HR, value=value)
+        shanghai = [m for m in bot.feishu.bot_messages(HR_GROUP) if "申报提醒" in card_text(m.content)]
+        assert "上海" not in await send_filing_reminders(services, today)
+        assert [
+            m for m in bot.feishu.bot_messages(HR_GROUP) if "申报提醒" in card_text(m.content)
+        ] == shanghai
+
+
+async def test_a_group_of_2000_records_is_marked_in_one_statement(bot: RunningBot) -> None:
+    store = bot.app.services.store
+    keys = [record_key(f"ou_bulk_{i:05d}", "increase", "social_insurance", "2026-11") for i in range(2000)]
+    await reconcile(store, dict.fromkeys(keys, "f0"))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        started = time.perf_counter()
+        changed = await mark(store, keys, FILED, by=HR, at=bot.app.services.clock.now())
+        took = time.perf_counter() - started
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert changed == 2000
+    assert [s.split()[0] for s in statements] == ["UPDATE"]
+    print(f"2,000 records marked in {took * 1000:.0f} ms, one statement")
+
+
+# 多维表格 --------------------------------------------------------------------------------------------------------------
+def _row(table: BitableTable, key: str) -> str:
+    record_id = table.find("记录键", key)
+    assert record_id is not None, f"no row for {key}"
+    return record_id
+
+
+async def test_the_table_gets_every_record_and_a_state_changed_there_is_read_back_before_the_reminder(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        services, today = bot.app.services, _tenth(bot)
+        table = bot.sandbox.bitable.table(SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID)
+        (done, done_name), (_, left_name) = _newcomers(bot, today, 2)
+        assert await post_digest(services, SLOT)
+        assert {"记录键", "姓名", "申报状态", "申报人", "申报时间", "无需申报原因"} <= set(table.fields)
+        rows = await states(services.store)
+        assert len(table.records) == len(rows)  # one row per record
+        month = f"{today:%Y-%m}"
+        for kind in ("social_insurance", "provident_fund"):
+            record_id = _row(table, record_key(done, "increase", kind, month))
+            assert table.value_of(record_id, "申报状态") == "待申报"
+            assert table.value_of(record_id, "姓名") == done_name
+            table.edit(record_id, 申报状态="已申报")  # HR works in the table
+
+        assert await send_filing_reminders(services, today) == ["上海"]
+        reminder = bot.feishu.bot_messages(HR_GROUP)[-1]
+        assert done_name not in _listed(reminder) and left_name in _listed(reminder)
+        key = record_key(done, "increase", "social_insurance", month)
+        assert (await states(services.store, [key]))[key].state == FILED
+
+
+async def test_a_state_changed_in_the_bot_is_written_to_the_table(bot: RunningBot) -> None:
+    services = bot.app.services
+    month = f"{services.local():%Y-%m}"
+    table = bot.sandbox.bitable.table(SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID)
+    [newcomer] = _without_records(bot)[:1]
+    bot.sandbox.compensation.add_increase(newcomer, month, 15000, SHANGHAI)
+    assert await post_digest(services, SLOT)
+    [digest] = bot.feishu.bot_messages(HR_GROUP)
+    record_id = _row(table, record_key(newcomer, "increase", "provident_fund", month))
+    await bot.click(digest, user=HR, value=_menu(digest, newcomer), option="filed")
+    hr_name = bot.feishu.directory.person(HR).name
+    await wait_for(lambda: [1] if table.value_of(record_id, "申报状态") == "已申报" else [], 1, 15)
+    assert table.value_of(record_id, "申报人") == hr_name
+    assert isinstance(table.value_of(record_id, "申报时间"), int)
