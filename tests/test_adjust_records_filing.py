@@ -4,11 +4,13 @@ and the company's 多维表格 follows both ways."""
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import event, select
 
 from bot.clock import Clock
@@ -17,7 +19,7 @@ from bot.sandbox.corehr import WORKPLACES
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.store import audit_records
-from cards.adjust_records import GROUP_ACTION, LINE_ACTION
+from cards.adjust_records import EXPORT_ACTION, GROUP_ACTION, LINE_ACTION
 from cards.text import card_text
 from handlers.adjust_records.digest import post_digest
 from handlers.adjust_records.filing import send_filing_reminders, send_overdue_notices
@@ -253,3 +255,35 @@ async def test_a_state_changed_in_the_bot_is_written_to_the_table(bot: RunningBo
     await wait_for(lambda: [1] if table.value_of(record_id, "申报状态") == "已申报" else [], 1, 15)
     assert table.value_of(record_id, "申报人") == hr_name
     assert isinstance(table.value_of(record_id, "申报时间"), int)
+
+
+async def test_the_export_has_the_state_columns(bot: RunningBot) -> None:
+    services = bot.app.services
+    month = f"{services.local():%Y-%m}"
+    [newcomer] = _without_records(bot)[:1]
+    bot.sandbox.compensation.add_increase(newcomer, month, 15000, SHANGHAI)
+    assert await post_digest(services, SLOT)
+    [digest] = bot.feishu.bot_messages(HR_GROUP)
+    await bot.click(digest, user=HR, value=_menu(digest, newcomer), option="filed")
+    [export] = _values(digest, EXPORT_ACTION)
+    await bot.click(digest, user=HR, value=export)
+    [sent] = await wait_for(
+        lambda: [m for m in bot.feishu.bot_messages(HR_GROUP) if m.msg_type == "file"], 1, 15
+    )
+    book = load_workbook(io.BytesIO(bot.feishu.files[sent.content["file_key"]][1]))
+    states_by_person: dict[str, set[tuple[Any, ...]]] = {}
+    for sheet in book.worksheets:
+        header, *body = list(sheet.iter_rows(values_only=True))
+        assert header[-4:] == ("申报状态", "申报人", "申报时间", "无需申报原因")
+        for row in body:
+            states_by_person.setdefault(str(row[1]), set()).add((row[3], *row[-4:-2], row[-1]))
+    hr_name = bot.feishu.directory.person(HR).name
+    assert states_by_person[newcomer] == {
+        ("社保", "已申报", hr_name, None),
+        ("公积金", "已申报", hr_name, None),
+    }
+    assert all(
+        state[1] in ("待申报", "已申报", "无需申报", "有变更")
+        for rows in states_by_person.values()
+        for state in rows
+    )
