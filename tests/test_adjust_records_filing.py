@@ -287,3 +287,14 @@ async def test_the_export_has_the_state_columns(bot: RunningBot) -> None:
         for rows in states_by_person.values()
         for state in rows
     )
+
+
+async def test_the_console_shows_the_table(bot: RunningBot) -> None:
+    services = bot.app.services
+    [newcomer] = _without_records(bot)[:1]
+    bot.sandbox.compensation.add_increase(newcomer, f"{services.local():%Y-%m}", 15000, SHANGHAI)
+    assert await post_digest(services, SLOT)
+    page = await bot.http.get(f"{bot.app.url}/console/bitable")
+    assert page.status_code == 200
+    name = bot.feishu.directory.person(newcomer).name
+    assert "增减员申报" in page.text and f"<td>{name}</td>" in page.text and "<td>待申报</td>" in page.text
