@@ -10,10 +10,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, select
 
 from bot.clock import Clock
+from bot.config import ConfigError
 from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, BitableTable
 from bot.sandbox.corehr import WORKPLACES
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP
@@ -298,3 +300,28 @@ async def test_the_console_shows_the_table(bot: RunningBot) -> None:
     assert page.status_code == 200
     name = bot.feishu.directory.person(newcomer).name
     assert "增减员申报" in page.text and f"<td>{name}</td>" in page.text and "<td>待申报</td>" in page.text
+
+
+async def test_a_state_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        today = _tenth(bot)
+        (filed, filed_name), (_, waiting_name) = _newcomers(bot, today, 2)
+        assert await post_digest(bot.app.services, SLOT)
+        [digest] = bot.feishu.bot_messages(HR_GROUP)
+        await bot.click(digest, user=HR, value=_menu(digest, filed), option="filed")
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        _newcomers(bot, today, 2)  # the new sandbox's records, as before
+        assert await send_filing_reminders(bot.app.services, today) == ["上海"]
+        reminder = bot.feishu.bot_messages(HR_GROUP)[-1]
+        assert filed_name not in _listed(reminder) and waiting_name in _listed(reminder)
+
+
+async def test_the_table_needs_both_its_settings(tmp_path: Path, clock: Clock) -> None:
+    with pytest.raises(ConfigError, match="HRBOT_ADJUST_BITABLE_TABLE_ID must be set too"):
+        async with running_bot(
+            make_settings(tmp_path),
+            clock,
+            hrbot_adjust_bitable_app_token="bascnX",
+            hrbot_adjust_bitable_table_id="",
+        ):
+            pass

@@ -7,6 +7,7 @@ Scope: bitable:app (查看、评论、编辑和管理多维表格), and the app 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class BitableClient:
     searches: Pacer = field(default_factory=lambda: Pacer(SEARCH_PER_SECOND))
     field_calls: Pacer = field(default_factory=lambda: Pacer(FIELDS_PER_SECOND))
     calls: dict[str, int] = field(default_factory=dict)
+    # Held by whoever syncs the table, so this process writes to it one sync at a time.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def _table(self) -> str:

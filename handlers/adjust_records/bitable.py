@@ -10,7 +10,7 @@ A table that cannot be reached is logged and skipped: cards and reminders go on 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, update
@@ -28,6 +28,7 @@ from handlers.adjust_records.filing_state import (
     filing_states,
     mark,
     record_key,
+    states,
 )
 from handlers.adjust_records.settings import settings_of
 
@@ -70,16 +71,16 @@ def client(services: Services) -> BitableClient | None:
     )
 
 
-async def sync_table(
-    services: Services, lines: Sequence[RecordLine] | None, rows: Mapping[str, Filing]
-) -> bool:
-    """Sync `rows` with the table (`lines` give a missing row's cells; None: only rows the table has). True when
-    the table was reached, so the caller reads the states again."""
+async def sync_table(services: Services, lines: Sequence[RecordLine] | None, keys: Collection[str]) -> bool:
+    """Sync the records `keys` with the table (`lines` give a missing row's cells; None: only rows the table has).
+    True when the table was reached, so the caller reads the states again."""
     api = client(services)
-    if api is None or not rows:
+    if api is None or not keys:
         return False
     try:
-        await _sync(services, api, lines or [], rows)
+        async with api.lock:
+            # Read under the lock: another sync may just have agreed on some of them with the table.
+            await _sync(services, api, lines or [], await states(services.store, keys))
     except (FeishuError, OSError) as exc:
         log.warning("the 增减员 多维表格 could not be synced: %s", exc)
         return False

@@ -41,7 +41,7 @@ from handlers.adjust_records.export import workbook_bytes
 from handlers.adjust_records.router import PRIVATE, router
 from handlers.adjust_records.settings import settings_of
 from handlers.adjust_records.state import baseline, save_baseline, subscribe, unsubscribe
-from handlers.adjust_records.tracking import with_filings
+from handlers.adjust_records.tracking import collect_with_filings, with_filings
 
 log = logging.getLogger("hrbot.adjust_records")
 
@@ -120,7 +120,7 @@ async def post_digest(services: Services, slot: datetime) -> bool:
         log.info("digest for slot %s already posted", slot.isoformat())
         return False
     await services.store.claim([f"{slot_key}:started"])
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     for chat_id in await digest_chats(services):
         try:
             audience = await chat_audience(services, chat_id)
@@ -150,9 +150,7 @@ async def _send_digest(
 ) -> None:
     """Send one destination what changed since its previous digest; once sent, this digest is its baseline."""
     previous = await baseline(services.store, destination)
-    lines = mark_changes(
-        await with_filings(services, collection.lines), previous.fingerprints if previous else None
-    )
+    lines = mark_changes(collection.lines, previous.fingerprints if previous else None)
     shown = lines if previous is None else [line for line in lines if line.status]
     snapshot = await save_snapshot(services, [line.key for line in shown], None, shown if full else ())
     view = DigestView(
@@ -243,7 +241,7 @@ async def digest_now(ctx: MessageContext) -> None:
         return
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
-        collection = await collect_records(services)
+        collection = await collect_with_filings(services)
         await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply, ctx.user)
         if not audience.full:
             await _warn_hr(services, audience)
@@ -251,7 +249,7 @@ async def digest_now(ctx: MessageContext) -> None:
     if not ctx.message.is_private:
         # Said at once: collecting the whole company's records takes a while.
         await ctx.reply(digest_moved_private_card())
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     reply = ctx.reply if ctx.message.is_private else ctx.send_private
     await _send_digest(services, f"user:{ctx.user}", collection, True, reply, ctx.user)
 

@@ -16,13 +16,12 @@ from bot.services import Services
 from cards.adjust_records import DigestView, RecordLine, filing_tally, overdue_card, reminder_card
 from cards.common import Card
 from handlers.adjust_records.audience import chat_audience, digest_chats
-from handlers.adjust_records.collect import collect_records
 from handlers.adjust_records.deadlines import CityDeadline, load_calendar
 from handlers.adjust_records.digest import people_in, save_snapshot
 from handlers.adjust_records.filing_state import OPEN
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import settings_of
-from handlers.adjust_records.tracking import with_filings
+from handlers.adjust_records.tracking import collect_with_filings
 
 log = logging.getLogger("hrbot.adjust_records")
 
@@ -60,7 +59,7 @@ async def send_filing_reminders(services: Services, today: date) -> list[str]:
             due.append((city, cutoff, days_left, key))
     if not due:
         return []
-    lines = await with_filings(services, (await collect_records(services)).lines)
+    lines = (await collect_with_filings(services)).lines
     reminded = []
     for city, cutoff, days_left, key in due:
         in_city = [line for line in lines if city.files(line, today)]
@@ -98,7 +97,7 @@ async def send_overdue_notices(services: Services, today: date) -> list[str]:
             due.append((city, key))
     if not due:
         return []
-    lines = await with_filings(services, (await collect_records(services)).lines)
+    lines = (await collect_with_filings(services)).lines
     told = []
     for city, key in due:
         late = [line for line in lines if city.files(line, yesterday) and line.filing_state in OPEN]

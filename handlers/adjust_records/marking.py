@@ -14,7 +14,7 @@ from cards.adjust_records import FILED, NOT_NEEDED, NOT_NEEDED_REASONS, UNDO
 from handlers.adjust_records.audience import chat_audience, digest_chats
 from handlers.adjust_records.bitable import sync_table
 from handlers.adjust_records.digest import load_snapshot
-from handlers.adjust_records.filing_state import LABELS, mark, record_key, states, undo
+from handlers.adjust_records.filing_state import LABELS, mark, record_key, undo
 from handlers.adjust_records.router import PRIVATE, router
 
 AUDIT_KIND = "增减员申报状态"
@@ -91,4 +91,4 @@ async def _apply(ctx: ActionContext, keys: list[str], choice: str) -> ActionResp
 
 async def _push(ctx: ActionContext, keys: list[str]) -> None:
     """The company's 多维表格 gets the new states (nothing to do without one)."""
-    await sync_table(ctx.services, None, await states(ctx.services.store, keys))
+    await sync_table(ctx.services, None, keys)

@@ -12,6 +12,7 @@ from dataclasses import asdict, replace
 from bot.services import Services
 from cards.adjust_records import INSURANCE_TYPE, FilingMark, RecordLine
 from handlers.adjust_records.bitable import sync_table
+from handlers.adjust_records.collect import Collection, collect_records
 from handlers.adjust_records.filing_state import BITABLE_ACTOR, Filing, reconcile, record_key, states
 
 log = logging.getLogger("hrbot.adjust_records")
@@ -35,6 +36,13 @@ def record_fingerprints(line: RecordLine) -> dict[str, str]:
     return found
 
 
+async def collect_with_filings(services: Services) -> Collection:
+    """Every record as collected now, with its state (one sync with the 多维表格 for all the chats it goes to)."""
+    collection = await collect_records(services)
+    collection.lines = await with_filings(services, collection.lines)
+    return collection
+
+
 async def with_filings(services: Services, lines: Sequence[RecordLine]) -> list[RecordLine]:
     """`lines` with their states: new records become 待申报, decided ones whose fields changed 有变更; with a 多维表格
     configured, the table's changes are read back first and the bot's written to it."""
@@ -42,7 +50,7 @@ async def with_filings(services: Services, lines: Sequence[RecordLine]) -> list[
     for line in lines:
         fingerprints.update(record_fingerprints(line))
     rows = await reconcile(services.store, fingerprints)
-    if await sync_table(services, lines, rows):
+    if await sync_table(services, lines, fingerprints):
         rows = await states(services.store, fingerprints)
     return await attach(services, lines, rows)
 
