@@ -291,15 +291,34 @@ async def test_the_export_has_the_state_columns(bot: RunningBot) -> None:
     )
 
 
-async def test_the_console_shows_the_table(bot: RunningBot) -> None:
-    services = bot.app.services
-    [newcomer] = _without_records(bot)[:1]
-    bot.sandbox.compensation.add_increase(newcomer, f"{services.local():%Y-%m}", 15000, SHANGHAI)
-    assert await post_digest(services, SLOT)
-    page = await bot.http.get(f"{bot.app.url}/console/bitable")
-    assert page.status_code == 200
-    name = bot.feishu.directory.person(newcomer).name
-    assert "增减员申报" in page.text and f"<td>{name}</td>" in page.text and "<td>待申报</td>" in page.text
+async def test_the_console_shows_the_table_and_hr_can_change_a_state_there(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with await _bot_with_calendar(tmp_path, clock) as bot:
+        services, today = bot.app.services, _tenth(bot)
+        (done, done_name), (_, left_name) = _newcomers(bot, today, 2)
+        assert await post_digest(services, SLOT)
+        page = await bot.http.get(f"{bot.app.url}/console/bitable")
+        assert page.status_code == 200
+        assert "增减员申报" in page.text and f"<td>{done_name}</td>" in page.text
+        assert "<option selected>待申报</option>" in page.text and "onchange='edit(this)'" in page.text
+        table = bot.sandbox.bitable.table(SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID)
+        for kind in ("social_insurance", "provident_fund"):
+            form = {
+                "app_token": SANDBOX_APP_TOKEN,
+                "table_id": SANDBOX_TABLE_ID,
+                "record_id": _row(table, record_key(done, "increase", kind, f"{today:%Y-%m}")),
+                "field": "申报状态",
+                "value": "无需申报",
+            }
+            edited = await bot.http.post(f"{bot.app.url}/console/bitable", json=form)
+            assert edited.status_code == 200
+        missing = await bot.http.post(f"{bot.app.url}/console/bitable", json={**form, "record_id": "recNope"})
+        assert missing.status_code == 400
+        assert await send_filing_reminders(services, today) == ["上海"]
+        reminder = bot.feishu.bot_messages(HR_GROUP)[-1]
+        assert done_name not in _listed(reminder) and left_name in _listed(reminder)
+        assert "1 条无需申报" in card_text(reminder.content)
 
 
 async def test_a_state_survives_a_restart(tmp_path: Path, clock: Clock) -> None:

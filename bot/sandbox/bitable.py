@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,8 +233,13 @@ class BitableEmulator:
 
     # Console ---------------------------------------------------------------------------------------------------
     def html(self) -> str:
-        """Every table as HR would see it in Feishu: the sandbox console's 多维表格 page."""
-        parts = ["<!doctype html><meta charset=utf-8><title>多维表格</title>", "<h1>多维表格（沙箱）</h1>"]
+        """Every table as HR would see it in Feishu: the sandbox console's 多维表格 page, where a single-select cell
+        can be changed as HR would in the table."""
+        parts = [
+            "<!doctype html><meta charset=utf-8><title>多维表格</title>",
+            EDIT_SCRIPT,
+            "<h1>多维表格（沙箱）</h1>",
+        ]
         for app_token, tables in self.apps.items():
             for table in tables.values():
                 names = list(table.fields)
@@ -243,11 +250,49 @@ class BitableEmulator:
                 parts.append("<table border=1 cellspacing=0 cellpadding=4><tr>")
                 parts.extend(f"<th>{html.escape(n)}</th>" for n in names)
                 parts.append("</tr>")
-                for cells in table.records.values():
-                    row = "".join(f"<td>{html.escape(_shown(cells.get(n)))}</td>" for n in names)
+                for record_id, cells in table.records.items():
+                    row = "".join(
+                        f"<td>{_cell_html(table, record_id, table.fields[n], cells.get(n))}</td>"
+                        for n in names
+                    )
                     parts.append(f"<tr>{row}</tr>")
                 parts.append("</table>")
         return "\n".join(parts)
+
+    def edit_from_form(self, form: Mapping[str, str]) -> None:
+        """The console page's form: one cell of one row changed, as HR changes it in Feishu."""
+        table = self.table(form["app_token"], form["table_id"])
+        if form["record_id"] not in table.records or form["field"] not in table.fields:
+            raise KeyError(form["record_id"])
+        table.edit(form["record_id"], **{form["field"]: form["value"]})
+
+
+def _cell_html(table: BitableTable, record_id: str, found: Field, value: Any) -> str:
+    if found.type != SINGLE_SELECT:
+        return html.escape(_shown(value))
+    cell = {
+        "app_token": table.app_token,
+        "table_id": table.table_id,
+        "record_id": record_id,
+        "field": found.name,
+    }
+    options = "".join(
+        f"<option{' selected' if o == value else ''}>{html.escape(o)}</option>" for o in found.options
+    )
+    return (
+        f"<select data-cell='{html.escape(json.dumps(cell, ensure_ascii=False), quote=True)}' "
+        f"onchange='edit(this)'>{options}</select>"
+    )
+
+
+# The console takes JSON posts only (bot/console/server.py): a cell's change is posted as JSON, then the page reloads.
+EDIT_SCRIPT = """<script>
+function edit(select) {
+  const body = {...JSON.parse(select.dataset.cell), value: select.value};
+  fetch("/console/bitable", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
+    .then(() => location.reload());
+}
+</script>"""
 
 
 def _shown(value: Any) -> str:

@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, String, Table, bindparam, case, or_, select, update
 
 from bot.store import Store, _dialect_insert, aware, metadata
+from cards.adjust_records import CHANGED, FILED, FILING_LABEL, NOT_NEEDED, PENDING
 
-PENDING = "pending"
-FILED = "filed"
-NOT_NEEDED = "not_needed"
-CHANGED = "changed"
-LABELS = {PENDING: "待申报", FILED: "已申报", NOT_NEEDED: "无需申报", CHANGED: "有变更"}
+LABELS = FILING_LABEL
 # What HR still has to do something about.
 OPEN = frozenset({PENDING, CHANGED})
 DECIDED = frozenset({FILED, NOT_NEEDED})
@@ -60,24 +58,20 @@ class Filing:
     synced: str = ""
     fingerprint: str = ""
 
-    @property
-    def label(self) -> str:
-        return LABELS.get(self.state, self.state)
-
 
 def record_key(open_id: str, record_type: str, insurance_type: str, month: str) -> str:
     return f"{open_id}:{record_type}:{insurance_type}:{month}"
 
 
-def _filing(row: object) -> Filing:
+def _filing(row: Any) -> Filing:
     return Filing(
-        row.record_key,  # type: ignore[attr-defined]
-        row.state,  # type: ignore[attr-defined]
-        row.by or "",  # type: ignore[attr-defined]
-        aware(row.at),  # type: ignore[attr-defined]
-        row.reason or "",  # type: ignore[attr-defined]
-        row.synced or "",  # type: ignore[attr-defined]
-        row.fingerprint,  # type: ignore[attr-defined]
+        row.record_key,
+        row.state,
+        row.by or "",
+        aware(row.at),
+        row.reason or "",
+        row.synced or "",
+        row.fingerprint,
     )
 
 
