@@ -21,11 +21,12 @@ from bot.sandbox.corehr import WORKPLACES
 from bot.sandbox.directory import EMPLOYEE, HR, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.store import audit_records
-from cards.adjust_records import EXPORT_ACTION, GROUP_ACTION, LINE_ACTION
+from cards.adjust_records import EXPORT_ACTION, GROUP_ACTION, LINE_ACTION, RecordLine, group_id
 from cards.text import card_text
-from handlers.adjust_records.digest import post_digest
+from handlers.adjust_records.digest import post_digest, save_snapshot
 from handlers.adjust_records.filing import send_filing_reminders, send_overdue_notices
 from handlers.adjust_records.filing_state import FILED, mark, reconcile, record_key, states
+from handlers.adjust_records.tracking import record_fingerprints
 from tests.conftest import RunningBot, make_settings, running_bot, wait_for
 from tests.test_adjust_records_hr import CALENDAR, SLOT, _group_say, _without_records
 
@@ -344,3 +345,49 @@ async def test_the_table_needs_both_its_settings(tmp_path: Path, clock: Clock) -
             hrbot_adjust_bitable_table_id="",
         ):
             pass
+
+
+async def test_one_click_marks_a_group_of_2000_records_in_one_update(bot: RunningBot) -> None:
+    services = bot.app.services
+    group = [
+        RecordLine(
+            key=f"ou_bulk_{i:05d}:increase:2026-11",
+            open_id=f"ou_bulk_{i:05d}",
+            name=f"员工{i}",
+            record_type="increase",
+            month="2026-11",
+            city="上海",
+            city_code="310000",
+            entity="星河科技（上海）有限公司",
+            insurance_types=("social_insurance", "provident_fund"),
+            base_salary="15000",
+            fingerprint=str(i),
+        )
+        for i in range(1000)
+    ]
+    await reconcile(services.store, {k: "f" for line in group for k in record_fingerprints(line)})
+    snapshot = await save_snapshot(services, [line.key for line in group], None, group)
+    assert await post_digest(services, SLOT)
+    [digest] = bot.feishu.bot_messages(HR_GROUP)
+    value = {
+        "action": GROUP_ACTION,
+        "snapshot": snapshot,
+        "group": group_id("2026-11", "increase", "上海", group[0].entity),
+        "state": FILED,
+    }
+    updates: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ADJUST_FILING_STATES"):
+            updates.append(statement)
+
+    event.listen(services.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        started = time.perf_counter()
+        answer = await bot.click(digest, user=HR, value=value)
+        took = time.perf_counter() - started
+    finally:
+        event.remove(services.store.engine.sync_engine, "before_cursor_execute", count)
+    assert "已将 2000 条记录标记为已申报" in answer["toast"]["content"]
+    assert len(updates) == 1
+    print(f"a 2,000-record group marked through the ingress in {took * 1000:.0f} ms, one UPDATE")
