@@ -3,8 +3,9 @@ bounded for a phone."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import hashlib
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from bot.trust.masking import mask_name, mask_tail
 from cards.common import (
     FAILED,
     INFO,
+    MAX_REQUEST_BYTES,
     OK,
     WAITING,
     Card,
@@ -22,6 +24,7 @@ from cards.common import (
     button,
     button_row,
     card,
+    card_json,
     divider,
     footer,
     markdown,
@@ -29,6 +32,8 @@ from cards.common import (
     note,
     panel,
     plain,
+    request_bytes,
+    select,
     table,
 )
 from cards.safe import md
@@ -184,6 +189,12 @@ MAX_LINES = 30
 MAX_PART_BYTES = 24 * 1024
 ALL_ACTION = "adjust_records.digest_all"
 EXPORT_ACTION = "adjust_records.digest_export"
+LINE_ACTION = "adjust_records.filing_line"
+GROUP_ACTION = "adjust_records.filing_group"
+UNDO = "undo"
+# Lines with a state menu each: the card stays well under 30 KB.
+MAX_CONTROLLED_LINES = 15
+TEXT_LINES = 50
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,33 @@ class DetailRow:
     account: str
     items: str
     description: str
+
+
+PENDING, FILED, NOT_NEEDED, CHANGED = "pending", "filed", "not_needed", "changed"
+FILING_LABEL = {PENDING: "待申报", FILED: "已申报", NOT_NEEDED: "无需申报", CHANGED: "有变更"}
+FILING_ICON = {PENDING: "⏳", FILED: "✅", NOT_NEEDED: "➖", CHANGED: "⚠️"}
+# 无需申报 needs a reason: these are the ones HR picks on a card (the Bitable takes any text).
+NOT_NEEDED_REASONS = {"a": "代理机构申报", "e": "已在别处申报", "o": "其他原因"}
+
+
+@dataclass(frozen=True)
+class FilingMark:
+    """One insurance kind's filing state; `by` is a name."""
+
+    insurance_type: str
+    state: str
+    by: str = ""
+    at: datetime | None = None
+    reason: str = ""
+
+    def text(self) -> str:
+        label = FILING_LABEL.get(self.state, self.state)
+        if self.state == FILED and self.by:
+            when = f" {self.at:%m-%d}" if self.at else ""
+            return f"{label}（{self.by}{when}）"
+        if self.state == NOT_NEEDED and self.reason:
+            return f"{label}（{self.reason}）"
+        return label
 
 
 @dataclass(frozen=True)
@@ -216,6 +254,17 @@ class RecordLine:
     fingerprint: str
     details: tuple[DetailRow, ...] = ()
     status: str = ""  # "new" | "changed" | "" (unchanged since the previous digest)
+    # One per insurance kind, in `insurance_types` order: where HR is with filing it.
+    filings: tuple[FilingMark, ...] = ()
+
+    @property
+    def filing_state(self) -> str:
+        """The line's state as HR reads it: 有变更 or 待申报 while any kind is open, else 已申报 / 无需申报."""
+        found = {f.state for f in self.filings}
+        for state in (CHANGED, PENDING, FILED, NOT_NEEDED):
+            if state in found:
+                return state
+        return ""
 
 
 @dataclass
@@ -228,6 +277,8 @@ class DigestView:
     since: datetime | None = None  # the previous digest for this chat; None: the first one
     failed_parts: list[str] = field(default_factory=list)
     snapshot: str = ""
+    # State buttons (已申报 / 无需申报 / 撤销): only for HR reading privately or in an all-HR digest chat.
+    controls: bool = False
 
 
 def untrusted(text: str) -> Element:
@@ -243,7 +294,67 @@ def _line_text(line: RecordLine, full: bool) -> str:
     mark = {"new": "🆕 ", "changed": "✏️ "}.get(line.status, "")
     kinds = "、".join(INSURANCE_TYPE.get(t, t) for t in line.insurance_types) or "—"
     base = f" · 基数 {_money(line.base_salary)}" if full and line.base_salary else ""
-    return f"{mark}{shown_name(line, full)} · {kinds}{base}"
+    return f"{mark}{shown_name(line, full)} · {kinds}{base}{_filing_text(line)}"
+
+
+def _filing_text(line: RecordLine) -> str:
+    if not line.filings:
+        return ""
+    texts = {f.text() for f in line.filings}
+    if len(texts) == 1:
+        return f" · {FILING_ICON.get(line.filing_state, '')}{texts.pop()}"
+    # The two kinds stand differently: say each.
+    each = "，".join(
+        f"{INSURANCE_TYPE.get(f.insurance_type, f.insurance_type)}{f.text()}" for f in line.filings
+    )
+    return f" · {FILING_ICON.get(line.filing_state, '')}{each}"
+
+
+def group_id(month: str, kind: str, city: str, entity: str) -> str:
+    """A short id a group's buttons carry; the snapshot maps it to the group's lines."""
+    return hashlib.sha256(f"{month}|{kind}|{city}|{entity}".encode()).hexdigest()[:12]
+
+
+def _line_controls(line: RecordLine, text: str, snapshot: str, number: int) -> Element:
+    """A line with its state menu: 已申报, 无需申报 with a reason, or 撤销 (the previous state back)."""
+    # Short texts and values: fifteen lines of menus stay well under the 30 KB a card may have.
+    options = [("已申报", FILED)]
+    options += [(f"无需申报·{reason}", f"{NOT_NEEDED}:{code}") for code, reason in NOT_NEEDED_REASONS.items()]
+    options.append(("撤销", UNDO))
+    menu = select(
+        f"f{number}",
+        options,
+        placeholder="标记",
+        value=action_value(LINE_ACTION, snapshot=snapshot, line=line.key),
+    )
+    del menu["required"]
+    return {
+        "tag": "column_set",
+        "columns": [
+            {"tag": "column", "width": "weighted", "weight": 3, "elements": [untrusted(text)]},
+            {"tag": "column", "width": "weighted", "weight": 2, "elements": [menu]},
+        ],
+    }
+
+
+def _group_controls(gid: str, snapshot: str, number: int, count: int) -> Element:
+    """本组已申报, and a menu: 本组无需申报 with a reason, or 撤销 (each record's previous state back)."""
+    options = [(f"无需申报·{reason}", f"{NOT_NEEDED}:{code}") for code, reason in NOT_NEEDED_REASONS.items()]
+    options.append(("撤销本组标记", UNDO))
+    return button_row(
+        button(
+            f"本组 {count} 条已申报",
+            action_value(GROUP_ACTION, snapshot=snapshot, group=gid, state=FILED),
+            kind="primary",
+            name=f"g{number}",
+        ),
+        select(
+            f"f{number}",
+            options,
+            placeholder="本组其他标记",
+            value=action_value(GROUP_ACTION, snapshot=snapshot, group=gid, state=""),
+        ),
+    )
 
 
 def month_label(month: str, current_month: str) -> str:
@@ -274,12 +385,21 @@ def grouped(lines: Sequence[RecordLine]) -> list[tuple[str, list[tuple[str, str,
     return result
 
 
-def _month_elements(
-    lines: Sequence[RecordLine], current_month: str, full: bool, budget: int | None
-) -> tuple[list[Element], int]:
-    """Panels per month with the lines, at most `budget` lines in all; returns (elements, lines shown)."""
-    elements: list[Element] = []
+def _group_blocks(
+    lines: Sequence[RecordLine],
+    current_month: str,
+    full: bool,
+    budget: int | None,
+    controls: str = "",
+    *,
+    per_line: bool = True,
+) -> tuple[list[tuple[str, list[Element]]], int]:
+    """(month title, elements) per month with the lines, at most `budget` lines in all; returns them and the lines
+    shown. With `controls` (the card's snapshot) each group has its state buttons, and each line its state menu
+    when `per_line`."""
+    blocks: list[tuple[str, list[Element]]] = []
     shown = 0
+    numbers = itertools.count(1)
     for month, groups in grouped(lines):
         counts = {kind: sum(len(g[3]) for g in groups if g[0] == kind) for kind in RECORD_TYPE}
         title = f"**{md(month_label(month, current_month))}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
@@ -289,12 +409,41 @@ def _month_elements(
             if not take:
                 break
             where = " · ".join(part for part in (city or UNKNOWN_CITY, entity) if part)
-            text = "\n".join(_line_text(line, full) for line in take)
-            body.append(untrusted(f"{RECORD_TYPE.get(kind, kind)} · {where}（{len(group)} 人）\n{text}"))
+            heading = f"{RECORD_TYPE.get(kind, kind)} · {where}（{len(group)} 人）"
+            if controls and per_line:
+                body.append(untrusted(heading))
+                body.extend(
+                    _line_controls(line, _line_text(line, full), controls, next(numbers)) for line in take
+                )
+            else:
+                # A long group in pieces, so a card of the full list can end between them.
+                for start in range(0, len(take), TEXT_LINES):
+                    text = "\n".join(_line_text(line, full) for line in take[start : start + TEXT_LINES])
+                    body.append(untrusted(f"{heading}{'（续）' if start else ''}\n{text}"))
+            # A group of one has its line's menu: no group buttons.
+            if controls and (len(group) > 1 or not per_line):
+                gid = group_id(month, kind, city, entity)
+                body.append(_group_controls(gid, controls, next(numbers), len(group)))
             shown += len(take)
-        if not body:
-            body = [note("这个月的记录未显示：见「查看全部」或导出的 Excel。")]
-        elements.append(panel(title, body, expanded=True))
+        blocks.append((title, body))
+    return blocks, shown
+
+
+def _month_elements(
+    lines: Sequence[RecordLine],
+    current_month: str,
+    full: bool,
+    budget: int | None,
+    controls: str = "",
+    *,
+    per_line: bool = True,
+) -> tuple[list[Element], int]:
+    """Panels per month with the lines, at most `budget` lines in all; returns (elements, lines shown)."""
+    blocks, shown = _group_blocks(lines, current_month, full, budget, controls, per_line=per_line)
+    elements = [
+        panel(title, body or [note("这个月的记录未显示：见「查看全部」或导出的 Excel。")], expanded=True)
+        for title, body in blocks
+    ]
     return elements, shown
 
 
@@ -328,6 +477,9 @@ def digest_card(view: DigestView, *, queried_at: datetime, title: str = "社保�
     else:
         opening = f"**自上一份摘要（{view.since:%Y-%m-%d %H:%M}）以来，没有新增或变化的增减员记录。**"
     facts = [f"现有记录 {view.total} 条", f"覆盖员工 {view.employees} 人"]
+    tally = filing_tally(view.lines)
+    if tally:
+        facts.append(tally)
     if new or changed:
         facts.append("🆕 新增 ✏️ 变化")
     if any(line.month > view.current_month for line in view.lines):
@@ -341,49 +493,132 @@ def digest_card(view: DigestView, *, queried_at: datetime, title: str = "社保�
                 "⚠️ 以下部分未能获取，统计不完整：\n" + "\n".join(f"- {md(p)}" for p in view.failed_parts)
             )
         )
-    body, shown = _month_elements(view.lines, view.current_month, view.full, MAX_LINES)
-    elements.extend(body)
-    if shown < len(view.lines):
-        elements.append(
-            note(f"还有 {len(view.lines) - shown} 条未显示：点「查看全部」（私聊发给 HR）或导出 Excel。")
+
+    def build(body: list[Element], shown: int) -> Card:
+        rest: list[Element] = []
+        if shown < len(view.lines):
+            rest.append(
+                note(f"还有 {len(view.lines) - shown} 条未显示：点「查看全部」（私聊发给 HR）或导出 Excel。")
+            )
+        if view.snapshot and (view.lines or view.total):
+            rest.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
+        rest.append(footer(SOURCE, queried_at))
+        return card(title, WAITING if view.failed_parts else INFO, [*elements, *body, *rest])
+
+    return _fitted(view, build)
+
+
+def _closing(
+    view: DigestView, queried_at: datetime, title: str, template: str, head: list[Element]
+) -> Callable[[list[Element], int], Card]:
+    """A reminder's card around its lines: what is not shown, 查看全部 / 导出, the footer."""
+
+    def build(body: list[Element], shown: int) -> Card:
+        rest: list[Element] = []
+        if shown < len(view.lines):
+            rest.append(note(f"还有 {len(view.lines) - shown} 条未显示。"))
+        rest.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
+        rest.append(footer(SOURCE, queried_at))
+        return card(title, template, [*head, *body, *rest])
+
+    return build
+
+
+def _fitted(view: DigestView, build: Callable[[list[Element], int], Card]) -> Card:
+    """The card with as many lines as fit in Feishu's 30 KB: a state menu per line while they fit (fewer lines
+    first), then the groups' buttons only, then no buttons."""
+    controls = _controls(view)
+    attempts = [(budget, controls, True) for budget in (MAX_CONTROLLED_LINES, 10, 5)] if controls else []
+    attempts += [(MAX_LINES, controls, False), (MAX_LINES, "", False)]
+    for budget, with_controls, per_line in attempts:
+        body, shown = _month_elements(
+            view.lines, view.current_month, view.full, budget, with_controls, per_line=per_line
         )
-    if view.snapshot and (view.lines or view.total):
-        elements.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
-    elements.append(footer(SOURCE, queried_at))
-    return card(title, WAITING if view.failed_parts else INFO, elements)
+        built = build(body, shown)
+        if request_bytes(built) <= MAX_REQUEST_BYTES:
+            break
+    return built
+
+
+def _controls(view: DigestView) -> str:
+    return view.snapshot if view.controls and view.full else ""
+
+
+def filing_tally(lines: Sequence[RecordLine]) -> str:
+    """ "12 条待申报（2 条有变更） · 30 条已申报 · 1 条无需申报"; empty when no line has a state."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line.filing_state:
+            counts[line.filing_state] = counts.get(line.filing_state, 0) + 1
+    if not counts:
+        return ""
+    waiting = counts.get(PENDING, 0) + counts.get(CHANGED, 0)
+    parts = [f"{waiting} 条待申报" + (f"（{counts[CHANGED]} 条有变更）" if counts.get(CHANGED) else "")]
+    parts.append(f"{counts.get(FILED, 0)} 条已申报")
+    if counts.get(NOT_NEEDED):
+        parts.append(f"{counts[NOT_NEEDED]} 条无需申报")
+    return "，".join(parts)
 
 
 def reminder_card(
-    city: str, cutoff: datetime, days_left: int, view: DigestView, *, queried_at: datetime
+    city: str,
+    cutoff: datetime,
+    days_left: int,
+    view: DigestView,
+    *,
+    queried_at: datetime,
+    tally: str = "",
 ) -> Card:
+    """`view.lines`: what is still to file in `city`; `tally`: the city's counts, done ones included."""
     elements: list[Element] = [
         markdown(
             f"**{days_left} 天后（{cutoff:%m-%d}）是本月增减员申报截止日**，以下 {len(view.lines)} 条记录待申报。"
         ),
     ]
+    if tally:
+        elements.append(markdown(md(f"{city}：{tally}")))
     if not view.full:
         elements.append(note("此群不是全员 HR 的摘要群：姓名已隐去，不显示缴费基数。"))
-    body, shown = _month_elements(view.lines, view.current_month, view.full, MAX_LINES)
-    elements.extend(body)
-    if shown < len(view.lines):
-        elements.append(note(f"还有 {len(view.lines) - shown} 条未显示。"))
-    elements.append(_buttons(view.snapshot, show_all=shown < len(view.lines)))
-    elements.append(footer(SOURCE, queried_at))
-    return card(f"增减员申报提醒 · {city}", WAITING, elements)
+    return _fitted(view, _closing(view, queried_at, f"增减员申报提醒 · {city}", WAITING, elements))
 
 
-def all_lines_cards(lines: Sequence[RecordLine], current_month: str, *, queried_at: datetime) -> list[Card]:
-    """Every line, full names (only ever sent to HR privately), split into cards that each fit the size limit."""
-    panels, _ = _month_elements(lines, current_month, True, None)
+def overdue_card(city: str, cutoff: datetime, view: DigestView, *, queried_at: datetime) -> Card:
+    """The day after a cutoff: what was not filed in time (`view.lines`, every one of them 待申报 or 有变更)."""
+    elements: list[Element] = [
+        markdown(
+            f"**{md(city)}本月增减员申报已于 {cutoff:%m-%d} 截止，以下 {len(view.lines)} 条记录未按时申报。**"
+        ),
+        note("请尽快补报，或标记为已申报 / 无需申报。"),
+    ]
+    if not view.full:
+        elements.append(note("此群不是全员 HR 的摘要群：姓名已隐去，不显示缴费基数。"))
+    return _fitted(view, _closing(view, queried_at, f"增减员逾期未申报 · {city}", FAILED, elements))
+
+
+def all_lines_cards(
+    lines: Sequence[RecordLine], current_month: str, *, queried_at: datetime, snapshot: str = ""
+) -> list[Card]:
+    """Every line, full names (only ever sent to HR privately), split into cards that each fit the size limit.
+
+    With `snapshot` the groups have state buttons, and the lines a state menu each when they are few enough to keep
+    the cards few."""
+    per_line = len(lines) <= MAX_CONTROLLED_LINES * 3
+    blocks, _ = _group_blocks(lines, current_month, True, None, snapshot, per_line=per_line)
     parts: list[list[Element]] = [[]]
-    for element in panels:
-        for group in element["elements"]:
-            piece = panel(element["header"]["title"]["content"], [group], expanded=True)
-            trial = [*parts[-1], piece]
-            if parts[-1] and len(json.dumps(trial, ensure_ascii=False).encode()) > MAX_PART_BYTES:
-                parts.append([piece])
-            else:
-                parts[-1] = trial
+    size = 0
+    for title, body in blocks:
+        current: Element | None = None
+        for element in body:
+            grown = len(card_json(element).encode()) + 1
+            if parts[-1] and size + grown > MAX_PART_BYTES:
+                parts.append([])
+                size, current = 0, None
+            if current is None:
+                current = panel(title, [], expanded=True)
+                parts[-1].append(current)
+                size += len(card_json(current).encode())
+            current["elements"].append(element)
+            size += grown
     if not lines:
         parts = [[markdown("没有记录。")]]
     count = len(parts)

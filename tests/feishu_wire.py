@@ -96,10 +96,14 @@ def action_event(
     message_id: str,
     chat_id: str,
     form_value: dict[str, Any] | None = None,
+    option: str | None = None,
 ) -> dict[str, Any]:
     action: dict[str, Any] = {"value": value, "tag": "button"}
     if form_value is not None:
         action["form_value"] = form_value
+    if option is not None:
+        # A select_static's callback: the option picked.
+        action.update(tag="select_static", option=option)
     return {
         "operator": {"open_id": user, "user_id": "", "union_id": ""},
         "token": f"c-{uuid.uuid4().hex}",

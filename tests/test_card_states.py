@@ -12,6 +12,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from cards import (
     usage,
 )
 from cards.common import MAX_REQUEST_BYTES, request_bytes
+from cards.text import card_text
 from handlers.four_factors.router import NOTICE as JUHE_NOTICE
 from handlers.personal_social.router import NOTICE as TCREDIT_NOTICE
 
@@ -97,10 +99,35 @@ def line(i: int) -> adjust_records.RecordLine:
     )
 
 
+def filed_line(i: int, *, same_group: bool = False) -> adjust_records.RecordLine:
+    """A line with filing states: every state, and lines whose two kinds stand differently."""
+    states = ("pending", "filed", "not_needed", "changed")
+    marks = tuple(
+        adjust_records.FilingMark(
+            kind,
+            states[(i + n * (i % 5 == 0)) % 4],
+            by="欧阳人事专员",
+            at=NOW,
+            reason="代理机构申报",
+        )
+        for n, kind in enumerate(("social_insurance", "provident_fund"))
+    )
+    found = replace(line(i), filings=marks)
+    if same_group:
+        found = replace(found, month="2026-11", record_type="increase", city="上海", entity="主体甲")
+    return found
+
+
 def digest(
-    employees: int, *, failed: int = 0, full: bool = True, first: bool = False
+    employees: int,
+    *,
+    failed: int = 0,
+    full: bool = True,
+    first: bool = False,
+    filed: bool = False,
+    one_group: bool = False,
 ) -> adjust_records.DigestView:
-    lines = [line(i) for i in range(employees)]
+    lines = [filed_line(i, same_group=one_group) if filed else line(i) for i in range(employees)]
     return adjust_records.DigestView(
         lines=lines,
         current_month="2026-11",
@@ -109,7 +136,8 @@ def digest(
         total=employees,
         since=None if first else NOW,
         failed_parts=[f"第 {i} 批（200 人）的增员记录：飞书服务暂时不可用" for i in range(failed)],
-        snapshot="snap",
+        snapshot="0123456789abcdef",
+        controls=filed,
     )
 
 
@@ -389,10 +417,44 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "10,000 employees, partial": lambda: adjust_records.digest_card(
             digest(10_000, failed=40), queried_at=NOW
         ),
+        "states, state buttons, a few": lambda: adjust_records.digest_card(
+            digest(12, filed=True), queried_at=NOW
+        ),
+        "states, state buttons, 10,000 employees": lambda: adjust_records.digest_card(
+            digest(10_000, filed=True), queried_at=NOW
+        ),
+        "states, state buttons, 2,000 in one group": lambda: adjust_records.digest_card(
+            digest(2_000, filed=True, one_group=True), queried_at=NOW
+        ),
+        "states, masked chat: no buttons": lambda: adjust_records.digest_card(
+            digest(40, filed=True, full=False), queried_at=NOW
+        ),
     },
     adjust_records.reminder_card: {
         "a few": lambda: adjust_records.reminder_card("上海", NOW, 3, digest(8), queried_at=NOW),
         "many": lambda: adjust_records.reminder_card("上海", NOW, 1, digest(500, full=False), queried_at=NOW),
+        "state buttons and counts": lambda: adjust_records.reminder_card(
+            "上海市", NOW, 3, digest(12, filed=True), queried_at=NOW, tally="12 条待申报，30 条已申报"
+        ),
+        "state buttons, 2,000 in one group": lambda: adjust_records.reminder_card(
+            "上海市",
+            NOW,
+            1,
+            digest(2_000, filed=True, one_group=True),
+            queried_at=NOW,
+            tally="2000 条待申报，0 条已申报",
+        ),
+    },
+    adjust_records.overdue_card: {
+        "a few, state buttons": lambda: adjust_records.overdue_card(
+            "上海", NOW, digest(5, filed=True), queried_at=NOW
+        ),
+        "many, state buttons": lambda: adjust_records.overdue_card(
+            "上海", NOW, digest(800, filed=True), queried_at=NOW
+        ),
+        "masked chat": lambda: adjust_records.overdue_card(
+            "上海", NOW, digest(30, filed=True, full=False), queried_at=NOW
+        ),
     },
     adjust_records.digest_refusal_card: {"refused": adjust_records.digest_refusal_card},
     adjust_records.digest_moved_private_card: {"moved": adjust_records.digest_moved_private_card},
@@ -464,6 +526,29 @@ def test_every_part_of_all_lines_passes() -> None:
     for part in parts:
         validate_card(part)
         assert request_bytes(part) <= MAX_REQUEST_BYTES
+
+
+@pytest.mark.parametrize("lines", [3, 40, 3000])
+def test_every_part_of_all_lines_with_state_buttons_passes(lines: int) -> None:
+    parts = adjust_records.all_lines_cards(
+        [filed_line(i) for i in range(lines)], "2026-11", queried_at=NOW, snapshot="0123456789abcdef"
+    )
+    text = "".join(card_text(part) for part in parts)
+    assert "已申报" in text and text.count("欧阳") >= lines  # every line, states shown
+    for part in parts:
+        validate_card(part)
+        assert request_bytes(part) <= MAX_REQUEST_BYTES
+
+
+def test_state_buttons_show_only_where_asked_and_the_card_stays_within_30_kb() -> None:
+    with_buttons = adjust_records.digest_card(digest(40, filed=True), queried_at=NOW)
+    masked = adjust_records.digest_card(digest(40, filed=True, full=False), queried_at=NOW)
+    assert "adjust_records.filing_line" in str(with_buttons) and "adjust_records.filing_group" in str(
+        with_buttons
+    )
+    assert "adjust_records.filing_" not in str(masked)
+    assert "⚠️" in card_text(with_buttons) and "✅已申报（欧阳人事专员" in card_text(with_buttons)
+    assert "➖无需申报（代理机构申报）" in card_text(with_buttons)
 
 
 def test_old_periods_leave_the_tables() -> None:

@@ -58,6 +58,8 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox, *, public: bool =
     app.router.add_post("/console/api/advance", guard(console.advance))
     app.router.add_get("/console/api/ingress", guard(console.ingress))
     app.router.add_post("/console/api/longconn/fault", guard(console.longconn_fault))
+    app.router.add_get("/console/bitable", guard(console.bitable))
+    app.router.add_post("/console/bitable", guard(console.bitable_edit))
     app.on_shutdown.append(console.close_streams)
 
 
@@ -151,6 +153,19 @@ class Console:
     # Page ------------------------------------------------------------------------------------------------------
     async def page(self, _request: web.Request) -> web.Response:
         return self._file("console.html", "text/html")
+
+    async def bitable(self, _request: web.Request) -> web.Response:
+        """The emulated 多维表格 (bot/sandbox/bitable.py), as HR would see it in Feishu."""
+        return web.Response(text=self.sandbox.bitable.html(), content_type="text/html")
+
+    async def bitable_edit(self, request: web.Request) -> web.Response:
+        """A cell changed on that page, as HR changes it in Feishu."""
+        body = await _body(request)
+        try:
+            self.sandbox.bitable.edit_from_form({k: str(v) for k, v in body.items()})
+        except KeyError:
+            return _error("没有这一行或这一列")
+        return web.json_response({"ok": True})
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

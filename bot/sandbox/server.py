@@ -10,6 +10,8 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
+from bot.sandbox.bitable import RATE_LIMITS as BITABLE_LIMITS
+from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, BitableEmulator
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
 from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.corehr import CoreHrEmulator
@@ -36,6 +38,11 @@ class Sandbox:
         self.feishu.extra_routes.append(("POST", ENDPOINT_PATH, self.longconn.endpoint))
         self.corehr = CoreHrEmulator()
         self.feishu.extra_routes.extend(self.corehr.routes())
+        self.bitable = BitableEmulator()
+        self.bitable.add_table(SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, "增减员申报")
+        self.feishu.extra_routes.extend(self.bitable.routes())
+        for path, per_second in BITABLE_LIMITS.items():
+            self.feishu.limit(path, per_second)
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
         self.url = ""

@@ -5,12 +5,13 @@ reminders for HR chats. One router: the on-demand commands (router.py), the dige
 from pathlib import Path
 
 from bot.lifecycle.features import Feature
+from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID
 from bot.sandbox.directory import HR_GROUP
-from handlers.adjust_records import digest, filing
+from handlers.adjust_records import digest, filing, marking
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
 
-assert digest and filing  # imported for what they register on the router
+assert digest and filing and marking  # imported for what they register on the router
 
 # The sandbox's company files in the cities of this example (its fields are documented in it).
 EXAMPLE_CALENDAR = Path(__file__).with_name("filing-calendar.example.toml")
@@ -18,7 +19,13 @@ EXAMPLE_CALENDAR = Path(__file__).with_name("filing-calendar.example.toml")
 feature = Feature(
     router,
     settings=(AdjustRecordsSettings,),
-    sandbox_defaults={"hrbot_digest_chat_ids": HR_GROUP, "hrbot_filing_calendar": str(EXAMPLE_CALENDAR)},
+    sandbox_defaults={
+        "hrbot_digest_chat_ids": HR_GROUP,
+        "hrbot_filing_calendar": str(EXAMPLE_CALENDAR),
+        "hrbot_adjust_bitable_app_token": SANDBOX_APP_TOKEN,
+        "hrbot_adjust_bitable_table_id": SANDBOX_TABLE_ID,
+    },
     console_tasks={"▶ 立即运行摘要": digest.digest_from_console},
     order=10,
+    migrations=Path(__file__).with_name("migrations"),
 )

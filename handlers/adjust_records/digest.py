@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from cards.adjust_records import (
     digest_card,
     digest_moved_private_card,
     digest_refusal_card,
+    group_id,
     notice_card,
     subscribed_card,
 )
@@ -40,6 +41,7 @@ from handlers.adjust_records.export import workbook_bytes
 from handlers.adjust_records.router import PRIVATE, router
 from handlers.adjust_records.settings import settings_of
 from handlers.adjust_records.state import baseline, save_baseline, subscribe, unsubscribe
+from handlers.adjust_records.tracking import collect_with_filings, with_filings
 
 log = logging.getLogger("hrbot.adjust_records")
 
@@ -118,7 +120,7 @@ async def post_digest(services: Services, slot: datetime) -> bool:
         log.info("digest for slot %s already posted", slot.isoformat())
         return False
     await services.store.claim([f"{slot_key}:started"])
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     for chat_id in await digest_chats(services):
         try:
             audience = await chat_audience(services, chat_id)
@@ -150,7 +152,7 @@ async def _send_digest(
     previous = await baseline(services.store, destination)
     lines = mark_changes(collection.lines, previous.fingerprints if previous else None)
     shown = lines if previous is None else [line for line in lines if line.status]
-    snapshot = await save_snapshot(services, [line.key for line in shown], None)
+    snapshot = await save_snapshot(services, [line.key for line in shown], None, shown if full else ())
     view = DigestView(
         lines=shown,
         current_month=current_month(services),
@@ -160,6 +162,7 @@ async def _send_digest(
         since=services.local(previous.since) if previous else None,
         failed_parts=collection.failed_parts,
         snapshot=snapshot,
+        controls=full,
     )
     await send(digest_card(view, queried_at=services.local(), title=f"社保增减员摘要{title_suffix}"))
     place = PRIVATE if destination.startswith("user:") else destination
@@ -205,16 +208,26 @@ async def _warn_hr(services: Services, audience: ChatAudience) -> None:
 
 
 # Snapshots: what a card's 查看全部 / 导出 refer to (record keys, no names or figures) ------------------------------
-async def save_snapshot(services: Services, shown: list[str], scope: list[str] | None) -> str:
-    """`shown`: the lines the card reports; `scope`: the lines an export holds (None: every record on file)."""
+async def save_snapshot(
+    services: Services, shown: list[str], scope: list[str] | None, lines: Sequence[RecordLine] = ()
+) -> str:
+    """`shown`: the lines the card reports; `scope`: the lines an export holds (None: every record on file);
+    `lines`: the lines its state buttons act on (their insurance kinds, and their groups by id)."""
     snapshot = uuid.uuid4().hex[:16]
-    await services.store.cache_set(
-        f"adjust_records:snapshot:{snapshot}", {"shown": shown, "scope": scope}, SNAPSHOT_TTL
-    )
+    groups: dict[str, list[str]] = {}
+    for line in lines:
+        groups.setdefault(group_id(line.month, line.record_type, line.city, line.entity), []).append(line.key)
+    value = {
+        "shown": shown,
+        "scope": scope,
+        "lines": {line.key: list(line.insurance_types) for line in lines},
+        "groups": groups,
+    }
+    await services.store.cache_set(f"adjust_records:snapshot:{snapshot}", value, SNAPSHOT_TTL)
     return snapshot
 
 
-async def _snapshot(services: Services, snapshot: str) -> dict[str, Any] | None:
+async def load_snapshot(services: Services, snapshot: str) -> dict[str, Any] | None:
     value = await services.store.cache_get(f"adjust_records:snapshot:{snapshot}")
     return value if isinstance(value, dict) else None
 
@@ -228,7 +241,7 @@ async def digest_now(ctx: MessageContext) -> None:
         return
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
-        collection = await collect_records(services)
+        collection = await collect_with_filings(services)
         await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply, ctx.user)
         if not audience.full:
             await _warn_hr(services, audience)
@@ -236,7 +249,7 @@ async def digest_now(ctx: MessageContext) -> None:
     if not ctx.message.is_private:
         # Said at once: collecting the whole company's records takes a while.
         await ctx.reply(digest_moved_private_card())
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     reply = ctx.reply if ctx.message.is_private else ctx.send_private
     await _send_digest(services, f"user:{ctx.user}", collection, True, reply, ctx.user)
 
@@ -245,18 +258,21 @@ async def digest_now(ctx: MessageContext) -> None:
 async def show_all(ctx: ActionContext) -> ActionResponse:
     if not await is_hr(ctx.services, ctx.user):
         return ActionResponse.toast("只有 HR 可以查看全部增减员记录", "error")
-    snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
+    snapshot = await load_snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
     if snapshot is None:
         return ActionResponse.toast("这份摘要已过期，请重新发送「增减员摘要」", "warning")
-    ctx.after_answer(_send_all(ctx.services, ctx.user, list(snapshot.get("shown") or [])))
+    # State buttons only where the card that was clicked had them (an all-HR chat or HR's private chat).
+    snapshot_id = str(ctx.value.get("snapshot", "")) if snapshot.get("lines") else ""
+    ctx.after_answer(_send_all(ctx.services, ctx.user, list(snapshot.get("shown") or []), snapshot_id))
     return ActionResponse.toast("正在整理，稍后私聊发给你", "info")
 
 
-async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
+async def _send_all(services: Services, open_id: str, keys: list[str], snapshot: str) -> None:
     collection = await collect_records(services)
     wanted = set(keys)
-    lines = [line for line in collection.lines if line.key in wanted]
-    for card in all_lines_cards(lines, current_month(services), queried_at=services.local()):
+    lines = await with_filings(services, [line for line in collection.lines if line.key in wanted])
+    cards = all_lines_cards(lines, current_month(services), queried_at=services.local(), snapshot=snapshot)
+    for card in cards:
         await services.feishu.send_card(open_id, card, id_type="open_id")
     await audit.delivered(services.store, open_id, ALL_SENT, PRIVATE, people_in(lines))
 
@@ -265,7 +281,7 @@ async def _send_all(services: Services, open_id: str, keys: list[str]) -> None:
 async def export(ctx: ActionContext) -> ActionResponse:
     if not await is_hr(ctx.services, ctx.user):
         return ActionResponse.toast("只有 HR 可以导出增减员记录", "error")
-    snapshot = await _snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
+    snapshot = await load_snapshot(ctx.services, str(ctx.value.get("snapshot", "")))
     if snapshot is None:
         return ActionResponse.toast("这份摘要已过期，请重新发送「增减员摘要」", "warning")
     chat_id = ctx.action.open_chat_id
@@ -282,8 +298,9 @@ async def _send_export(
     services: Services, actor: str, receive_id: str, in_chat: bool, scope: list[str] | None
 ) -> None:
     collection = await collect_records(services)
-    lines = (
-        collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)]
+    lines = await with_filings(
+        services,
+        collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)],
     )
     # Building the workbook is CPU work (≈0.7 s for 10,000 employees): off the event loop.
     data = await asyncio.to_thread(workbook_bytes, lines, current_month(services))

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from openpyxl import Workbook
 
 from bot import xlsx
-from cards.adjust_records import RECORD_TYPE, RecordLine, month_label
+from cards.adjust_records import (
+    FILING_LABEL,
+    INSURANCE_TYPE,
+    NOT_NEEDED,
+    RECORD_TYPE,
+    RecordLine,
+    month_label,
+)
 
 COLUMNS = (
     "姓名",
@@ -24,6 +31,10 @@ COLUMNS = (
     "险种明细",
     "说明",
     "本次变化",
+    "申报状态",
+    "申报人",
+    "申报时间",
+    "无需申报原因",
 )
 STATUS = {"new": "新增", "changed": "变化"}
 
@@ -39,7 +50,9 @@ def workbook_bytes(lines: Sequence[RecordLine], current_month: str) -> bytes:
         for line in sorted(
             (x for x in lines if x.month == month), key=lambda x: (x.record_type, x.city, x.name)
         ):
+            marks = {INSURANCE_TYPE.get(m.insurance_type, m.insurance_type): m for m in line.filings}
             for detail in line.details:
+                mark = marks.get(detail.insurance_type)
                 xlsx.append_row(
                     sheet,
                     (
@@ -57,7 +70,11 @@ def workbook_bytes(lines: Sequence[RecordLine], current_month: str) -> bytes:
                         detail.items,
                         detail.description,
                         STATUS.get(line.status, ""),
+                        FILING_LABEL.get(mark.state, mark.state) if mark else "",
+                        mark.by if mark else "",
+                        f"{mark.at:%Y-%m-%d %H:%M}" if mark and mark.at and mark.by else "",
+                        mark.reason if mark and mark.state == NOT_NEEDED else "",
                     ),
                 )
-        xlsx.frame(sheet, (10, 22, 8, 8, 8, 12, 10, 10, 26, 14, 14, 60, 16, 8))
+        xlsx.frame(sheet, (10, 22, 8, 8, 8, 12, 10, 10, 26, 14, 14, 60, 16, 8, 10, 10, 16, 16))
     return xlsx.workbook_bytes(book)

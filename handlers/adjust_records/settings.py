@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from bot.config import SettingsModel, items
 from bot.state.scheduler import crontab_trigger
@@ -22,6 +22,20 @@ class AdjustRecordsSettings(SettingsModel):
     hrbot_digest_max_delay_seconds: float = 300.0
     hrbot_filing_calendar: str = ""
     hrbot_filing_remind_days: str = "3,1"
+    # The company's 多维表格 for 增减员 filing (both or neither): the Base's app_token and the table's table_id.
+    hrbot_adjust_bitable_app_token: str = ""
+    hrbot_adjust_bitable_table_id: str = ""
+
+    @model_validator(mode="after")
+    def _bitable_both_or_neither(self) -> AdjustRecordsSettings:
+        if bool(self.hrbot_adjust_bitable_app_token) != bool(self.hrbot_adjust_bitable_table_id):
+            missing = (
+                "HRBOT_ADJUST_BITABLE_TABLE_ID"
+                if self.hrbot_adjust_bitable_app_token
+                else "HRBOT_ADJUST_BITABLE_APP_TOKEN"
+            )
+            raise ValueError(f"{missing} must be set too (the 多维表格 needs both app_token and table_id)")
+        return self
 
     @field_validator("hrbot_digest_cron")
     @classmethod
