@@ -1,5 +1,5 @@
 """`hrbot serve` runs the bot; `hrbot say` talks to a running sandbox bot from the terminal; `hrbot whoami` prints
-the ids the settings need."""
+the ids the settings need; `hrbot doctor` checks that the Feishu tenant is ready for the bot."""
 
 from __future__ import annotations
 
@@ -69,6 +69,17 @@ def _run(argv: list[str] | None) -> int:
         help="print the chat_ids of the groups the bot is in and the open_ids of their members (for the settings)",
         description="Asks Feishu with the app's credentials (or the running sandbox bot's emulator without them).",
     )
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        help="check that the Feishu app and tenant are ready for the bot (exit 0 when every required check passes)",
+        description="Credentials, bot capability and published version, every scope the features declare, the "
+        "contacts range, the bot's chats, the event ingress, database, Redis and provider keys. Sends no message "
+        "to anyone and makes no billed call. Without credentials it examines the running sandbox bot.",
+    )
+    doctor_cmd.add_argument(
+        "--mode", choices=("webhook", "ws"), default="webhook", help="event ingress to check"
+    )
+    doctor_cmd.add_argument("--json", action="store_true", help="print the checks as JSON, for scripts")
     args = parser.parse_args(argv)
 
     try:
@@ -78,6 +89,8 @@ def _run(argv: list[str] | None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args.mode)
+    if args.command == "doctor":
+        return asyncio.run(_doctor(settings, args.mode, as_json=args.json))
     if args.command == "whoami":
         from bot.whoami import whoami
 
@@ -91,6 +104,32 @@ def _run(argv: list[str] | None) -> int:
             "hrbot: lost the connection to the sandbox bot; is `hrbot serve` still running?", file=sys.stderr
         )
         return 1
+
+
+async def _doctor(settings: Settings, mode: str, *, as_json: bool) -> int:
+    from bot import doctor
+    from bot.features import discover
+
+    # Refusals the probes expect (a made-up chat, message or id) are not news: only the checks' lines are.
+    logging.getLogger("hrbot").setLevel(logging.CRITICAL)
+    features = discover()
+    if settings.sandbox:
+        from bot.sandbox.doctor_target import sandbox_target
+
+        target = await sandbox_target(settings, features)
+        if target is None:
+            print(
+                f"hrbot: no Feishu credentials (FEISHU_APP_ID, FEISHU_APP_SECRET) and no sandbox bot at "
+                f"{settings.hrbot_host}:{settings.hrbot_port}; set the credentials, or start the sandbox with "
+                "`hrbot serve` and run this again to see what it checks",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        target = doctor.Target(settings, features, mode=mode)
+    checks = await doctor.diagnose(target)
+    print(doctor.as_json(checks) if as_json else doctor.render(checks))
+    return 0 if doctor.passed(checks) else 1
 
 
 def _serve(settings: Settings, mode: str) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import SettingsModel
 from bot.consent import Notice
+from bot.manifest import Manifest
 from bot.router import Dispatcher, Router
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Feature:
     # Consent notices shown before the feature shares personal data with a provider (bot/consent.py).
     notices: Sequence[Notice] = ()
     personal_data: PersonalData | None = None
+    # What it needs from the Feishu tenant: scopes and their probes, events, chats, provider keys (bot/manifest.py).
+    manifest: Manifest | None = None
 
     @property
     def name(self) -> str:

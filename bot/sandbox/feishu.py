@@ -152,6 +152,8 @@ class FeishuEmulator:
     callback_errors: list[dict[str, Any]] = field(default_factory=list)
     callback_deadline: float = CALLBACK_DEADLINE
     _update_windows: dict[str, RateWindow] = field(default_factory=dict)
+    # Behind the token check, e.g. a half-configured tenant's answers (bot/sandbox/tenant.py).
+    middlewares: list[Any] = field(default_factory=list)
 
     # Observing -------------------------------------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
@@ -353,7 +355,9 @@ class FeishuEmulator:
 
     # Open API --------------------------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count_calls], client_max_size=10 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self._count_calls, *self.middlewares], client_max_size=10 * 1024 * 1024
+        )
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
         app.router.add_post("/open-apis/im/v1/messages", self._send)
@@ -412,7 +416,10 @@ class FeishuEmulator:
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         body = await request.json()
-        if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+        # Which credential is wrong, as Feishu's answers tell it (as operators report them: no doc lists both).
+        if body.get("app_id") != self.app_id:
+            return web.json_response({"code": 10003, "msg": "invalid param: app_id not found"})
+        if body.get("app_secret") != self.app_secret:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
         now = self.clock.timestamp()
         token, expires = max(self.tokens.items(), key=lambda item: item[1], default=("", 0.0))

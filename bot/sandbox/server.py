@@ -18,6 +18,7 @@ from bot.sandbox.feishu import DeliveryTarget, EventNotDelivered, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
+from bot.sandbox.tenant import TenantFaults
 
 log = logging.getLogger("hrbot.sandbox")
 
@@ -35,6 +36,8 @@ class Sandbox:
         self.feishu.longconn = self.longconn
         self.feishu.extra_routes.append(("POST", ENDPOINT_PATH, self.longconn.endpoint))
         self.corehr = CoreHrEmulator()
+        self.tenant = TenantFaults(SANDBOX_APP_ID, self.feishu.directory)
+        self.feishu.middlewares.append(self.tenant.middleware())
         self.feishu.extra_routes.extend(self.corehr.routes())
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)

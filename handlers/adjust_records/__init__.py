@@ -7,6 +7,7 @@ from pathlib import Path
 from bot.features import Feature
 from bot.sandbox.directory import HR_GROUP
 from handlers.adjust_records import digest, filing
+from handlers.adjust_records.manifest import MANIFEST
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
 
@@ -21,4 +22,5 @@ feature = Feature(
     sandbox_defaults={"hrbot_digest_chat_ids": HR_GROUP, "hrbot_filing_calendar": str(EXAMPLE_CALENDAR)},
     console_tasks={"▶ 立即运行摘要": digest.digest_from_console},
     order=10,
+    manifest=MANIFEST,
 )
