@@ -26,6 +26,7 @@ from bot.router import (
     split_command,
 )
 from bot.services import Services
+from bot.tenant_errors import user_error
 
 log = logging.getLogger("hrbot.events")
 
@@ -277,11 +278,14 @@ class EventPipeline:
                 await self._show_error(ctx, exc, exc.card)
             except UserFacingError as exc:
                 outcome = exc.outcome
-                await self._show_error(ctx, exc)
-            except Exception:
+                # A tenant-setup error under it (a scope not granted) gets its own card: the fix for admins.
+                await self._show_error(ctx, await user_error(exc.__cause__, self.services, ctx.user) or exc)
+            except Exception as exc:
                 outcome = "error"
-                log.exception("handler failed for command %s", log_excerpt(ctx.command))
-                await self._show_error(ctx, UserFacingError(GENERIC_FAILURE))
+                shown = await user_error(exc, self.services, ctx.user)
+                if shown is None:
+                    log.exception("handler failed for command %s", log_excerpt(ctx.command))
+                await self._show_error(ctx, shown or UserFacingError(GENERIC_FAILURE))
             finally:
                 name = command.name if command else ""
                 _log_event(message.event_id, MESSAGE_RECEIVED, name, outcome, started, message.sender_open_id)
@@ -352,10 +356,13 @@ class EventPipeline:
         except Refusal as exc:
             return ActionResponse.toast(exc.user_message, exc.kind)
         except UserFacingError as exc:
-            return ActionResponse.toast(exc.user_message, "error")
-        except Exception:
-            log.exception("card action %s failed", ctx.action.action)
-            return ActionResponse.toast(GENERIC_FAILURE, "error")
+            shown = await user_error(exc.__cause__, self.services, ctx.user) or exc
+            return ActionResponse.toast(shown.user_message, "error")
+        except Exception as exc:
+            shown = await user_error(exc, self.services, ctx.user)
+            if shown is None:
+                log.exception("card action %s failed", ctx.action.action)
+            return ActionResponse.toast(shown.user_message if shown else GENERIC_FAILURE, "error")
 
     async def _finish_late(self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext) -> None:
         """The user was told the card would update: it does, or a short message says what failed."""
