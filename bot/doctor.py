@@ -148,8 +148,7 @@ async def diagnose(target: Target) -> list[Check]:
             checks.append(Check("Feishu", NOT_APPLICABLE, "not checked: the credentials come first"))
         if target.ingress:
             checks.append(await _ingress(target))
-        database = await _database(target)
-        checks.append(database)
+        checks.append(await _database(target))
         checks.append(await _redis(settings))
         checks.extend(_provider_keys(target, services))
     finally:

@@ -28,6 +28,8 @@ SCOPE_MISSING = 99991672
 BOT_CAPABILITY_OFF = 230006
 # Chat members: the bot is not in the chat (or the chat does not exist).
 BOT_NOT_IN_CHAT = 232011
+# Sending to a chat the bot is not in (the send doc's error table: the bot must be in the chat).
+SENDER_NOT_IN_CHAT = 230002
 
 _SCOPES = re.compile(r"required: \[([^\]]*)\]")
 _LINK = re.compile(r"https://open\.(?:feishu\.cn|larksuite\.com)/app/\S+?/auth\S*")
@@ -65,6 +67,11 @@ def admin_fix(exc: BaseException) -> str | None:
         return scope.fix
     if isinstance(exc, FeishuError) and exc.code == BOT_CAPABILITY_OFF:
         return "turn the bot capability on (开发者后台 → 添加应用能力 → 机器人), then publish a version"
+    if isinstance(exc, FeishuError) and exc.code in (SENDER_NOT_IN_CHAT, BOT_NOT_IN_CHAT):
+        return (
+            "add the bot to the chat its settings name (群设置 → 群机器人 → 添加机器人), or fix the chat_id "
+            "(`hrbot doctor` names it)"
+        )
     return None
 
 
@@ -80,7 +87,7 @@ async def user_error(exc: BaseException, services: Services, user: str) -> UserF
     log.warning("a user's request failed because the Feishu app is not set up: %s", fix)
     if await _is_admin(services, user):
         scope = missing_scope(exc)
-        what = f"缺少权限 {'、'.join(scope.scopes)}" if scope and scope.scopes else "机器人能力未开启"
+        what = f"缺少权限 {'、'.join(scope.scopes)}" if scope and scope.scopes else "机器人能力或所在的群"
         return UserFacingError(
             f"机器人在飞书里的设置还不完整（{what}），这次没有办成。\n管理员请处理：{fix}",
             title="飞书应用设置不完整",

@@ -547,7 +547,7 @@ async def test_on_a_phone_nothing_scrolls_sideways_and_every_button_is_reachable
 
 async def test_the_tenant_switches_make_the_emulator_a_half_configured_tenant(console: Console) -> None:
     tenant = console.bot.sandbox.tenant
-    button = console.page.get_by_role("button", name="机器人不在 HR 群")
+    button = console.page.get_by_role("button", name="机器人未进群（第一个群）")
     await button.click()
     await expect(button).to_have_attribute("aria-pressed", "true")
     assert tenant.state()["bot_not_in"] == [HR_GROUP]
