@@ -107,11 +107,20 @@ def _run(argv: list[str] | None) -> int:
 
 
 async def _doctor(settings: Settings, mode: str, *, as_json: bool) -> int:
+    # Refusals the probes expect (a made-up chat, message or id) are not news: only the checks' lines are.
+    logger = logging.getLogger("hrbot")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return await _diagnose(settings, mode, as_json=as_json)
+    finally:
+        logger.setLevel(level)
+
+
+async def _diagnose(settings: Settings, mode: str, *, as_json: bool) -> int:
     from bot import doctor
     from bot.features import discover
 
-    # Refusals the probes expect (a made-up chat, message or id) are not news: only the checks' lines are.
-    logging.getLogger("hrbot").setLevel(logging.CRITICAL)
     features = discover()
     if settings.sandbox:
         from bot.sandbox.doctor_target import sandbox_target

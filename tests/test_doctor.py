@@ -61,8 +61,9 @@ async def test_no_fault_every_check_passes(bot: RunningBot, capsys: pytest.Captu
     assert any(line.startswith("✔ scope corehr:compensation.insurance:read") for line in lines)
     assert any("url_verification" in line and "FEISHU_ENCRYPT_KEY round-trips" in line for line in lines)
     assert any(line.startswith(f"✔ bot in chat {HR_GROUP}") for line in lines)
-    # Nothing reached a person: the bot sent no message while the doctor ran.
+    # Nothing reached a person (the bot sent no message) and no provider was asked anything, billed or not.
     assert not bot.feishu.bot_messages()
+    assert not bot.sandbox.juhe.calls and bot.sandbox.tcredit.requests == 0
 
 
 @pytest.mark.parametrize("group", PROBED_GROUPS, ids=lambda group: group.label)
