@@ -55,7 +55,7 @@ def not_applicable(lines: list[str]) -> list[str]:
 
 async def test_no_fault_every_check_passes(bot: RunningBot, capsys: pytest.CaptureFixture[str]) -> None:
     status, lines = await doctor(bot, capsys)
-    assert status == 0, lines
+    assert status == 0, failing(lines)
     assert not failing(lines) and not not_applicable(lines), lines
     assert len(lines) >= len(PROBED_GROUPS) + 8
     assert any(line.startswith("✔ scope corehr:compensation.insurance:read") for line in lines)
@@ -134,7 +134,7 @@ async def test_events_by_request_url_when_the_bot_wants_the_long_connection(
     try:
         running = RunningBot(app, composed.sandbox, None)  # type: ignore[arg-type]
         status, lines = await doctor(running, capsys)
-        assert status == 0, lines
+        assert status == 0, failing(lines)
         assert any(line.startswith("✔ long connection") for line in lines)
         composed.sandbox.tenant.events_by_request_url = True
         status, lines = await doctor(running, capsys)
