@@ -44,6 +44,8 @@ class Settings(SettingsModel):
     feishu_verification_token: str = ""
     feishu_encrypt_key: str = ""
     feishu_base_url: str = "https://open.feishu.cn"
+    # Where Feishu reaches the bot (https://bot.example.com): `hrbot doctor` sends it a url_verification challenge.
+    hrbot_public_url: str = ""
 
     hrbot_host: str = "127.0.0.1"
     hrbot_port: int = 8000

@@ -31,6 +31,7 @@ CORE_SETTINGS = {
     "feishu_verification_token",
     "feishu_encrypt_key",
     "feishu_base_url",
+    "hrbot_public_url",
     "hrbot_host",
     "hrbot_port",
     "hrbot_database_url",

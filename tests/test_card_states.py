@@ -269,6 +269,13 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
             "查询失败", HOSTILE, "请稍后重试", extra=[common.note("备注")]
         ),
         "reason only": lambda: common.error_card("查询失败", "原因"),
+        # bot/feishu/tenant_errors.py: an admin reads the scope and the console link Feishu returned.
+        "tenant not set up, for an admin": lambda: common.error_card(
+            "飞书应用设置不完整",
+            "机器人在飞书里的设置还不完整（缺少权限 corehr:corehr:readonly），这次没有办成。\n管理员请处理："
+            "grant one of corehr:corehr:readonly in 开发者后台 → 权限管理, then publish a version (版本管理与发布): "
+            "https://open.feishu.cn/app/cli_a1b2/auth?q=corehr:corehr:readonly&op_from=openapi&token_type=tenant",
+        ),
     },
     enterprise_social.report_card: {
         "one year": lambda: enterprise_social.report_card(report(1), queried_at=NOW),

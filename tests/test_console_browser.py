@@ -21,7 +21,9 @@ from bot.clock import Clock
 from bot.lifecycle.app import BotApp
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.router import ActionResponse, Router
+from bot.sandbox.directory import HR_GROUP
 from bot.sandbox.server import Sandbox
+from bot.sandbox.tenant import TenantFaults
 from cards.common import (
     Card,
     action_value,
@@ -543,3 +545,18 @@ async def test_on_a_phone_nothing_scrolls_sideways_and_every_button_is_reachable
     await no_horizontal_scroll(page)
     await usage.get_by_role("button", name="返回全部命令").click()
     await expect(console.card("使用帮助")).to_be_visible()
+
+
+async def test_the_tenant_switches_make_the_emulator_a_half_configured_tenant(console: Console) -> None:
+    tenant = console.bot.sandbox.tenant
+    button = console.page.get_by_role("button", name="机器人未进群（第一个群）")
+    await button.click()
+    await expect(button).to_have_attribute("aria-pressed", "true")
+    assert tenant.state()["bot_not_in"] == [HR_GROUP]
+    capability = console.page.get_by_role("button", name="机器人能力未开启")
+    await capability.click()
+    await expect(capability).to_have_attribute("aria-pressed", "true")
+    assert tenant.bot_capability_off
+    await console.page.get_by_role("button", name="全部恢复").click()
+    await expect(capability).to_have_attribute("aria-pressed", "false")
+    assert tenant.state() == TenantFaults(tenant.app_id, tenant.directory).state()

@@ -60,6 +60,8 @@ def mount(app: web.Application, bot: BotApp, sandbox: Sandbox, *, public: bool =
     app.router.add_post("/console/api/longconn/fault", guard(console.longconn_fault))
     app.router.add_get("/console/bitable", guard(console.bitable))
     app.router.add_post("/console/bitable", guard(console.bitable_edit))
+    app.router.add_get("/console/api/tenant", guard(console.tenant))
+    app.router.add_post("/console/api/tenant", guard(console.tenant))
     app.on_shutdown.append(console.close_streams)
 
 
@@ -338,6 +340,12 @@ class Console:
                 f"fault must be drop, silent, refuse (0 < seconds <= {MAX_REFUSE_SECONDS}) or duplicate"
             )
         return web.json_response(hub.status())
+
+    async def tenant(self, request: web.Request) -> web.Response:
+        """A half-configured tenant's switches (bot/sandbox/tenant.py): GET reads them, POST changes some."""
+        if request.method == "POST":
+            self.sandbox.tenant.apply(await _body(request))
+        return web.json_response(self.sandbox.tenant.state())
 
     # Live stream -----------------------------------------------------------------------------------------------
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from bot.feishu.tenant_errors import user_error
 from bot.lifecycle.services import Services
 from bot.observability import metrics
 from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, Mention, MessageContext
@@ -272,11 +273,14 @@ class EventPipeline:
                 await self._show_error(ctx, exc, exc.card)
             except UserFacingError as exc:
                 outcome = exc.outcome
-                await self._show_error(ctx, exc)
-            except Exception:
+                # A tenant-setup error under it (a scope not granted) gets its own card: the fix for admins.
+                await self._show_error(ctx, await user_error(exc.__cause__, self.services, ctx.user) or exc)
+            except Exception as exc:
                 outcome = "error"
-                log.exception("handler failed for command %s", log_excerpt(ctx.command))
-                await self._show_error(ctx, UserFacingError(GENERIC_FAILURE))
+                shown = await user_error(exc, self.services, ctx.user)
+                if shown is None:
+                    log.exception("handler failed for command %s", log_excerpt(ctx.command))
+                await self._show_error(ctx, shown or UserFacingError(GENERIC_FAILURE))
             finally:
                 name = command.name if command else ""
                 _log_event(message.event_id, MESSAGE_RECEIVED, name, outcome, started, message.sender_open_id)
@@ -347,10 +351,13 @@ class EventPipeline:
         except Refusal as exc:
             return ActionResponse.toast(exc.user_message, exc.kind)
         except UserFacingError as exc:
-            return ActionResponse.toast(exc.user_message, "error")
-        except Exception:
-            log.exception("card action %s failed", ctx.action.action)
-            return ActionResponse.toast(GENERIC_FAILURE, "error")
+            shown = await user_error(exc.__cause__, self.services, ctx.user) or exc
+            return ActionResponse.toast(shown.user_message, "error")
+        except Exception as exc:
+            shown = await user_error(exc, self.services, ctx.user)
+            if shown is None:
+                log.exception("card action %s failed", ctx.action.action)
+            return ActionResponse.toast(shown.user_message if shown else GENERIC_FAILURE, "error")
 
     async def _finish_late(self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext) -> None:
         """The user was told the card would update: it does, or a short message says what failed."""

@@ -98,6 +98,9 @@ class BotApp:
         self.url = ""
         # What /healthz says beyond the basics (the sandbox adds its address).
         self.health: dict[str, Any] = {"mode": "live"}
+        # What /readyz says beyond its checks without deciding readiness: the live tenant's scope state.
+        self.tenant: dict[str, Any] = {}
+        self._golive: asyncio.Task[None] | None = None
         self._env_file = env_file
         self._overrides = dict(overrides or {})
         self._defaults = dict(defaults or {})
@@ -298,6 +301,25 @@ class BotApp:
             self.longconn = LongConnection(self.pipeline, self.settings)
             self.longconn.start()
             self.readiness.add("long_connection", self._longconn_ready)
+        if self.health["mode"] == "live":
+            self._golive = asyncio.create_task(self._go_live_checks())
+
+    async def _go_live_checks(self) -> None:
+        """`hrbot doctor`'s checks once: each failure one WARNING naming the fix; a missing scope only disables what
+        needs it, so the bot serves on (and /readyz says which scopes are missing)."""
+        from bot.lifecycle.doctor import Target, warn_at_startup
+
+        self.tenant["feishu_scopes"] = "checking"
+        target = Target(
+            self.settings,
+            self.features,
+            mode=self.mode,
+            env_file=self._env_file,
+            overrides=self._overrides,
+            defaults=self._defaults,
+            ingress=bool(self.settings.hrbot_public_url) and self.mode == "webhook",
+        )
+        await warn_at_startup(target, lambda state: self.tenant.update(feishu_scopes=state))
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         body: dict[str, Any] = {
@@ -335,7 +357,12 @@ class BotApp:
         # Either role is ready: followers answer events, the leader also runs the scheduled work.
         scheduler = "leader" if self.lease is not None and self.lease.leading else "follower"
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks, "scheduler": scheduler},
+            {
+                "status": "ready" if ready else "not ready",
+                "checks": checks,
+                "scheduler": scheduler,
+                **self.tenant,
+            },
             status=200 if ready else 503,
         )
 
@@ -351,6 +378,9 @@ class BotApp:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def stop(self) -> None:
+        if self._golive is not None:
+            self._golive.cancel()
+            await asyncio.gather(self._golive, return_exceptions=True)
         if self.longconn is not None:
             # First, so Feishu pushes new events to other replicas while in-flight work drains.
             await self.longconn.stop()

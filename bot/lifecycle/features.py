@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import SettingsModel
+from bot.lifecycle.manifest import Manifest
 from bot.lifecycle.services import Catalogue, CommandInfo, PersonalData, Services
 from bot.routing.router import Dispatcher, Router
 from bot.trust.consent import Notice
@@ -49,6 +50,8 @@ class Feature:
     # Consent notices shown before the feature shares personal data with a provider (bot/trust/consent.py).
     notices: Sequence[Notice] = ()
     personal_data: PersonalData | None = None
+    # What it needs from the Feishu tenant: scopes and their probes, events, chats, provider keys (bot/lifecycle/manifest.py).
+    manifest: Manifest | None = None
 
     @property
     def name(self) -> str:

@@ -25,7 +25,8 @@ INVALID_PARAM = 2290002
 MESSAGES = {
     SERVER_ERROR: "飞书薪酬服务暂时异常，请稍后再试",
     INVALID_PARAM: "查询参数不合法（人员或增减员类型有误），请联系管理员",
-    99991672: "机器人没有读取增减员记录的权限，请联系管理员开通 corehr:compensation.social_adjust_record:read",
+    # The core shows admins the scope and the console link (bot/feishu/tenant_errors.py); employees read this.
+    99991672: "机器人还没有读取增减员记录的权限，请联系管理员",
     99991400: "请求过于频繁，请稍后再试",
 }
 
@@ -141,7 +142,7 @@ class CompensationApi:
             )
             raise ProviderError(
                 "feishu-compensation", exc.code, message, retryable=exc.code == SERVER_ERROR
-            ) from None
+            ) from exc
         return [AdjustRecord.from_json(r) for r in data.get("records") or []]
 
 

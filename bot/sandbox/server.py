@@ -20,6 +20,7 @@ from bot.sandbox.feishu import DeliveryTarget, EventNotDelivered, FeishuEmulator
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
+from bot.sandbox.tenant import TenantFaults
 
 log = logging.getLogger("hrbot.sandbox")
 
@@ -37,6 +38,8 @@ class Sandbox:
         self.feishu.longconn = self.longconn
         self.feishu.extra_routes.append(("POST", ENDPOINT_PATH, self.longconn.endpoint))
         self.corehr = CoreHrEmulator()
+        self.tenant = TenantFaults(SANDBOX_APP_ID, self.feishu.directory)
+        self.feishu.middlewares.append(self.tenant.middleware())
         self.feishu.extra_routes.extend(self.corehr.routes())
         self.bitable = BitableEmulator()
         self.bitable.add_table(SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, "增减员申报")

@@ -8,6 +8,7 @@ from bot.lifecycle.features import Feature
 from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID
 from bot.sandbox.directory import HR_GROUP
 from handlers.adjust_records import digest, filing, marking
+from handlers.adjust_records.manifest import MANIFEST
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
 
@@ -28,4 +29,5 @@ feature = Feature(
     console_tasks={"▶ 立即运行摘要": digest.digest_from_console},
     order=10,
     migrations=Path(__file__).with_name("migrations"),
+    manifest=MANIFEST,
 )

@@ -4,6 +4,7 @@ from bot.lifecycle.features import Feature
 from bot.lifecycle.services import PersonalData
 from bot.providers.juhe import JuheSettings
 from bot.sandbox.directory import MANAGER_GROUP
+from handlers.four_factors.manifest import MANIFEST
 from handlers.four_factors.router import NOTICE, erase, held, router
 from handlers.four_factors.settings import FourFactorsSettings
 
@@ -12,6 +13,7 @@ feature = Feature(
     settings=(JuheSettings, FourFactorsSettings),
     sandbox_defaults={"hrbot_manager_chat_id": MANAGER_GROUP},
     order=40,
+    manifest=MANIFEST,
     notices=(NOTICE,),
     personal_data=PersonalData(held=held, erase=erase),
 )

@@ -5,6 +5,7 @@ from bot.lifecycle.features import Feature
 from bot.providers.juhe import JuheSettings
 from bot.providers.tcredit import TcreditSettings
 from bot.sandbox.directory import MANAGER_GROUP
+from handlers.usage.manifest import MANIFEST
 from handlers.usage.router import router
 from handlers.usage.settings import UsageSettings
 
@@ -13,4 +14,5 @@ feature = Feature(
     settings=(UsageSettings, JuheSettings, TcreditSettings),
     sandbox_defaults={"hrbot_manager_chat_id": MANAGER_GROUP},
     order=90,
+    manifest=MANIFEST,
 )

@@ -681,6 +681,46 @@ function fault(button) {
   });
 }
 
+// A half-configured Feishu tenant (bot/sandbox/tenant.py): one switch per fault, for `hrbot doctor` to find ----------
+const TENANT_ON = {
+  missing_scopes: () => {
+    const scope = prompt("未开通的权限（scope，多个用逗号分隔）", "corehr:compensation.insurance:read");
+    return scope ? scope.split(",").map((s) => s.trim()).filter(Boolean) : null;
+  },
+  bot_capability_off: () => true,
+  version_unpublished: () => true,
+  outside_contacts: () => state.personas.filter((p) => p.role === "hr").map((p) => p.open_id),
+  bot_not_in: () => state.chats.filter((c) => c.chat_type === "group").slice(0, 1).map((c) => c.chat_id),
+  events_by_request_url: () => true,
+};
+
+const TENANT_OFF = { missing_scopes: [], bot_capability_off: false, version_unpublished: false, outside_contacts: [],
+  bot_not_in: [], events_by_request_url: false };
+
+function renderTenant(switches) {
+  for (const button of document.querySelectorAll("#tenant button[data-tenant]")) {
+    const value = switches[button.dataset.tenant];
+    if (value !== undefined) button.setAttribute("aria-pressed", String(Array.isArray(value) ? value.length > 0 : value));
+  }
+}
+
+function tenantSwitch(button) {
+  const name = button.dataset.tenant;
+  return busy(button, "…", async () => {
+    let change;
+    if (name === "clear") {
+      change = TENANT_OFF;
+    } else {
+      const on = button.getAttribute("aria-pressed") !== "true";
+      const value = on ? TENANT_ON[name]() : TENANT_OFF[name];
+      if (value === null) return;
+      change = { [name]: value };
+    }
+    renderTenant(await api("tenant", change));
+    toast({ type: "info", content: "已切换：运行 hrbot doctor 查看它如何报告" });
+  });
+}
+
 // Start ------------------------------------------------------------------------------------------------------------
 async function load() {
   const data = await api("state");
@@ -694,6 +734,7 @@ async function load() {
   renderChips();
   renderAll();
   await renderIngress();
+  renderTenant(await api("tenant"));
 }
 
 function connect() {
@@ -718,5 +759,6 @@ function connect() {
 $("#say").addEventListener("submit", say);
 $("#advance").addEventListener("click", advance);
 document.querySelectorAll("#faults button").forEach((b) => b.addEventListener("click", () => fault(b)));
+document.querySelectorAll("#tenant button").forEach((b) => b.addEventListener("click", () => tenantSwitch(b)));
 setInterval(() => renderIngress().catch(() => {}), 2000);
 connect();

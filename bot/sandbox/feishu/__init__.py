@@ -35,7 +35,9 @@ ROUTE_TABLES = (auth.routes, messages.routes, files.routes, chats.routes, contac
 
 class FeishuEmulator(AuthApi, MessagesApi, FilesApi, ChatsApi, ContactsApi, EventsApi):
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count_calls], client_max_size=10 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self._count_calls, *self.middlewares], client_max_size=10 * 1024 * 1024
+        )
         routes = [route for table in ROUTE_TABLES for route in table(self)]
         for method, path, handler in [*routes, *self.extra_routes]:
             app.router.add_route(method, path, handler)

@@ -76,7 +76,10 @@ class AuthApi(EmulatorState):
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         body = await request.json()
-        if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+        # Which credential is wrong, as Feishu's answers tell it (as operators report them: no doc lists both).
+        if body.get("app_id") != self.app_id:
+            return web.json_response({"code": 10003, "msg": "invalid param: app_id not found"})
+        if body.get("app_secret") != self.app_secret:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
         now = self.clock.timestamp()
         token, expires = max(self.tokens.items(), key=lambda item: item[1], default=("", 0.0))

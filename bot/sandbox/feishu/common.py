@@ -132,6 +132,8 @@ class EmulatorState:
     callback_errors: list[dict[str, Any]] = field(default_factory=list)
     callback_deadline: float = CALLBACK_DEADLINE
     _update_windows: dict[str, RateWindow] = field(default_factory=dict)
+    # Behind the token check, e.g. a half-configured tenant's answers (bot/sandbox/tenant.py).
+    middlewares: list[Any] = field(default_factory=list)
     _send_windows: dict[str, RateWindow] = field(default_factory=dict)
     # The seconds the per-chat send limit is counted in (tests hold it still to send six within "one second").
     rate_clock: Callable[[], float] = time.monotonic
