@@ -51,6 +51,7 @@ MAX_PARTIAL = 32
 MAX_PARTIAL_BYTES = 4 * 1024 * 1024
 MAX_PONG_BYTES = 4096
 FRAGMENT_SECONDS = 10.0
+WARN_SECONDS = 10.0
 # Answers in progress (at most ANSWER_TIMEOUT) plus this keep a stop within Feishu-friendly 5 s.
 CLOSE_TIMEOUT = 1.5
 
@@ -118,6 +119,7 @@ class LongConnection:
         self._task: asyncio.Task[None] | None = None
         self._answers: set[asyncio.Task[None]] = set()
         self._parts: dict[str, tuple[float, list[bytes | None]]] = {}
+        self._warned: dict[str, float] = {}
         self._frame: Any = None
 
     # Lifecycle -------------------------------------------------------------------------------------------------
@@ -127,11 +129,11 @@ class LongConnection:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """The connection task never ends on its own: if it does, say so, show it in health, and start it again."""
-        if self._stopping or task.cancelled():
+        if self._stopping:
             return
-        exc = task.exception()
-        log.error("long connection: the connection task ended (%s); starting it again", type(exc).__name__)
-        self._set("reconnecting", f"task ended: {type(exc).__name__}")
+        why = "cancelled" if task.cancelled() else type(task.exception()).__name__
+        log.error("long connection: the connection task ended (%s); starting it again", why)
+        self._set("reconnecting", f"task ended: {why}")
         asyncio.get_running_loop().call_later(self._backoff(0), self._restart)
 
     def _restart(self) -> None:
@@ -314,11 +316,13 @@ class LongConnection:
             return
         headers = {h.key: h.value for h in frame.headers}
         if frame.method == CONTROL:
-            if headers.get("type") == "pong" and 0 < len(frame.payload) <= MAX_PONG_BYTES:
+            if headers.get("type") == "pong" and frame.payload:
                 try:
+                    if len(frame.payload) > MAX_PONG_BYTES:
+                        raise ValueError("too large")
                     self.config.update(orjson.loads(frame.payload))
                 except ValueError:
-                    log.warning("long connection: ignored an unreadable pong")
+                    self._warn("pong", "long connection: ignored an unreadable pong")
             return
         if frame.method != DATA or headers.get("type") not in ("event", "card") or self._stopping:
             return  # a frame left unanswered while stopping is pushed again to another connection
@@ -338,18 +342,20 @@ class LongConnection:
         if total <= 1:
             return part
         if total > MAX_PARTS or not 0 <= seq < total:
-            log.warning("long connection: dropped a frame announcing part %d of %d", seq, total)
+            self._warn("parts", "long connection: dropped a frame announcing part %d of %d", seq, total)
             return None
         now = time.monotonic()
         for key in [k for k, (born, _) in self._parts.items() if now - born > FRAGMENT_SECONDS]:
             del self._parts[key]
         message_id = headers.get("message_id", "")
         if message_id not in self._parts and len(self._parts) >= MAX_PARTIAL:
-            log.warning("long connection: dropped a part: %d events already wait for theirs", MAX_PARTIAL)
+            self._warn(
+                "partial", "long connection: dropped a part: %d events already wait for theirs", MAX_PARTIAL
+            )
             return None
         waiting = sum(len(p or b"") for _born, parts in self._parts.values() for p in parts)
         if waiting + len(part) > MAX_PARTIAL_BYTES:
-            log.warning("long connection: dropped a part: parts waiting hold %d bytes", waiting)
+            self._warn("bytes", "long connection: dropped a part: parts waiting hold %d bytes", waiting)
             return None
         _born, parts = self._parts.setdefault(message_id, (now, [None] * total))
         if len(parts) != total:
@@ -359,6 +365,13 @@ class LongConnection:
             return None
         del self._parts[message_id]
         return b"".join(p for p in parts if p is not None)
+
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        """One line per kind of dropped frame per WARN_SECONDS: a flood of bad frames does not flood the log."""
+        now = time.monotonic()
+        if now - self._warned.get(kind, -WARN_SECONDS) >= WARN_SECONDS:
+            self._warned[kind] = now
+            log.warning(message, *args)
 
     async def _answer(self, socket: aiohttp.ClientWebSocketResponse, frame: Any, payload: bytes) -> None:
         started = time.perf_counter()
