@@ -4,9 +4,9 @@ reminders for HR chats. One router: the on-demand commands (router.py), the dige
 
 from pathlib import Path
 
-from bot.features import Feature
+from bot.features import Feature, PersonalData
 from bot.sandbox.directory import HR_GROUP
-from handlers.adjust_records import digest, filing
+from handlers.adjust_records import digest, filing, personal_data
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
 
@@ -20,5 +20,6 @@ feature = Feature(
     settings=(AdjustRecordsSettings,),
     sandbox_defaults={"hrbot_digest_chat_ids": HR_GROUP, "hrbot_filing_calendar": str(EXAMPLE_CALENDAR)},
     console_tasks={"▶ 立即运行摘要": digest.digest_from_console},
+    personal_data=PersonalData(held=personal_data.held, erase=personal_data.erase),
     order=10,
 )

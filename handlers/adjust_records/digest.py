@@ -360,7 +360,9 @@ async def bot_removed(services: Services, event: dict[str, Any]) -> None:
     name = str(event.get("name") or chat_id)
     subscriber = await unsubscribe(services.store, chat_id) if chat_id else None
     if subscriber is not None:
-        tell, text = [subscriber], f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
+        # The subscriber erased their data (删除我的数据): HR hears it instead.
+        tell = [subscriber] if subscriber else list(await services.roles.members(Role.HR))
+        text = f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
     elif chat_id in settings_of(services).digest_chat_ids:
         tell = list(await services.roles.members(Role.HR))
         text = f"机器人已被移出配置的摘要群「{name}」，摘要无法再发到那里。"
