@@ -52,7 +52,7 @@ from bot.providers.juhe_errors import OUTAGE_CODES as JUHE_OUTAGES
 from bot.providers.tcredit_errors import OUTAGE_CODES as TCREDIT_OUTAGES
 from bot.roles import Role, Roles
 from bot.store import Store, _dialect_insert, aware, metadata
-from cards.common import error_card, markdown, note
+from cards.common import error_card, markdown
 from cards.safe import Markup
 
 log = logging.getLogger("hrbot.ledger")
@@ -289,9 +289,7 @@ class Ledger:
                 title,
                 reason,
                 "如需提高额度，请联系管理员。",
-                extra=[markdown(Markup(f"管理员：{whom}"))]
-                if whom
-                else [note("管理员：HRBOT_ADMINS 所列的人")],
+                extra=[markdown(Markup(f"管理员：{whom}"))] if whom else [],
             ),
         )
 
