@@ -6,11 +6,11 @@ from pathlib import Path
 
 from bot.features import Feature, PersonalData
 from bot.sandbox.directory import HR_GROUP
-from handlers.adjust_records import digest, filing, personal_data
+from handlers.adjust_records import digest, filing, hr_chat, personal_data
 from handlers.adjust_records.router import router
 from handlers.adjust_records.settings import AdjustRecordsSettings
 
-assert digest and filing  # imported for what they register on the router
+assert digest and filing and hr_chat  # imported for what they register on the router
 
 # The sandbox's company files in the cities of this example (its fields are documented in it).
 EXAMPLE_CALENDAR = Path(__file__).with_name("filing-calendar.example.toml")
