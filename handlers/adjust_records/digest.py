@@ -316,7 +316,7 @@ async def subscribe_chat(ctx: MessageContext) -> None:
                 "无法订阅增减员摘要",
                 FAILED,
                 f"摘要含同事全名和缴费基数，只能发到成员全是 HR 的群；这个群有 {len(outsiders)} 位成员不是 HR。",
-                "请在只有 HR 的群里订阅，或请管理员把成员加入 HRBOT_HR_OPEN_IDS。",
+                "请在只有 HR 的群里订阅，或请管理员把这些成员设为 HR。",
             )
         )
         return
@@ -340,7 +340,7 @@ async def unsubscribe_chat(ctx: MessageContext) -> None:
             notice_card(
                 "无法取消",
                 FAILED,
-                "这个群是配置的摘要群（HRBOT_DIGEST_CHAT_IDS），不是订阅的。",
+                "这个群是管理员配置的摘要群，不是订阅的。",
                 "请联系管理员修改配置。",
             )
         )
