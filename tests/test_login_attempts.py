@@ -96,3 +96,20 @@ async def test_failed_logins_count_against_the_daily_quota_though_not_charged(tm
         text = await _login(bot, EMPLOYEE, "someone", "c", "浙江省直")
         assert "今天的查询已达 2 次上限" in text
         assert bot.sandbox.tcredit.created_tasks == 2
+
+
+async def test_starting_again_before_the_answer_does_not_hide_a_guess(bot: RunningBot) -> None:
+    """Each guess in a fresh dialog, before Tcredit's answer is polled: every submit counted at once."""
+    answers = []
+    for n in range(ACCOUNT_TRIES + 2):
+        card = await _card(bot, "北京", EMPLOYEE)
+        answer = await bot.feishu.user_clicks(
+            card.message_id,
+            user=EMPLOYEE,
+            value=value_of(card.content, "button", "登录查询"),
+            form_value={"account": "wrongpass", "password": f"quick-{n}"},
+        )
+        answers.append(card_text(answer["card"]["data"]))
+    assert all("登录中" in a for a in answers[:ACCOUNT_TRIES])
+    assert all("登录失败次数过多" in a for a in answers[ACCOUNT_TRIES:])
+    assert bot.sandbox.tcredit.created_tasks == ACCOUNT_TRIES
