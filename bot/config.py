@@ -125,6 +125,14 @@ class Settings(SettingsModel):
             raise ValueError("must be 0 (off) or more")
         return value
 
+    @field_validator(
+        "feishu_app_id", "feishu_app_secret", "feishu_verification_token", "feishu_encrypt_key", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """A credential of only spaces (a stray quote or line in .env) is not set."""
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("hrbot_action_timeout")
     @classmethod
     def _within_feishu_limit(cls, value: float) -> float:
@@ -174,6 +182,26 @@ class Settings(SettingsModel):
         if value <= timedelta(0):
             raise ValueError("must be greater than 0")
         return value
+
+    @model_validator(mode="after")
+    def _keys_need_the_app(self) -> Settings:
+        """The Encrypt Key or the Verification Token without the app id and secret is a live configuration half
+        done: it would start the sandbox quietly, so it is refused."""
+        if not (self.feishu_app_id or self.feishu_app_secret):
+            given = [
+                name
+                for name, value in (
+                    ("FEISHU_ENCRYPT_KEY", self.feishu_encrypt_key),
+                    ("FEISHU_VERIFICATION_TOKEN", self.feishu_verification_token),
+                )
+                if value
+            ]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} set without FEISHU_APP_ID and FEISHU_APP_SECRET: set both for live "
+                    "mode, or unset them for the sandbox"
+                )
+        return self
 
     @model_validator(mode="after")
     def _age_within_retention(self) -> Settings:

@@ -143,6 +143,11 @@ def usage_card(view: UsageView) -> Card:
     return card(f"用量 · {view.month}", INFO, elements)
 
 
+def moved_private_card() -> Card:
+    """What the group sees when an admin types 用量 there: the figures go to the admin privately."""
+    return card("用量", INFO, [markdown("用量涉及花费和同事的查询次数，我已私聊你，请在私聊中查看。")])
+
+
 def budget_warning_card(provider: str, spent: float, budget: float, month: str) -> Card:
     share = spent / budget * 100 if budget else 0.0
     return card(

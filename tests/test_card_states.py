@@ -480,6 +480,7 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
             )
         ),
     },
+    usage.moved_private_card: {"moved": usage.moved_private_card},
     usage.budget_warning_card: {
         "80 percent": lambda: usage.budget_warning_card("聚合数据", 812.5, 1000.0, "2026-11"),
     },

@@ -156,3 +156,12 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(sandbox_port: int
         os.close(write_end)
     assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr, run.stderr
     assert run.returncode == 1
+
+
+def test_terminal_control_sequences_in_an_answer_are_not_printed(hrbot: Hrbot) -> None:
+    # The unknown command is echoed on the help card: a window title (OSC), a colour and a right-to-left override.
+    typed = "\x1b]0;pwned\x07\x1b[31m红色\u202e命令"
+    status, out, err = hrbot("say", typed)
+    assert status == 0, err
+    assert "红色" in out and "命令" in out
+    assert not any(ch in out for ch in ("\x1b", "\x07", "\u202e", "\x9b"))

@@ -113,7 +113,7 @@ async def test_the_chat_quota_counts_everyone_in_the_group(tmp_path: Path, clock
         }
         await ask(bot, f"@_user_1 企业社保 {XIAOMI}", user=HR, **group)
         text = await ask(bot, f"@_user_1 企业社保 {OTHER}", user=EMPLOYEE, **group)
-        assert "会话今天的计费查询已达 1 次上限" in text
+        assert "会话今天的查询已达 1 次上限" in text
 
 
 async def test_the_budget_warns_the_managers_once_at_80_percent_and_then_refuses(
@@ -197,13 +197,14 @@ async def test_a_caller_over_quota_does_not_take_the_half_open_probe(tmp_path: P
     )
     async with running_bot(settings, clock) as bot:
         await ask(bot, f"企业社保 {XIAOMI}")  # the employee's one call today
-        for _ in range(2):
-            await ask(bot, "企业社保 错误码:258503", user=HR)
+        # Failed calls count against a quota too: two people open the breaker.
+        await ask(bot, "企业社保 错误码:258503", user=HR)
+        await ask(bot, "企业社保 错误码:258503", user=MANAGER)
         assert (await bot.app.services.ledger.breaker("juhe")).state == "open"
         clock.advance(timedelta(seconds=121))
         assert "已达今日查询上限" in await ask(bot, f"企业社保 {OTHER}")
         # The probe is still free: the next caller makes it, and it closes the breaker.
-        assert OTHER[:2] in await ask(bot, f"企业社保 {OTHER}", user=MANAGER)
+        assert OTHER[:2] in await ask(bot, f"企业社保 {OTHER}", user="ou_emp_00001")
         assert (await bot.app.services.ledger.breaker("juhe")).state == CLOSED
 
 
@@ -252,8 +253,9 @@ async def test_two_replicas_share_quotas_and_the_breaker(tmp_path: Path) -> None
         assert "小米" in await ask(first, f"企业社保 {XIAOMI}")
         assert "已达今日查询上限" in await ask(second, f"企业社保 {OTHER}")
         assert juhe_calls(second) == 0
-        for replica in (first, second):
-            await ask(replica, "企业社保 错误码:258503", user=HR)
-        text = await ask(second, f"企业社保 {OTHER}", user=MANAGER)
+        # Failed calls count against a quota too: one each by two people opens the breaker.
+        await ask(first, "企业社保 错误码:258503", user=HR)
+        await ask(second, "企业社保 错误码:258503", user=MANAGER)
+        text = await ask(second, f"企业社保 {OTHER}", user="ou_emp_00001")
         assert "服务暂时不可用" in text and juhe_calls(second) == 1
         assert (await first.app.services.ledger.breaker("juhe")).state == "open"

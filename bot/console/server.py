@@ -7,9 +7,7 @@ ingress (signed and encrypted), and every message the bot sends or patches is st
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.ingress.peers import local_only
 from bot.lifecycle.features import ConsoleTask
 from bot.routing.errors import UserFacingError
 from bot.sandbox.directory import BOT_OPEN_ID, PERSONAS
@@ -69,48 +68,8 @@ async def _to_console(_request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def is_loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
-
-
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-
-
-def _loopback_name(host: str | None) -> bool:
-    """`localhost:8000`, `127.0.0.1`, `[::1]:8000`: a name that can only mean this machine."""
-    name = (host or "").strip().lower()
-    if name.startswith("["):
-        name = name.split("]", 1)[0] + "]"
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    return name in LOOPBACK_NAMES
-
-
-def _loopback_only(handler: Handler) -> Handler:
-    """Loopback peers only; and, against other pages open in the developer's browser, a loopback Host (a DNS
-    rebinding page names its own host), a loopback Origin when one is sent, and JSON bodies only (a cross-site form
-    or `text/plain` post cannot send `application/json` without a preflight the console never answers)."""
-
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        if not is_loopback(request.remote):
-            return _error(
-                "the console answers on this machine only; set HRBOT_CONSOLE_PUBLIC=1 to open it", 403
-            )
-        origin = request.headers.get("Origin")
-        origin_host = origin.split("://", 1)[-1] if origin else None
-        if not _loopback_name(request.host) or (origin is not None and not _loopback_name(origin_host)):
-            return _error("the console answers pages of this machine only", 403)
-        if request.method == "POST" and request.content_type != "application/json":
-            return _error("expected application/json", 415)
-        return await handler(request)
-
-    return guarded
+# The guard lives in bot.peers, shared with the sandbox's emulator API and the bot's detailed health.
+_loopback_only = local_only
 
 
 def _error(message: str, status: int = 400) -> web.Response:

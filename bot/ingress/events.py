@@ -386,6 +386,9 @@ class EventPipeline:
         ctx.late.clear()
 
 
+MAX_LOGGED_COMMAND = 64
+
+
 def _log_event(
     event_id: str,
     event_type: str,
@@ -401,6 +404,8 @@ def _log_event(
         return
     latency = round(seconds * 1000, 1)
     masked_user = mask_tail(user, 6) if user else "-"
+    # An unknown action id is whatever the clicker's client sent (600 KB, say): a short masked prefix only.
+    command = log_excerpt(command, MAX_LOGGED_COMMAND)
     log.log(
         level,
         "event %s type=%s user=%s command=%s outcome=%s latency_ms=%.1f",

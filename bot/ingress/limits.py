@@ -1,9 +1,12 @@
 """Slow and greedy clients: the HTTP server protects itself even with no proxy in front of it.
 
 aiohttp caps header sizes and idle keep-alive, but waits forever for a request's head or body and accepts every
-connection. Here: a connection must deliver its request head within HEAD_SECONDS and its body within BODY_SECONDS,
-idle keep-alive ends after KEEPALIVE_SECONDS, and at most `max_connections` are open at once (more are closed on
-accept). The `Server` header names no software or version.
+connection. Here: every request's head (the first and each keep-alive one after it, from its first byte; blank
+lines before it do not count as a head) must arrive within HEAD_SECONDS and its body within BODY_SECONDS, idle
+keep-alive ends after KEEPALIVE_SECONDS, and at most `max_connections` are open at once (more are closed on
+accept). The `Server` header names no software or version, on every response of every listener (aiohttp's own
+parser's rejections included), and a flood of malformed requests writes at most one log line per
+REJECT_LOG_SECONDS. Every listener (events port, metrics) gets all of this.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 log = logging.getLogger("hrbot.http")
 
@@ -25,6 +29,7 @@ LINGER_SECONDS = 1.0
 # File descriptors kept back for the database, upstream clients and logs when sizing the connection cap.
 RESERVED_FDS = 128
 SERVER_NAME = "hrbot"
+REJECT_LOG_SECONDS = 10.0
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -55,6 +60,7 @@ class _Guarded(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""
+        self._head_started = False
         self._counted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -66,8 +72,21 @@ class _Guarded(asyncio.Protocol):
             return
         self._connections.open += 1
         self._counted = True
-        self._timer = asyncio.get_running_loop().call_later(HEAD_SECONDS, self._head_too_slow)
+        self._arm()
         self._inner.connection_made(transport)
+
+    def _arm(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(HEAD_SECONDS, self._head_too_slow)
+        self._tail = b""
+        self._head_started = False
+
+    def _between_requests(self) -> bool:
+        """aiohttp's handler waits for the next request and holds none unread: new bytes begin a request's head.
+
+        Reads aiohttp's RequestHandler (3.x) `_waiter` and `_messages`; should they go, this says False and only
+        the first head is timed (tests/test_http_limits.py would show it)."""
+        waiter = getattr(self._inner, "_waiter", None)
+        return waiter is not None and not waiter.done() and not getattr(self._inner, "_messages", True)
 
     def _head_too_slow(self) -> None:
         self._timer = None
@@ -75,10 +94,17 @@ class _Guarded(asyncio.Protocol):
             self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        if self._timer is None and self._between_requests():
+            self._arm()  # a keep-alive request's head: HEAD_SECONDS from its first byte, as the first one's
         if self._timer is not None:
-            # The first request's head is complete at its blank line; keep-alive requests after it are aiohttp's.
-            seen = self._tail + data
-            if b"\r\n\r\n" in seen:
+            if not self._head_started:
+                # Blank lines before a request line are not a head (aiohttp skips them): they do not stop the clock.
+                data_left = data.lstrip(b"\r\n")
+                self._head_started = bool(data_left)
+                seen = data_left
+            else:
+                seen = self._tail + data
+            if self._head_started and b"\r\n\r\n" in seen:
                 self._timer.cancel()
                 self._timer = None
             self._tail = seen[-3:]
@@ -152,8 +178,50 @@ def harden(app: web.Application) -> None:
     """Body deadline and a `Server` header without versions, for every route of `app`."""
     app.middlewares.append(body_deadline)
     app.on_response_prepare.append(_plain_server_header)
+    # aiohttp's own rejections (a request its parser refuses) never reach an app hook, and aiohttp names itself and
+    # Python's version in every response it prepares without a Server header: it reads this constant when it does.
+    web_response.SERVER_SOFTWARE = SERVER_NAME
+
+
+class RejectionLog:
+    """aiohttp's server logger for one listener: a malformed request is one WARNING line without a traceback, at
+    most one per REJECT_LOG_SECONDS (with how many were not logged); anything else passes to `hrbot.http`."""
+
+    def __init__(self) -> None:
+        self._last = -REJECT_LOG_SECONDS
+        self._quiet = 0
+
+    def exception(
+        self, message: str, *args: Any, exc_info: BaseException | bool | None = None, **_kw: Any
+    ) -> None:
+        if not message.startswith("Error handling request"):
+            log.error(
+                message, *args, exc_info=exc_info
+            )  # an unhandled exception in a handler: a bug, in full
+            return
+        self.rejected(exc_info)
+
+    def debug(
+        self, message: str, *args: Any, exc_info: BaseException | bool | None = None, **_kw: Any
+    ) -> None:
+        if message.startswith("Error handling request"):
+            self.rejected(exc_info)
+
+    def rejected(self, exc: BaseException | bool | None) -> None:
+        now = time.monotonic()
+        if now - self._last < REJECT_LOG_SECONDS:
+            self._quiet += 1
+            return
+        kind = type(exc).__name__ if isinstance(exc, BaseException) else "malformed"
+        quiet = f" ({self._quiet} more not logged)" if self._quiet else ""
+        log.warning("rejected a malformed HTTP request: %s%s", kind, quiet)
+        self._last, self._quiet = now, 0
 
 
 def runner_options() -> dict[str, Any]:
     # Lingering reads what a cut-off client still sends before closing; aiohttp's 10 s would double BODY_SECONDS.
-    return {"keepalive_timeout": KEEPALIVE_SECONDS, "lingering_time": LINGER_SECONDS}
+    return {
+        "keepalive_timeout": KEEPALIVE_SECONDS,
+        "lingering_time": LINGER_SECONDS,
+        "logger": RejectionLog(),
+    }

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import aiohttp
+import orjson
 
 from bot.config import Settings
 from bot.ingress.events import EventPipeline, MalformedEvent
@@ -41,7 +42,16 @@ CONTROL, DATA = 0, 1
 ANSWER_TIMEOUT = 2.9
 # The websocket's own keepalive, as the websockets library lark uses defaults to: catches a dead TCP peer.
 PROTOCOL_HEARTBEAT = 20.0
+# Frames are parsed defensively (Feishu is trusted, a proxy or a bug in between is not): a frame and a whole event
+# at most as big as a webhook body; a payload in at most MAX_PARTS parts; at most MAX_PARTIAL events and
+# MAX_PARTIAL_BYTES waiting for their other parts, each for FRAGMENT_SECONDS; a pong's ClientConfig is small.
+MAX_FRAME_BYTES = 1024 * 1024
+MAX_PARTS = 64
+MAX_PARTIAL = 32
+MAX_PARTIAL_BYTES = 4 * 1024 * 1024
+MAX_PONG_BYTES = 4096
 FRAGMENT_SECONDS = 10.0
+WARN_SECONDS = 10.0
 # Answers in progress (at most ANSWER_TIMEOUT) plus this keep a stop within Feishu-friendly 5 s.
 CLOSE_TIMEOUT = 1.5
 
@@ -109,11 +119,31 @@ class LongConnection:
         self._task: asyncio.Task[None] | None = None
         self._answers: set[asyncio.Task[None]] = set()
         self._parts: dict[str, tuple[float, list[bytes | None]]] = {}
+        self._warned: dict[str, float] = {}
         self._frame: Any = None
 
     # Lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="longconn")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The connection task never ends on its own: if it does, say so, show it in health, and start it again."""
+        if self._stopping:
+            return
+        why = "cancelled" if task.cancelled() else type(task.exception()).__name__
+        log.error("long connection: the connection task ended (%s); starting it again", why)
+        self._set("reconnecting", f"task ended: {why}")
+        asyncio.get_running_loop().call_later(self._backoff(0), self._restart)
+
+    def _restart(self) -> None:
+        if not self._stopping:
+            self.start()
+
+    @property
+    def running(self) -> bool:
+        """The connection task is alive (health says otherwise at once when it is not)."""
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         """Stop taking frames, let the ones being answered answer, close with 1000; unanswered frames go elsewhere."""
@@ -132,12 +162,15 @@ class LongConnection:
         self._set("stopped")
 
     def state(self) -> ConnectionState:
-        down = round(time.time() - self._down_since, 1) if self._status != "connected" else 0.0
+        status = self._status
+        if status == "connected" and not self.running and not self._stopping:
+            status = "reconnecting"
+        down = round(time.time() - self._down_since, 1) if status != "connected" else 0.0
         return ConnectionState(
-            status=self._status,
+            status=status,
             connected_since=_iso(self._connected_since),
             last_frame_at=_iso(self._last_frame),
-            down_since=_iso(self._down_since) if self._status != "connected" else None,
+            down_since=_iso(self._down_since) if status != "connected" else None,
             down_seconds=down,
             reconnects=self._reconnects,
             last_error=self._last_error,
@@ -182,7 +215,9 @@ class LongConnection:
                 try:
                     url = await self._endpoint(session)
                     service_id = int((parse_qs(urlparse(url).query).get("service_id") or ["0"])[0])
-                    async with session.ws_connect(url, heartbeat=PROTOCOL_HEARTBEAT) as socket:
+                    async with session.ws_connect(
+                        url, heartbeat=PROTOCOL_HEARTBEAT, max_msg_size=MAX_FRAME_BYTES
+                    ) as socket:
                         self._socket = socket
                         self._set("connected")
                         failures = 0
@@ -192,6 +227,12 @@ class LongConnection:
                     error = f"handshake refused: {exc.status} {message}".strip()
                 except (aiohttp.ClientError, EndpointRefused, OSError, TimeoutError, ValueError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # A bug or a frame nobody foresaw must not end the task: logged once, then a fresh connection.
+                    log.exception("long connection: the connection task failed; reconnecting")
+                    error = f"task failed: {type(exc).__name__}"
                 finally:
                     self._socket = None
                     self._parts.clear()
@@ -277,9 +318,11 @@ class LongConnection:
         if frame.method == CONTROL:
             if headers.get("type") == "pong" and frame.payload:
                 try:
-                    self.config.update(json.loads(frame.payload))
+                    if len(frame.payload) > MAX_PONG_BYTES:
+                        raise ValueError("too large")
+                    self.config.update(orjson.loads(frame.payload))
                 except ValueError:
-                    pass
+                    self._warn("pong", "long connection: ignored an unreadable pong")
             return
         if frame.method != DATA or headers.get("type") not in ("event", "card") or self._stopping:
             return  # a frame left unanswered while stopping is pushed again to another connection
@@ -298,12 +341,22 @@ class LongConnection:
             return None
         if total <= 1:
             return part
-        if not 0 <= seq < total:
+        if total > MAX_PARTS or not 0 <= seq < total:
+            self._warn("parts", "long connection: dropped a frame announcing part %d of %d", seq, total)
             return None
         now = time.monotonic()
         for key in [k for k, (born, _) in self._parts.items() if now - born > FRAGMENT_SECONDS]:
             del self._parts[key]
         message_id = headers.get("message_id", "")
+        if message_id not in self._parts and len(self._parts) >= MAX_PARTIAL:
+            self._warn(
+                "partial", "long connection: dropped a part: %d events already wait for theirs", MAX_PARTIAL
+            )
+            return None
+        waiting = sum(len(p or b"") for _born, parts in self._parts.values() for p in parts)
+        if waiting + len(part) > MAX_PARTIAL_BYTES:
+            self._warn("bytes", "long connection: dropped a part: parts waiting hold %d bytes", waiting)
+            return None
         _born, parts = self._parts.setdefault(message_id, (now, [None] * total))
         if len(parts) != total:
             return None
@@ -313,16 +366,26 @@ class LongConnection:
         del self._parts[message_id]
         return b"".join(p for p in parts if p is not None)
 
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        """One line per kind of dropped frame per WARN_SECONDS: a flood of bad frames does not flood the log."""
+        now = time.monotonic()
+        if now - self._warned.get(kind, -WARN_SECONDS) >= WARN_SECONDS:
+            self._warned[kind] = now
+            log.warning(message, *args)
+
     async def _answer(self, socket: aiohttp.ClientWebSocketResponse, frame: Any, payload: bytes) -> None:
         started = time.perf_counter()
         code, answer = 200, {}
         try:
-            envelope = json.loads(payload)
+            # orjson, as the webhook reads its body: nesting deeper than it allows is a ValueError, not a crash.
+            envelope = orjson.loads(payload) if len(payload) <= MAX_FRAME_BYTES else None
             if not isinstance(envelope, dict):
                 raise MalformedEvent("not an object")
             answer = await asyncio.wait_for(self.pipeline.handle(envelope), ANSWER_TIMEOUT)
         except (ValueError, UnicodeDecodeError):  # MalformedEvent included: pushing it again would not help
+            # As the webhook answers an unreadable body: 400, so it is not pushed again.
             log.warning("long connection: dropped a malformed event")
+            code = 400
         except TimeoutError:
             log.warning("long connection: an event was not answered in time")
         except Exception:

@@ -25,7 +25,9 @@ from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.lifecycle import maintenance
 from bot.lifecycle.features import Feature, build_catalogue, build_dispatcher, discover, migration_locations
-from bot.lifecycle.readiness import Readiness, StorageCheck, redis_check
+from bot.lifecycle.health import CachedReadiness, RememberedFailure
+from bot.lifecycle.health import answer as health_answer
+from bot.lifecycle.readiness import Readiness, SchedulerCheck, StorageCheck, redis_check
 from bot.lifecycle.services import Services
 from bot.observability import metrics
 from bot.providers.billed import billed_providers
@@ -40,6 +42,8 @@ from bot.trust.ledger import month_bounds
 log = logging.getLogger("hrbot")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+# Connections the metrics listener takes at once (scrapers and health probes).
+METRICS_CONNECTIONS = 64
 # Then a scheduled job still running gets this long; past it, it is cut short (jobs are keyed: it runs again).
 JOB_GRACE_SECONDS = 5.0
 
@@ -94,6 +98,7 @@ class BotApp:
         self.identity: BotIdentity | None = None
         # Readiness checks by name; other parts of the bot (long connection, Feishu reachability) add theirs.
         self.readiness = Readiness()
+        self._ready = CachedReadiness(self.readiness)
         self.connections: Connections | None = None
         self.url = ""
         # What /healthz says beyond the basics (the sandbox adds its address).
@@ -167,7 +172,7 @@ class BotApp:
         )
         await self.identity.start()
         self.readiness.add("feishu_bot_info", self._identity_ready)
-        self.readiness.add("tenant_token", self._token_ready)
+        self.readiness.add("tenant_token", RememberedFailure(self._token_ready))
         services.scheduler = Scheduler(settings, self._run_job)
         self.pipeline = EventPipeline(services, dispatcher)
 
@@ -229,11 +234,21 @@ class BotApp:
         settings = self.settings
         if not settings.hrbot_metrics_port:
             return
-        app = web.Application()
+        # The same limits as the events port: slow heads and bodies cut off, connections capped, no version shown.
+        app = web.Application(client_max_size=1024)
+        harden(app)
         app.router.add_get("/metrics", self._metrics)
-        self._metrics_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Health with its details, for operators.
+        app.router.add_get("/healthz", self._healthz_details)
+        app.router.add_get("/readyz", self._readyz_details)
+        self._metrics_runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
         await self._metrics_runner.setup()
-        site = web.TCPSite(self._metrics_runner, settings.hrbot_metrics_host, settings.hrbot_metrics_port)
+        site = GuardedSite(
+            self._metrics_runner,
+            settings.hrbot_metrics_host,
+            settings.hrbot_metrics_port,
+            Connections(METRICS_CONNECTIONS),
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -287,6 +302,10 @@ class BotApp:
         schedules = self.dispatcher.schedules.values()
         await asyncio.to_thread(scheduler.adopt, {s.legacy: s.id for s in schedules if s.legacy})
         scheduler.start()
+        # Its job store exists once started (on SQLite, a file of its own).
+        scheduler_storage = SchedulerCheck(scheduler.engine)
+        await scheduler_storage.remember()
+        self.readiness.add("scheduler_storage", scheduler_storage)
         for schedule in schedules:
             if schedule.every is not None:
                 scheduler.every(schedule.id, schedule.value(services))
@@ -321,16 +340,24 @@ class BotApp:
         )
         await warn_at_startup(target, lambda state: self.tenant.update(feishu_scopes=state))
 
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        body: dict[str, Any] = {
-            "status": "ok",
+    async def _healthz(self, request: web.Request | None) -> web.Response:
+        """Liveness: "ok", or 503 "down" while the long connection's task is not running."""
+        details: dict[str, Any] = {
             **self.health,
             "ingress": self.mode,
             "in_flight": self.pipeline.in_flight if self.pipeline else 0,
         }
+        alive = True
         if self.longconn is not None:
-            body["longconn"] = self.longconn.state().as_json()
-        return web.json_response(body)
+            details["longconn"] = self.longconn.state().as_json()
+            alive = self.longconn.running or self.longconn.state().status == "stopped"
+        return health_answer(request, 200 if alive else 503, "ok" if alive else "down", details)
+
+    async def _healthz_details(self, _request: web.Request) -> web.Response:
+        return await self._healthz(None)
+
+    async def _readyz_details(self, _request: web.Request) -> web.Response:
+        return await self._readyz(None)
 
     async def _identity_ready(self) -> str | None:
         assert self.identity is not None
@@ -352,18 +379,15 @@ class BotApp:
             return None
         return f"long connection down for {self.longconn.state().down_seconds:.0f} s"
 
-    async def _readyz(self, _request: web.Request) -> web.Response:
-        ready, checks = await self.readiness.run()
+    async def _readyz(self, request: web.Request | None) -> web.Response:
+        ready, checks = await self._ready.run()
         # Either role is ready: followers answer events, the leader also runs the scheduled work.
         scheduler = "leader" if self.lease is not None and self.lease.leading else "follower"
-        return web.json_response(
-            {
-                "status": "ready" if ready else "not ready",
-                "checks": checks,
-                "scheduler": scheduler,
-                **self.tenant,
-            },
-            status=200 if ready else 503,
+        return health_answer(
+            request,
+            200 if ready else 503,
+            "ready" if ready else "not ready",
+            {"checks": checks, "scheduler": scheduler, **self.tenant},
         )
 
     async def _finish_jobs(self) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 if TYPE_CHECKING:
     from bot.state.redis_state import RedisState
@@ -102,3 +102,41 @@ def redis_check(redis: RedisState) -> Check:
         return None if await redis.redis.ping() else "redis did not answer the ping"
 
     return check
+
+
+class SchedulerCheck:
+    """The scheduler's job store answers a write and is still the database it started with.
+
+    On SQLite it is a sibling file (`store.scheduler_url`): deleted while running, the jobs would be gone at restart
+    while the bot's own database looks fine. Its engine is synchronous, so the check runs in a thread.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        url = engine.url
+        self._sqlite_path = url.database if url.get_backend_name() == "sqlite" and url.database else None
+        self._identity: object = None
+
+    async def remember(self) -> None:
+        self._identity = await asyncio.to_thread(self._current_identity)
+
+    def _current_identity(self) -> object:
+        if self._sqlite_path is None:
+            return None  # the bot's own database: StorageCheck watches its identity
+        stat = os.stat(self._sqlite_path)
+        return (stat.st_dev, stat.st_ino)
+
+    async def __call__(self) -> str | None:
+        return await asyncio.to_thread(self._check)
+
+    def _check(self) -> str | None:
+        try:
+            identity = self._current_identity()
+        except FileNotFoundError:
+            return "scheduler database file is gone"
+        if identity != self._identity:
+            return "scheduler database was replaced since start"
+        with self.engine.connect() as connection:
+            connection.execute(text("UPDATE scheduler_jobs SET id = id WHERE 1 = 0"))
+            connection.rollback()
+        return None

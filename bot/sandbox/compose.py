@@ -50,6 +50,7 @@ class SandboxedBot:
         sandbox = self.sandbox
         # The emulators' drive API has no login either: loopback only, like the console, unless opened.
         sandbox_host = settings.hrbot_host if settings.hrbot_console_public else "127.0.0.1"
+        sandbox.public = settings.hrbot_console_public
         await sandbox.start(sandbox_host, settings.hrbot_sandbox_port)
         # The sandbox signs and encrypts like Feishu, with its own keys unless some are configured.
         core = settings.model_copy(

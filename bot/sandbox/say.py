@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from bot.config import Settings
+from bot.observability.logs import clean
 from bot.sandbox.directory import HR_GROUP, MANAGER_GROUP, PERSONAS, Directory
 from cards.text import card_text
 
@@ -103,17 +104,19 @@ async def say(settings: Settings, words: list[str], user: str, chat: str, wait: 
 
 
 def _visible(reply: dict[str, Any]) -> str:
+    """The reply as text a terminal shows as text: card and provider text may carry ESC sequences (colours, a
+    window title by OSC), bidi overrides and other control characters; they are dropped, line breaks kept."""
     content = reply["content"]
     if reply["msg_type"] == "interactive":
-        return card_text(content, plain=True)
-    return str(content.get("text", ""))
+        return clean(card_text(content, plain=True), keep_newlines=True)
+    return clean(str(content.get("text", "")), keep_newlines=True)
 
 
 def _error(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("error", response.text))
+        return clean(str(response.json().get("error", response.text)))
     except ValueError:
-        return response.text
+        return clean(response.text)
 
 
 async def _collect_replies(

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
+from bot.ingress.peers import local_only
 from bot.sandbox.bitable import RATE_LIMITS as BITABLE_LIMITS
 from bot.sandbox.bitable import SANDBOX_APP_TOKEN, SANDBOX_TABLE_ID, BitableEmulator
 from bot.sandbox.compensation import QUERY_PATH as COMPENSATION_PATH
@@ -51,6 +52,8 @@ class Sandbox:
         self.url = ""
         # Feishu's Open API at an origin of its own, as lark-oapi's Client.domain() demands (no path prefix).
         self.feishu_url = ""
+        # HRBOT_CONSOLE_PUBLIC: the driving API, like the console, answers other machines too.
+        self.public = False
         self._runner: web.AppRunner | None = None
         self._feishu_runner: web.AppRunner | None = None
 
@@ -104,10 +107,12 @@ class Sandbox:
         root.add_subapp("/juhe-v/", self.juhe.v_app())
         root.add_subapp("/juhe-apis/", self.juhe.apis_app())
         root.add_subapp("/tcredit/", self.tcredit.app())
-        root.router.add_post("/sandbox/api/say", self._say)
-        root.router.add_post("/sandbox/api/click", self._click)
-        root.router.add_get("/sandbox/api/messages", self._messages)
-        root.router.add_get("/sandbox/api/images/{key}", self._image)
+        # The driving API has no login: the console's guard (no DNS rebinding, no cross-site text/plain post).
+        guard = (lambda handler: handler) if self.public else local_only
+        root.router.add_post("/sandbox/api/say", guard(self._say))
+        root.router.add_post("/sandbox/api/click", guard(self._click))
+        root.router.add_get("/sandbox/api/messages", guard(self._messages))
+        root.router.add_get("/sandbox/api/images/{key}", guard(self._image))
         root.router.add_get(SOCKET_PATH, self.longconn.socket)
         root.on_shutdown.append(self.longconn.close_all)
         return root

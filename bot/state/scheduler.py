@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Column, LargeBinary, MetaData, Table, Unicode, create_engine, inspect, select, update
+from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.observability import metrics
@@ -148,6 +149,11 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=settings.tz,
         )
+
+    @property
+    def engine(self) -> Engine:
+        """The job store's (synchronous) engine, for readiness."""
+        return self._engine
 
     def adopt(self, legacy: Mapping[str, str]) -> int:
         """Point jobs that an older version stored by import path (`legacy`: path → job id) at their id, and jobs

@@ -52,13 +52,13 @@ from bot.providers.tcredit_errors import OUTAGE_CODES as TCREDIT_OUTAGES
 from bot.routing.errors import Refusal
 from bot.routing.roles import Role, Roles
 from bot.state.store import Store, _dialect_insert, aware, metadata
-from cards.common import error_card, markdown, note
+from cards.common import error_card, markdown
 from cards.safe import Markup
 
 log = logging.getLogger("hrbot.ledger")
 
 PENDING, BILLED, UNBILLED, UNKNOWN = "pending", "billed", "unbilled", "unknown"
-# What may cost money: counted against quotas and budgets, summed as spend.
+# What may cost money: counted against budgets, summed as spend.
 CHARGED = (PENDING, BILLED, UNKNOWN)
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 # A pending row older than this belongs to a call that can no longer be running (client timeouts are 10-15 s).
@@ -241,10 +241,11 @@ class Ledger:
     async def _within_quotas(self, api: BilledApi, user: str, chat: str, now: datetime) -> None:
         day, next_day = day_bounds(now, self.settings)
         month, next_month = month_bounds(now, self.settings)
-        charged = ledger_calls.c.outcome.in_(CHARGED)
+        # Quotas count every call, charged or not: a refunded failed login or a free "not found" answer is still a
+        # guess at someone's password or a probe of the provider (docs/security.md).
         checks = [
-            (self.settings.hrbot_quota_user_daily, ledger_calls.c.user_id, user, "你今天的计费查询"),
-            (self.settings.hrbot_quota_chat_daily, ledger_calls.c.chat_id, chat, "这个会话今天的计费查询"),
+            (self.settings.hrbot_quota_user_daily, ledger_calls.c.user_id, user, "你今天的查询"),
+            (self.settings.hrbot_quota_chat_daily, ledger_calls.c.chat_id, chat, "这个会话今天的查询"),
         ]
         async with self.store.engine.connect() as conn:
             for cap, column, who, what in checks:
@@ -254,7 +255,7 @@ class Ledger:
                     await conn.execute(
                         select(func.count())
                         .select_from(ledger_calls)
-                        .where(column == who, charged, ledger_calls.c.started_at >= _utc(day))
+                        .where(column == who, ledger_calls.c.started_at >= _utc(day))
                     )
                 ).scalar_one()
                 if used >= cap:
@@ -288,9 +289,7 @@ class Ledger:
                 title,
                 reason,
                 "如需提高额度，请联系管理员。",
-                extra=[markdown(Markup(f"管理员：{whom}"))]
-                if whom
-                else [note("管理员：HRBOT_ADMINS 所列的人")],
+                extra=[markdown(Markup(f"管理员：{whom}"))] if whom else [],
             ),
         )
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{3})\d{11}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MAINLAND_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# As people type them: 110101199003071234, 110101 19900307 123X, 1101-0119-9003-0712-34; a space or a hyphen may
+# sit between any two characters. Phones likewise, with or without +86 / 86: 13800138000, +86 138 0013 8000.
+_GAP = r"[ \-]?"
+_ID_NUMBER = re.compile(rf"(?<![0-9A-Za-z])\d(?:{_GAP}\d){{16}}{_GAP}[\dXx](?![0-9A-Za-z])")
+_MAINLAND_PHONE = re.compile(rf"(?<![\d+])(?:\+?86{_GAP})?1{_GAP}[3-9](?:{_GAP}\d){{9}}(?!\d)")
 
 
 def mask_id_number(value: str) -> str:
@@ -43,8 +46,14 @@ def log_excerpt(text: str, limit: int = 48) -> str:
 
 def mask_text(text: str) -> str:
     """Mask ID numbers and phone numbers wherever they appear in free text (for logs)."""
-    text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
-    return _MAINLAND_PHONE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _ID_NUMBER.sub(lambda m: _keep_ends(m.group(), 18, 3, 4), text)
+    return _MAINLAND_PHONE.sub(lambda m: _keep_ends(m.group(), 11, 3, 4), text)
+
+
+def _keep_ends(found: str, length: int, head: int, tail: int) -> str:
+    """The last `length` characters without their gaps (a +86 dropped), masked but for `head` and `tail`."""
+    chars = [c for c in found if c.isalnum()][-length:]
+    return "".join(chars[:head]) + "*" * (length - head - tail) + "".join(chars[-tail:])
 
 
 _COMPOUND_SURNAMES = frozenset(

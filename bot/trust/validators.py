@@ -63,6 +63,11 @@ def valid_id_number(value: str) -> bool:
 MAX_COMPANY_CHARS = 100
 
 
+# Junk no registered name contains: a web address, markup (<at id=all>, [text](link), `code`), control characters.
+_ADDRESS = re.compile(r"[a-z][a-z0-9+.\-]*://|(?<![0-9a-z])www\.", re.IGNORECASE)
+_NOT_IN_NAMES = re.compile(r"[<>{}\[\]\\|@#$%^*=~`\"\x00-\x1f\x7f]")
+
+
 def company_keyword_problem(keyword: str) -> str | None:
     """Why a company keyword would waste a billed call, or None when it is worth asking about."""
     keyword = keyword.strip()
@@ -70,6 +75,8 @@ def company_keyword_problem(keyword: str) -> str | None:
         return "请输入企业全称、注册号或统一社会信用代码"
     if len(keyword) > MAX_COMPANY_CHARS:
         return f"企业名称最长 {MAX_COMPANY_CHARS} 个字，请输入营业执照上的企业全称"
+    if _ADDRESS.search(keyword) or _NOT_IN_NAMES.search(keyword):
+        return "企业名称里不能有网址或 < > [ ] @ 等符号，请输入营业执照上的企业全称"
     if looks_like_uscc(keyword) and not valid_uscc(keyword):
         return f"「{keyword}」不是有效的统一社会信用代码（校验位不符），请核对后重试"
     if looks_like_reg_number(keyword) and not valid_reg_number(keyword):

@@ -333,7 +333,7 @@ async def subscribe_chat(ctx: MessageContext) -> None:
                 "无法订阅增减员摘要",
                 FAILED,
                 f"摘要含同事全名和缴费基数，只能发到成员全是 HR 的群；这个群有 {len(outsiders)} 位成员不是 HR。",
-                "请在只有 HR 的群里订阅，或请管理员把成员加入 HRBOT_HR_OPEN_IDS。",
+                "请在只有 HR 的群里订阅，或请管理员把这些成员设为 HR。",
             )
         )
         return
@@ -357,7 +357,7 @@ async def unsubscribe_chat(ctx: MessageContext) -> None:
             notice_card(
                 "无法取消",
                 FAILED,
-                "这个群是配置的摘要群（HRBOT_DIGEST_CHAT_IDS），不是订阅的。",
+                "这个群是管理员配置的摘要群，不是订阅的。",
                 "请联系管理员修改配置。",
             )
         )
@@ -377,7 +377,9 @@ async def bot_removed(services: Services, event: dict[str, Any]) -> None:
     name = str(event.get("name") or chat_id)
     subscriber = await unsubscribe(services.store, chat_id) if chat_id else None
     if subscriber is not None:
-        tell, text = [subscriber], f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
+        # The subscriber erased their data (删除我的数据): HR hears it instead.
+        tell = [subscriber] if subscriber else list(await services.roles.members(Role.HR))
+        text = f"机器人已被移出群「{name}」，该群的增减员摘要订阅已取消。"
     elif chat_id in settings_of(services).digest_chat_ids:
         tell = list(await services.roles.members(Role.HR))
         text = f"机器人已被移出配置的摘要群「{name}」，摘要无法再发到那里。"

@@ -9,6 +9,7 @@ from typing import Any
 from bot.lifecycle.services import Services
 from bot.providers.base import ProviderError
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport, billed_api, client
+from bot.providers.juhe_errors import juhe_error
 from bot.routing.context import MessageContext
 from bot.routing.router import Router
 from bot.trust.validators import company_keyword_problem, looks_like_uscc
@@ -17,6 +18,11 @@ from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_car
 router = Router("enterprise_social")
 
 CACHE_PREFIX = "enterprise-social:"
+MISS_PREFIX = "enterprise-social-miss:"
+# Juhe's "no such company" answers (查询无结果, 参数缺失, 参数不合法) cost nothing but are a call each: kept for an hour,
+# so asking again for a company that does not exist is answered from here.
+NOT_FOUND_CODES = frozenset({258501, 258502, 258504})
+NOT_FOUND_TTL = timedelta(hours=1)
 
 # One lookup per company at a time in this process: a second asker waits for the first answer and reads the cache.
 
@@ -57,10 +63,18 @@ async def lookup(
         if cached is not None:
             report, fetched_at = _from_cache(cached)
             return report, fetched_at, True
-        async with services.ledger.call(
-            billed_api(services, "social_security"), user=user, chat=chat, feature=router.name
-        ):
-            report = await client(services).social_security(keyword)
+        missed = await services.store.cache_get(MISS_PREFIX + keyword)
+        if missed is not None:
+            raise juhe_error(int(missed["code"]))
+        try:
+            async with services.ledger.call(
+                billed_api(services, "social_security"), user=user, chat=chat, feature=router.name
+            ):
+                report = await client(services).social_security(keyword)
+        except ProviderError as exc:
+            if exc.code in NOT_FOUND_CODES:
+                await services.store.cache_set(MISS_PREFIX + keyword, {"code": exc.code}, NOT_FOUND_TTL)
+            raise
         fetched_at = services.clock.now()
         ttl = timedelta(hours=services.settings.hrbot_cache_hours)
         entry = _to_cache(report, fetched_at)

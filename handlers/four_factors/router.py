@@ -67,6 +67,8 @@ INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（�
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
 COMMAND = "企业核验"
+# Open (waiting or being verified) requests one person may have at once.
+MAX_OPEN_PER_REQUESTER = 3
 
 # What the requester agrees to before a named person's data is stored and, once a manager verifies, sent to Juhe
 # (docs/privacy.md). A changed text gets a new version.
@@ -173,15 +175,28 @@ async def submit(ctx: ActionContext) -> ActionResponse:
 
 
 async def _create(services: Services, requester: str, chat_id: str, factors: Factors) -> VerificationRequest:
-    return await Verifications(services.store).create(
-        requester=requester,
-        chat_id=chat_id,
-        entname=factors.entname,
-        entmark=factors.entmark,
-        realname=factors.realname,
-        idcard=factors.idcard,
-        now=services.clock.now(),
-    )
+    """A new request, unless the requester has MAX_OPEN_PER_REQUESTER open already or the same one is open: each
+    posts a card in the managers' chat and keeps a full ID number, so a flood of them is refused."""
+    verifications = Verifications(services.store)
+    async with services.store.exclusive(f"four-factors:ask:{requester}"):
+        open_ones = [r for r in await verifications.of_requester(requester) if r.status in (*OPEN, VERIFYING)]
+        same = (factors.entname, factors.entmark, factors.realname, factors.idcard)
+        if any((r.entname, r.entmark, r.realname, r.idcard) == same for r in open_ones):
+            raise Refusal("同样的核验申请已在等待管理员处理，无需重复提交", "info", title="已有相同申请")
+        if len(open_ones) >= MAX_OPEN_PER_REQUESTER:
+            raise Refusal(
+                f"你已有 {len(open_ones)} 条核验申请在等待处理，请等管理员处理或撤回后再提交",
+                title="待处理的申请过多",
+            )
+        return await verifications.create(
+            requester=requester,
+            chat_id=chat_id,
+            entname=factors.entname,
+            entmark=factors.entmark,
+            realname=factors.realname,
+            idcard=factors.idcard,
+            now=services.clock.now(),
+        )
 
 
 async def _post_to_managers(services: Services, card: Card, chat_id: str) -> list[str]:

@@ -38,6 +38,7 @@ from cards.personal_social import (
     result_card,
     sms_card,
 )
+from handlers.personal_social.attempts import CREDENTIALS_REFUSED, Attempts, Verdict, account_key
 from handlers.personal_social.state import (
     ACTIVE,
     CANCELLED,
@@ -298,6 +299,10 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
             )
             return ActionResponse.toast(problem, "error", card=card)
         flows = Flows(services.store)
+        typed = {
+            p.name: values.get(p.name, "") for p in method.params if p.type not in ("password", "select")
+        }
+        account = account_key(services, flow.area_code or "", typed)
         # The step is taken before the billed call: a second click finds the version moved on and stops here.
         running = await flows.advance(
             flow.user,
@@ -306,10 +311,18 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
             state=RUNNING,
             tid=None,
             last_code=None,
+            account=account,
+            attempt=None,
             **_alive(services.clock.now()),
         )
         if running is None:
             return ActionResponse.toast("已提交，请勿重复提交", "info")
+        verdict, attempt = await Attempts(services).begin(flow.user, account)
+        if not verdict.allowed:
+            await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
+            return ActionResponse.replace(failed_card(flow.area_name or "", _locked(services, verdict)))
+        running = await flows.advance(flow.user, running.version, services.clock.now(), attempt=attempt)
+        assert running is not None
         try:
             async with services.ledger.call(
                 billed_api(services), user=ctx.user, chat=flow.chat_id, feature=router.name
@@ -319,6 +332,7 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
                 )
                 entry.ref = tid
         except (ProviderError, Refusal) as exc:
+            await Attempts(services).settle(flow.user, account, attempt, refused=False)
             await flows.advance(flow.user, running.version, services.clock.now(), state=FAILED)
             return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
         finally:
@@ -448,6 +462,7 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
         return
     if state.kind in ("done", "done_partial"):
         if await flows.advance(flow.user, flow.version, now, state=DONE, last_code=code):
+            await _settle(services, flow, refused=False)
             card = result_card(
                 area, state.base_info, state.records, state.fail, services.local(now), flow.tid or ""
             )
@@ -457,7 +472,27 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
         flow.user, flow.version, now, state=FAILED, last_code=code
     ):
         await services.ledger.refund("tcredit", flow.tid or "")  # Tcredit rolls back a failed task's charge
-        await _patch(services, flow, failed_card(area, state.text))
+        verdict = await _settle(services, flow, refused=code in CREDENTIALS_REFUSED)
+        reason = state.text
+        if code in CREDENTIALS_REFUSED and verdict is not None:
+            reason += "。" + (
+                f"还可以再试 {verdict.left} 次" if verdict.allowed else _locked(services, verdict)
+            )
+        await _patch(services, flow, failed_card(area, reason))
+
+
+async def _settle(services: Services, flow: Flow, *, refused: bool) -> Verdict | None:
+    """The login attempt counted at submit: kept when the credentials were refused, else taken off."""
+    account, attempt = flow.dialog.data.get("account"), flow.dialog.data.get("attempt")
+    if not account or not attempt:
+        return None
+    return await Attempts(services).settle(flow.user, account, attempt, refused=refused)
+
+
+def _locked(services: Services, verdict: Verdict) -> str:
+    """The cool-down, in the person's own card only: when to try again, not whose attempts caused it."""
+    assert verdict.until is not None
+    return f"登录失败次数过多，为保护账号安全已暂停登录，请在 {services.local(verdict.until):%H:%M} 后再试"
 
 
 async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:

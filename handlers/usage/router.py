@@ -13,13 +13,20 @@ from typing import Any
 from bot.lifecycle.services import Services
 from bot.providers.billed import billed_providers
 from bot.routing.context import ActionContext, MessageContext
-from bot.routing.guards import admins_only
+from bot.routing.guards import admins_only, private_only
 from bot.routing.protocol import ActionResponse
 from bot.routing.roles import Role
 from bot.routing.router import Router
 from bot.trust.ledger import CHARGED, OPEN, UNKNOWN, BilledApi, day_bounds, month_bounds
 from bot.trust.masking import mask_name
-from cards.usage import ProviderUsage, Spend, UsageView, budget_warning_card, usage_card
+from cards.usage import (
+    ProviderUsage,
+    Spend,
+    UsageView,
+    budget_warning_card,
+    moved_private_card,
+    usage_card,
+)
 from handlers.usage.export import workbook_bytes
 from handlers.usage.settings import UsageSettings
 
@@ -27,7 +34,7 @@ log = logging.getLogger("hrbot.usage")
 
 router = Router("usage")
 
-NOT_ADMIN = "只有管理员可以查看用量（HRBOT_ADMINS，未设置时为管理者）"
+NOT_ADMIN = "只有管理员可以查看用量"
 CHART_DAYS = 30
 TOP_USERS = 5
 
@@ -106,7 +113,10 @@ async def build_view(services: Services) -> UsageView:
 
 
 @router.command(
-    "用量", summary="查看计费查询的花费、预算和熔断状态（管理员）", guards=[admins_only(NOT_ADMIN)]
+    "用量",
+    summary="查看计费查询的花费、预算和熔断状态（管理员）",
+    # Spend, budget and who asked most are not for a group: answered privately, as 审计 is.
+    guards=[admins_only(NOT_ADMIN), private_only(moved_private_card)],
 )
 async def usage(ctx: MessageContext) -> None:
     await ctx.reply(usage_card(await build_view(ctx.services)))
