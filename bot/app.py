@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.features import Feature, build_dispatcher, discover, migration_locations
 from bot.feishu import FeishuClient
+from bot.inbox import Inbox, Sealer
 from bot.ingress.events import EventPipeline
 from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
 from bot.ingress.longconn import LongConnection
@@ -88,6 +89,7 @@ class BotApp:
         self.services: Services | None = None
         self.pipeline: EventPipeline | None = None
         self.lease: Lease | None = None
+        self.inbox: Inbox | None = None
         self.identity: BotIdentity | None = None
         # Readiness checks by name; other parts of the bot (long connection, Feishu reachability) add theirs.
         self.readiness = Readiness()
@@ -163,7 +165,14 @@ class BotApp:
         self.readiness.add("feishu_bot_info", self._identity_ready)
         self.readiness.add("tenant_token", self._token_ready)
         services.scheduler = Scheduler(settings, self._run_job)
-        self.pipeline = EventPipeline(services)
+        self.inbox = Inbox(
+            store,
+            Sealer(settings.feishu_app_secret, settings.feishu_encrypt_key),
+            single_process=store.engine.dialect.name == "sqlite",
+        )
+        # Alive before the first claim: events this replica accepts are not taken for a dead one's.
+        await self.inbox.beat()
+        self.pipeline = EventPipeline(services, self.inbox)
 
     async def _run_job(self, job_id: str, *args: Any) -> None:
         services = self.services
@@ -174,6 +183,10 @@ class BotApp:
             log.warning("no job %r is registered; removing it", job_id)
             assert services.scheduler is not None
             services.scheduler.remove(job_id)
+            return
+        if self.lease is not None and not await self.lease.holds():
+            # Fenced: another replica took the lease since this one's scheduler woke up; the job is theirs now.
+            log.info("scheduled job %s skipped: this replica no longer holds the scheduler lease", job_id)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -287,6 +300,8 @@ class BotApp:
             elif schedule.cron is not None:
                 scheduler.cron(schedule.id, schedule.value(services))
         await services.dispatcher.run_startup(services)
+        assert self.inbox is not None
+        await self.inbox.start(self.pipeline.resume)
         self.lease = Lease(
             services.store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
         )
@@ -348,6 +363,8 @@ class BotApp:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def stop(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.stop_taking()
         if self.longconn is not None:
             # First, so Feishu pushes new events to other replicas while in-flight work drains.
             await self.longconn.stop()
@@ -359,6 +376,9 @@ class BotApp:
                     self.pipeline.in_flight,
                 )
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
+        if self.inbox is not None:
+            # What the grace cut short moves to another replica now (on SQLite: to the next start).
+            await self.inbox.hand_back()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._metrics_runner is not None:

@@ -28,7 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot import metrics
+from bot import event_scope, metrics
 from bot.clock import Clock
 from cards.common import MAX_REQUEST_BYTES, card_json
 
@@ -260,6 +260,8 @@ class FeishuClient:
 
     # Messages --------------------------------------------------------------------------------------------------
     async def reply_card(self, message_id: str, card: dict[str, Any]) -> str:
+        """Reply in a message's thread; within an event the uuid is keyed by the event and the reply's place, so a
+        re-run of the handler lands no second reply."""
         data = await self.call(
             "POST",
             f"/open-apis/im/v1/messages/{message_id}/reply",
@@ -276,7 +278,8 @@ class FeishuClient:
         idempotency_key: str | None = None,
     ) -> str:
         """Send a card. Feishu lands sends with the same uuid once (for an hour): a retry, or a resend after a crash
-        with the same `idempotency_key`, does not make a second message."""
+        with the same `idempotency_key`, does not make a second message. Without a key, a send made while handling
+        an event is keyed by the event and the send's place in the handler."""
         data = await self.call(
             "POST",
             "/open-apis/im/v1/messages",
@@ -399,6 +402,8 @@ class FeishuClient:
 
 def _uuid(idempotency_key: str | None) -> str:
     # Feishu caps uuid at 50 characters; a digest keeps any caller's key within it.
+    if idempotency_key is None:
+        idempotency_key = event_scope.next_key("message")
     if idempotency_key is None:
         return str(uuid.uuid4())
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]

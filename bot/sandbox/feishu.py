@@ -37,6 +37,8 @@ TOKEN_REUSE_MARGIN = 30 * 60
 MAX_BODY_BYTES = 30 * 1024
 # Send message doc (https://open.feishu.cn/document/server-docs/im-v1/message/create): uuid 最大长度 50 字符.
 MAX_UUID_CHARS = 50
+# Same doc: 持有相同 uuid 的请求 1 小时内至多成功发送一条消息 (replies take the same uuid: im-v1/message/reply).
+UUID_WINDOW_SECONDS = 3600
 # Event subscription doc: an event not answered with HTTP 200 within 3 s is pushed again (15 s, 5 min, 1 h, 6 h
 # later); the sandbox pushes again at once.
 EVENT_DELIVERY_ATTEMPTS = 3
@@ -146,7 +148,8 @@ class FeishuEmulator:
     extra_routes: list[Route] = field(default_factory=list)
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
-    _idempotency: dict[str, str] = field(default_factory=dict)
+    # uuid → (message_id, when it landed): a send or reply with a uuid seen within the hour returns that message.
+    _idempotency: dict[str, tuple[str, float]] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
     # What Feishu showed users instead of applying a callback answer: late answers and unbuildable cards.
     callback_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -465,8 +468,10 @@ class FeishuEmulator:
     ) -> web.Response:
         """A message the bot sends or replies with; a uuid seen before returns the first message (Feishu's dedup)."""
         key = body.get("uuid")
-        if key and key in self._idempotency:
-            return _ok({"message_id": self._idempotency[key], "chat_id": chat_id})
+        now = self.clock.timestamp()
+        landed = self._idempotency.get(key) if key else None
+        if landed is not None and now - landed[1] < UUID_WINDOW_SECONDS:
+            return _ok({"message_id": landed[0], "chat_id": chat_id})
         message = self._new_message(
             chat_id=chat_id,
             sender=BOT_OPEN_ID,
@@ -476,7 +481,7 @@ class FeishuEmulator:
             reply_to=reply_to,
         )
         if key:
-            self._idempotency[key] = message.message_id
+            self._idempotency[key] = (message.message_id, now)
         return _ok({"message_id": message.message_id, "chat_id": chat_id})
 
     async def _send(self, request: web.Request) -> web.Response:

@@ -1,0 +1,185 @@
+"""An acknowledged event is never lost: its dedup row records its progress, and a dead replica's events move on.
+
+The bot answers Feishu at once and handles the event in the background, so once Feishu has its 200 nothing will
+deliver the event again. The claim therefore writes the event's durable record: `accepted` by this replica, with what
+the handler needs sealed (AES-GCM, a key derived from the app's secrets; cleared once done), then `done`. Every
+replica keeps a heartbeat row; events accepted by a replica whose heartbeat lapsed (killed, frozen) are taken over by
+another (or, on SQLite's single process, by the next start) and run again. Taking over bumps the record's generation,
+so only one run can finish it; the calls a re-run repeats are harmless (see bot/event_scope.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from Crypto.Cipher import AES
+from sqlalchemy import Column, DateTime, String, Table, delete, insert, select, update
+
+from bot.leader import replica_name
+from bot.store import Store, metadata, processed_events
+
+log = logging.getLogger("hrbot.inbox")
+
+ACCEPTED, DONE = "accepted", "done"
+# A replica beats every HEARTBEAT_SECONDS; one silent for REPLICA_TTL_SECONDS is taken for dead and its events move.
+HEARTBEAT_SECONDS = 1.0
+REPLICA_TTL_SECONDS = 3.0
+# Events taken over in one pass; the next pass (a beat later) takes more.
+TAKE_OVER_BATCH = 100
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An event taken over: its dedup key, its kind ("message", "action", "event"), what the handler needs."""
+
+    key: str
+    kind: str
+    data: dict[str, Any]
+    generation: int
+
+
+class Sealer:
+    """AES-256-GCM on the payload: the text a person typed (or a form's values) is not readable in the database."""
+
+    def __init__(self, *secrets: str) -> None:
+        self._key = hashlib.sha256(b"hrbot-inbox\0" + "\0".join(secrets).encode()).digest()
+
+    def seal(self, value: Any) -> bytes:
+        nonce = os.urandom(12)
+        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce)
+        body, tag = cipher.encrypt_and_digest(orjson.dumps(value))
+        return nonce + tag + body
+
+    def open(self, sealed: bytes) -> Any:
+        nonce, tag, body = sealed[:12], sealed[12:28], sealed[28:]
+        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce)
+        return orjson.loads(cipher.decrypt_and_verify(body, tag))
+
+
+Resume = Callable[[Accepted], Awaitable[None]]
+
+
+class Inbox:
+    def __init__(self, store: Store, sealer: Sealer, *, single_process: bool) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.holder = replica_name()
+        # SQLite has one process: whatever is accepted and not done at start was left by a killed predecessor.
+        self.single_process = single_process
+        self._resume: Resume | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def payload(self, kind: str, data: dict[str, Any]) -> bytes:
+        return self.sealer.seal({"kind": kind, "data": data})
+
+    async def start(self, resume: Resume) -> int:
+        """Beat, take over what is orphaned now (on SQLite: everything accepted), keep doing both; how many
+        events were resumed at start."""
+        self._resume = resume
+        await self.beat()
+        resumed = await self.take_over(everything=self.single_process)
+        log.info("resumed %d event(s) at start", resumed)
+        self._task = asyncio.create_task(self._run())
+        return resumed
+
+    async def beat(self) -> None:
+        now = self.store.clock.now()
+        expires = now + timedelta(seconds=REPLICA_TTL_SECONDS)
+        async with self.store.engine.begin() as conn:
+            renewed = await conn.execute(
+                update(replicas).where(replicas.c.name == self.holder).values(expires_at=expires)
+            )
+            if not renewed.rowcount:
+                await conn.execute(insert(replicas).values(name=self.holder, expires_at=expires))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+                await self.take_over()
+            except Exception:
+                log.exception("inbox heartbeat or take-over failed")
+
+    async def take_over(self, *, everything: bool = False) -> int:
+        """Take the events whose owner is gone (every accepted one with `everything`) and start them again."""
+        now = self.store.clock.now()
+        live = select(replicas.c.name).where(replicas.c.expires_at >= now, replicas.c.name != self.holder)
+        query = select(
+            processed_events.c.key,
+            processed_events.c.owner,
+            processed_events.c.generation,
+            processed_events.c.payload,
+        ).where(processed_events.c.state == ACCEPTED)
+        if not everything:
+            query = query.where(
+                processed_events.c.owner != self.holder, processed_events.c.owner.not_in(live)
+            )
+        async with self.store.engine.connect() as conn:
+            orphans = (await conn.execute(query.limit(TAKE_OVER_BATCH))).all()
+        taken = 0
+        for row in orphans:
+            generation = row.generation + 1
+            # Fenced: of two replicas taking the same event, one update matches.
+            won = await self.store.changed(
+                update(processed_events)
+                .where(
+                    processed_events.c.key == row.key,
+                    processed_events.c.state == ACCEPTED,
+                    processed_events.c.generation == row.generation,
+                )
+                .values(owner=self.holder, generation=generation)
+            )
+            if not won:
+                continue
+            try:
+                content = self.sealer.open(row.payload)
+            except (ValueError, KeyError, TypeError):
+                # Sealed under other secrets (rotated) or damaged: nothing can run it.
+                log.warning("event %s cannot be resumed: its record does not open", row.key)
+                await self.done(row.key, generation)
+                continue
+            taken += 1
+            log.info("taking over event %s from %s", row.key, row.owner)
+            assert self._resume is not None
+            await self._resume(Accepted(row.key, content["kind"], content["data"], generation))
+        return taken
+
+    async def done(self, key: str, generation: int) -> bool:
+        """Mark the event done unless another run took it over since (then that run finishes it)."""
+        finished = await self.store.changed(
+            update(processed_events)
+            .where(
+                processed_events.c.key == key,
+                processed_events.c.state == ACCEPTED,
+                processed_events.c.generation == generation,
+            )
+            .values(state=DONE, payload=None)
+        )
+        return bool(finished)
+
+    async def stop_taking(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def hand_back(self) -> None:
+        """Shutdown: this replica's heartbeat goes, so what it accepted and did not finish moves at once."""
+        await self.stop_taking()
+        await self.store.changed(delete(replicas).where(replicas.c.name == self.holder))
