@@ -15,6 +15,7 @@ from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.corehr import CoreHrEmulator
 from bot.sandbox.directory import PERSONAS, Directory
 from bot.sandbox.feishu import DeliveryTarget, EventNotDelivered, FeishuEmulator
+from bot.sandbox.holds import Holds
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
@@ -38,6 +39,8 @@ class Sandbox:
         self.feishu.extra_routes.extend(self.corehr.routes())
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
+        # Requests held on a test's word (a bot stuck at a known point, to be killed there).
+        self.holds = Holds()
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -86,7 +89,7 @@ class Sandbox:
         self.longconn.subscribed = True
 
     def app(self) -> web.Application:
-        root = web.Application()
+        root = web.Application(middlewares=[self.holds.middleware])
         root.add_subapp("/feishu/", self.feishu.app())
         root.add_subapp("/juhe-v/", self.juhe.v_app())
         root.add_subapp("/juhe-apis/", self.juhe.apis_app())

@@ -1,0 +1,175 @@
+"""The pieces that make a re-run of an event harmless: uuids keyed by the event (and the emulator landing a uuid once
+within the hour, as Feishu does), idempotent patches, billed calls keyed by the event, the sealed record, take-over
+fenced by generation, the scheduler lease fenced likewise, and a flushed Redis that doubles nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from bot import event_scope
+from bot.clock import Clock
+from bot.inbox import Accepted, Inbox, Sealer, replicas
+from bot.leader import Lease, leases
+from bot.ledger import BILLED, CallInterrupted, ledger_calls
+from bot.migrations import upgrade
+from bot.providers.juhe import billed_api
+from bot.redis_state import RedisState
+from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
+from bot.store import Store, processed_events
+from tests.conftest import REDIS_URL, RunningBot
+from tests.test_feishu_client import CARD, emulator_and_client
+
+assert emulator_and_client
+
+HOUR = timedelta(hours=1)
+
+
+async def test_the_emulator_lands_a_uuid_once_within_the_hour_for_sends_and_replies(
+    emulator_and_client,
+) -> None:
+    # im/v1/message/create and .../reply: 持有相同 uuid 的请求 1 小时内至多成功发送一条消息.
+    emulator, client, clock = emulator_and_client
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+    emulator.record_user_message("om_user_1", chat_id=chat, sender=EMPLOYEE, text="帮助")
+    with event_scope.handling("event:e1"):
+        reply = await client.reply_card("om_user_1", CARD)
+        sent = await client.send_card(HR_GROUP, CARD)
+    with event_scope.handling("event:e1"):  # the handler run again: same places, same uuids
+        assert await client.reply_card("om_user_1", CARD) == reply
+        assert await client.send_card(HR_GROUP, CARD) == sent
+    assert len(emulator.replies_to("om_user_1")) == 1 and len(emulator.bot_messages(HR_GROUP)) == 1
+    clock.advance(HOUR + timedelta(seconds=1))
+    with event_scope.handling("event:e1"):  # past the hour Feishu no longer remembers the uuid
+        assert await client.reply_card("om_user_1", CARD) != reply
+        assert await client.send_card(HR_GROUP, CARD) != sent
+    assert len(emulator.replies_to("om_user_1")) == 2 and len(emulator.bot_messages(HR_GROUP)) == 2
+
+
+async def test_each_reply_of_an_event_has_its_own_place_and_outside_an_event_each_send_is_new(
+    emulator_and_client,
+) -> None:
+    emulator, client, _clock = emulator_and_client
+    emulator.record_user_message("om_user_2", chat_id=HR_GROUP, sender=EMPLOYEE, text="帮助")
+    with event_scope.handling("event:e2"):
+        first = await client.reply_card("om_user_2", CARD)
+        second = await client.reply_card("om_user_2", CARD)
+    assert first != second
+    assert await client.send_card(HR_GROUP, CARD) != await client.send_card(HR_GROUP, CARD)
+
+
+async def test_a_patch_is_idempotent_by_nature(emulator_and_client) -> None:
+    """A re-run patches the card again with the same content: the same one message shows it, nothing is added."""
+    emulator, client, _clock = emulator_and_client
+    message_id = await client.send_card(HR_GROUP, CARD)
+    before = len(emulator.messages)
+    for _ in range(2):
+        assert await client.patch_card(message_id, CARD, resend_to=HR_GROUP) == message_id
+    assert len(emulator.messages) == before
+    assert emulator.messages[message_id].content["header"] == CARD["header"]
+
+
+def test_the_record_is_sealed_and_opens_only_with_the_same_secrets() -> None:
+    sealer = Sealer("app-secret", "encrypt-key")
+    sealed = sealer.seal({"text": "个人社保 110101199003071234"})
+    assert b"110101" not in sealed and "个人社保".encode() not in sealed
+    assert sealer.open(sealed) == {"text": "个人社保 110101199003071234"}
+    with pytest.raises(ValueError):
+        Sealer("other-secret", "encrypt-key").open(sealed)
+
+
+async def _store(tmp_path: Path) -> Store:
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    upgrade(url)
+    store = Store(url, Clock())
+    await store.open()
+    return store
+
+
+async def test_a_dead_replicas_event_is_taken_over_once_and_done_once(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    sealer = Sealer("s", "k")
+    taken: list[tuple[str, Accepted]] = []
+    try:
+        dead = Inbox(store, sealer, single_process=False)
+        await dead.beat()
+        assert await store.claim(
+            ["event:e3", "message:m3"], owner=dead.holder, payload=dead.payload("message", {"a": 1})
+        )
+        alive = [Inbox(store, sealer, single_process=False) for _ in range(2)]
+        for inbox in alive:
+            inbox._resume = lambda accepted, inbox=inbox: _record(taken, inbox.holder, accepted)
+            await inbox.beat()
+        # While the owner beats, its event is its own.
+        assert [await inbox.take_over() for inbox in alive] == [0, 0]
+        await store.changed(
+            update(replicas).where(replicas.c.name == dead.holder).values(expires_at=store.clock.now() - HOUR)
+        )
+        assert sorted([await inbox.take_over() for inbox in alive]) == [0, 1]
+        [(holder, accepted)] = taken
+        assert accepted == Accepted("event:e3", "message", {"a": 1}, 1)
+        # The dead owner's late write is fenced off; the new owner's lands.
+        assert not await dead.done("event:e3", 0)
+        assert await next(i for i in alive if i.holder == holder).done("event:e3", 1)
+        async with store.engine.connect() as conn:
+            row = (
+                await conn.execute(select(processed_events).where(processed_events.c.key == "event:e3"))
+            ).one()
+        assert (row.state, row.payload) == ("done", None)
+    finally:
+        await store.dispose()
+
+
+async def _record(taken: list, holder: str, accepted: Accepted) -> None:
+    taken.append((holder, accepted))
+
+
+async def test_a_billed_call_is_not_made_twice_for_one_event(bot: RunningBot) -> None:
+    services = bot.app.services
+    api = billed_api(services, "social_security")
+    with event_scope.handling("event:e4"):
+        async with services.ledger.call(api, user=EMPLOYEE, chat="oc_x", feature="test"):
+            pass
+    with event_scope.handling("event:e4", resumed=True), pytest.raises(CallInterrupted):
+        async with services.ledger.call(api, user=EMPLOYEE, chat="oc_x", feature="test"):
+            raise AssertionError("the call was made again")
+    async with services.store.engine.connect() as conn:
+        outcomes = (await conn.execute(select(ledger_calls.c.outcome, ledger_calls.c.event_key))).all()
+    assert [tuple(row) for row in outcomes] == [(BILLED, "event:e4:billed:juhe:social_security:0")]
+
+
+async def test_the_scheduler_lease_is_fenced_by_generation(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        first, second = (Lease(store, on_gain=lambda: None, on_loss=lambda: None) for _ in range(2))
+        await first._step()
+        await second._step()
+        assert first.leading and not second.leading and await first.holds()
+        # The first leader stalls past its lease: the second takes it, one generation on.
+        await store.changed(update(leases).values(expires_at=store.clock.now() - HOUR))
+        await second._step()
+        assert second.leading and second.generation == first.generation + 1
+        assert not await first.holds()  # its jobs are skipped until its next step tells it so
+        await first._step()
+        assert not first.leading
+    finally:
+        await store.dispose()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="Redis runs in CI's second pass")
+async def test_a_flushed_redis_does_not_let_a_redelivery_through(tmp_path: Path) -> None:
+    redis = RedisState(REDIS_URL, timedelta(hours=48))
+    await redis.redis.flushdb()
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    upgrade(url)
+    store = Store(url, Clock(), redis=redis)
+    try:
+        assert await store.claim(["event:e5", "message:m5"], owner="r1", payload=b"x")
+        assert not await store.claim(["event:e5", "message:m5"])
+        await redis.redis.flushdb()  # Redis lost everything: the database still knows the event
+        assert not await store.claim(["event:e5", "message:m5"])
+    finally:
+        await store.dispose()
