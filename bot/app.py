@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -168,7 +169,7 @@ class BotApp:
         self.inbox = Inbox(
             store,
             Sealer(settings.feishu_app_secret, settings.feishu_encrypt_key),
-            single_process=store.engine.dialect.name == "sqlite",
+            home=f"{socket.gethostname()}:{settings.hrbot_port}",
         )
         # Alive before the first claim: events this replica accepts are not taken for a dead one's.
         await self.inbox.beat()

@@ -4,7 +4,8 @@ The bot answers Feishu at once and handles the event in the background, so once 
 deliver the event again. The claim therefore writes the event's durable record: `accepted` by this replica, with what
 the handler needs sealed (AES-GCM, a key derived from the app's secrets; cleared once done), then `done`. Every
 replica keeps a heartbeat row; events accepted by a replica whose heartbeat lapsed (killed, frozen) are taken over by
-another (or, on SQLite's single process, by the next start) and run again. Taking over bumps the record's generation,
+another, and a process started again in the same place (host and port) resumes its own at once; either way they run
+again. Taking over bumps the record's generation,
 so only one run can finish it; the calls a re-run repeats are harmless (see bot/event_scope.py).
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,9 +23,8 @@ from typing import Any
 
 import orjson
 from Crypto.Cipher import AES
-from sqlalchemy import Column, DateTime, String, Table, delete, insert, select, update
+from sqlalchemy import Column, DateTime, String, Table, delete, insert, or_, select, update
 
-from bot.leader import replica_name
 from bot.store import Store, metadata, processed_events
 
 log = logging.getLogger("hrbot.inbox")
@@ -75,12 +76,13 @@ Resume = Callable[[Accepted], Awaitable[None]]
 
 
 class Inbox:
-    def __init__(self, store: Store, sealer: Sealer, *, single_process: bool) -> None:
+    def __init__(self, store: Store, sealer: Sealer, *, home: str) -> None:
         self.store = store
         self.sealer = sealer
-        self.holder = replica_name()
-        # SQLite has one process: whatever is accepted and not done at start was left by a killed predecessor.
-        self.single_process = single_process
+        # `home` names where this replica runs (host and port): what a predecessor there accepted and did not finish
+        # is this process's own, resumed at start without waiting for the dead one's heartbeat to lapse.
+        self.home = home
+        self.holder = f"{home}:{os.getpid()}:{secrets.token_hex(3)}"
         self._resume: Resume | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -88,11 +90,11 @@ class Inbox:
         return self.sealer.seal({"kind": kind, "data": data})
 
     async def start(self, resume: Resume) -> int:
-        """Beat, take over what is orphaned now (on SQLite: everything accepted), keep doing both; how many
-        events were resumed at start."""
+        """Beat, take over what is orphaned now (and what a predecessor in the same place left), keep doing both;
+        how many events were resumed at start."""
         self._resume = resume
         await self.beat()
-        resumed = await self.take_over(everything=self.single_process)
+        resumed = await self.take_over(at_start=True)
         log.info("resumed %d event(s) at start", resumed)
         self._task = asyncio.create_task(self._run())
         return resumed
@@ -116,20 +118,20 @@ class Inbox:
             except Exception:
                 log.exception("inbox heartbeat or take-over failed")
 
-    async def take_over(self, *, everything: bool = False) -> int:
-        """Take the events whose owner is gone (every accepted one with `everything`) and start them again."""
+    async def take_over(self, *, at_start: bool = False) -> int:
+        """Take the events whose owner is gone (at start also a predecessor's in the same place) and run them."""
         now = self.store.clock.now()
         live = select(replicas.c.name).where(replicas.c.expires_at >= now, replicas.c.name != self.holder)
+        owner = processed_events.c.owner
+        orphaned = owner.not_in(live)
+        if at_start:
+            orphaned = or_(orphaned, owner.startswith(f"{self.home}:", autoescape=True))
         query = select(
             processed_events.c.key,
             processed_events.c.owner,
             processed_events.c.generation,
             processed_events.c.payload,
-        ).where(processed_events.c.state == ACCEPTED)
-        if not everything:
-            query = query.where(
-                processed_events.c.owner != self.holder, processed_events.c.owner.not_in(live)
-            )
+        ).where(processed_events.c.state == ACCEPTED, owner != self.holder, orphaned)
         async with self.store.engine.connect() as conn:
             orphans = (await conn.execute(query.limit(TAKE_OVER_BATCH))).all()
         taken = 0

@@ -94,12 +94,12 @@ async def test_a_dead_replicas_event_is_taken_over_once_and_done_once(tmp_path: 
     sealer = Sealer("s", "k")
     taken: list[tuple[str, Accepted]] = []
     try:
-        dead = Inbox(store, sealer, single_process=False)
+        dead = Inbox(store, sealer, home="test")
         await dead.beat()
         assert await store.claim(
             ["event:e3", "message:m3"], owner=dead.holder, payload=dead.payload("message", {"a": 1})
         )
-        alive = [Inbox(store, sealer, single_process=False) for _ in range(2)]
+        alive = [Inbox(store, sealer, home="test") for _ in range(2)]
         for inbox in alive:
             inbox._resume = lambda accepted, inbox=inbox: _record(taken, inbox.holder, accepted)
             await inbox.beat()
