@@ -1,8 +1,8 @@
 """Requests the emulators hold on the test's word: the moment a bot is stuck at a known point, to be killed there.
 
-`hold(path, after=False)` holds the next requests whose path contains `path` before they are handled (the call is
-in flight, nothing done upstream); `after=True` handles them, then holds the answer (done upstream, the bot not yet
-told). A request held before whose caller went away meanwhile is dropped on release, as a real server never sees it.
+`hold(path, after=False)` holds the requests whose path contains `path` before they are handled (the call is in
+flight, nothing done upstream) and on release drops them unhandled (503), as a request lost with its caller;
+`after=True` handles them, then holds the answer (done upstream, the caller not yet told).
 """
 
 from __future__ import annotations
@@ -55,7 +55,4 @@ class Holds:
             return response
         held.reached.set()
         await held.released.wait()
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            raise web.HTTPServiceUnavailable()
-        return await handler(request)
+        raise web.HTTPServiceUnavailable()
