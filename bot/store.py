@@ -323,7 +323,12 @@ class Store:
         self._claims.append((rows, future))
         if self._claim_writer is None or self._claim_writer.done():
             self._claim_writer = asyncio.create_task(self._write_claims())
-        return await future
+        try:
+            return await future
+        except Exception:
+            if self.redis is not None:
+                await self.redis.unclaim(keys)
+            raise
 
     async def _write_claims(self) -> None:
         while self._claims:
