@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import socket
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -169,7 +170,8 @@ class BotApp:
         self.inbox = Inbox(
             store,
             Sealer(settings.feishu_app_secret, settings.feishu_encrypt_key),
-            home=f"{socket.gethostname()}:{settings.hrbot_port}",
+            # A port chosen by the system (0) names no place a successor would start in again.
+            home=f"{socket.gethostname()}:{settings.hrbot_port or uuid.uuid4().hex[:8]}",
         )
         # Alive before the first claim: events this replica accepts are not taken for a dead one's.
         await self.inbox.beat()

@@ -164,16 +164,7 @@ class Inbox:
 
     async def done(self, key: str, generation: int) -> bool:
         """Mark the event done unless another run took it over since (then that run finishes it)."""
-        finished = await self.store.changed(
-            update(processed_events)
-            .where(
-                processed_events.c.key == key,
-                processed_events.c.state == ACCEPTED,
-                processed_events.c.generation == generation,
-            )
-            .values(state=DONE, payload=None)
-        )
-        return bool(finished)
+        return await self.store.finish(key, generation)
 
     async def stop_taking(self) -> None:
         if self._task is not None:

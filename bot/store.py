@@ -150,6 +150,16 @@ def make_engine(url: str) -> AsyncEngine:
 
 # One dedup row to write: key, and for an event's own row its progress (state, owner, sealed payload).
 ClaimRow = tuple[str, str | None, str | None, bytes | None]
+# An event handled: done, its payload dropped, unless another run took it over since (a newer generation).
+FINISH_SQLITE = (
+    "UPDATE processed_events SET state = 'done', payload = NULL "
+    "WHERE key = ? AND generation = ? AND state = 'accepted'"
+)
+FINISH_POSTGRES = (
+    "UPDATE processed_events AS p SET state = 'done', payload = NULL "
+    "FROM unnest(%s::text[], %s::int[]) AS t(k, g) "
+    "WHERE p.key = t.k AND p.generation = t.g AND p.state = 'accepted' RETURNING p.key"
+)
 
 
 class _SqliteClaims:
@@ -210,6 +220,25 @@ class _SqliteClaims:
             raise
         return inserted
 
+    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._finish, rows)
+
+    def _finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        connection = self._connect()
+        finished: set[str] = set()
+        connection.execute("BEGIN")
+        try:
+            for key, generation in rows:
+                changed = connection.execute(FINISH_SQLITE, (key, generation)).rowcount
+                if changed:
+                    finished.add(key)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return finished
+
     async def aclose(self) -> None:
         if self._connection is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
@@ -250,6 +279,18 @@ class _PostgresClaims:
         self._used_at = time.monotonic()
         return {row[0] for row in rows}
 
+    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        connection = await self._connected()
+        keys, generations = (list(column) for column in zip(*rows, strict=True))
+        try:
+            cursor = await connection.execute(FINISH_POSTGRES, (keys, generations))
+            found = await cursor.fetchall()
+        except psycopg.OperationalError:
+            await connection.close()
+            raise
+        self._used_at = time.monotonic()
+        return {row[0] for row in found}
+
     async def _connected(self) -> psycopg.AsyncConnection[Any]:
         connection = self._connection
         if connection is not None and time.monotonic() - self._used_at > self.PING_AFTER_SECONDS:
@@ -288,6 +329,8 @@ class Store:
         # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._claim_writer: asyncio.Task[None] | None = None
+        self._finishes: list[tuple[str, int, asyncio.Future[bool]]] = []
+        self._finish_writer: asyncio.Task[None] | None = None
         self._claims_db = _claims_writer(self.engine, url)
 
     async def open(self) -> None:
@@ -353,6 +396,29 @@ class Store:
         for row in rows:
             first.setdefault(row[0], row)
         return await self._claims_db.insert(list(first.values()), self.clock.now())
+
+    async def finish(self, key: str, generation: int) -> bool:
+        """Mark an accepted event done (bot/inbox.py) unless another run took it over since; written in groups, as
+        claims are."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._finishes.append((key, generation, future))
+        if self._finish_writer is None or self._finish_writer.done():
+            self._finish_writer = asyncio.create_task(self._write_finishes())
+        return await future
+
+    async def _write_finishes(self) -> None:
+        while self._finishes:
+            batch, self._finishes = self._finishes, []
+            try:
+                finished = await self._claims_db.finish([(key, generation) for key, generation, _ in batch])
+            except Exception as exc:
+                for *_row, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, _generation, future in batch:
+                if not future.done():
+                    future.set_result(key in finished)
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""
