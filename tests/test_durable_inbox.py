@@ -81,3 +81,30 @@ async def test_a_kill_at_any_point_leaves_exactly_one_reply(
         sandbox.holds.release_all()
         await stop(bot)
         await sandbox.stop()
+
+
+async def test_sigterm_finishes_what_was_accepted_before_it_exits(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    sandbox = await sandbox_for(port)
+    env = bot_env(sandbox, port, database_url)
+    log_file = tmp_path / "bot.log"
+    bot = await start_bot(env, tmp_path, log_file=log_file)
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+    try:
+        held = sandbox.holds.hold(REPLY_PATH, drop=False)  # Feishu is slow to take the reply
+        asked = await sandbox.feishu.user_says("帮助", user=EMPLOYEE, chat_id=chat)
+        await asyncio.wait_for(held.reached.wait(), 30)
+        bot.send_signal(signal.SIGTERM)
+
+        async def draining() -> bool:
+            return "event(s) being handled" in log_file.read_text()
+
+        await eventually(draining, within=15, what="the shutdown waits for the event")
+        held.release()
+        assert await asyncio.wait_for(bot.wait(), 30) == 0
+        assert len(sandbox.feishu.replies_to(asked.message_id)) == 1
+        assert unfinished(database_url) == 0
+    finally:
+        sandbox.holds.release_all()
+        await stop(bot)
+        await sandbox.stop()

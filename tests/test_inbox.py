@@ -123,6 +123,26 @@ async def test_a_dead_replicas_event_is_taken_over_once_and_done_once(tmp_path: 
         await store.dispose()
 
 
+async def test_a_replica_shutting_down_hands_back_what_it_could_not_finish(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    sealer = Sealer("s", "k")
+    taken: list[tuple[str, Accepted]] = []
+    try:
+        leaving, staying = Inbox(store, sealer, home="a"), Inbox(store, sealer, home="b")
+        staying._resume = lambda accepted: _record(taken, staying.holder, accepted)
+        for inbox in (leaving, staying):
+            await inbox.beat()
+        assert await store.claim(
+            ["event:e6"], owner=leaving.holder, payload=leaving.payload("event", {"b": 2})
+        )
+        assert await staying.take_over() == 0
+        await leaving.hand_back()  # SIGTERM, past the grace: its heartbeat goes at once
+        assert await staying.take_over() == 1
+        assert taken == [(staying.holder, Accepted("event:e6", "event", {"b": 2}, 1))]
+    finally:
+        await store.dispose()
+
+
 async def _record(taken: list, holder: str, accepted: Accepted) -> None:
     taken.append((holder, accepted))
 

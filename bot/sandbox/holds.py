@@ -1,8 +1,9 @@
 """Requests the emulators hold on the test's word: the moment a bot is stuck at a known point, to be killed there.
 
 `hold(path, after=False)` holds the requests whose path contains `path` before they are handled (the call is in
-flight, nothing done upstream) and on release drops them unhandled (503), as a request lost with its caller;
-`after=True` handles them, then holds the answer (done upstream, the caller not yet told).
+flight, nothing done upstream) and on release drops them unhandled (503), as a request lost with its caller, or with
+`drop=False` handles them then (a slow upstream); `after=True` handles them, then holds the answer (done upstream,
+the caller not yet told).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Hold:
     path: str
     after: bool
+    drop: bool = True
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     count: int = 0
@@ -32,8 +34,8 @@ class Holds:
     def __init__(self) -> None:
         self._holds: list[Hold] = []
 
-    def hold(self, path: str, *, after: bool = False) -> Hold:
-        held = Hold(path, after)
+    def hold(self, path: str, *, after: bool = False, drop: bool = True) -> Hold:
+        held = Hold(path, after, drop)
         self._holds.append(held)
         return held
 
@@ -55,4 +57,6 @@ class Holds:
             return response
         held.reached.set()
         await held.released.wait()
-        raise web.HTTPServiceUnavailable()
+        if held.drop:
+            raise web.HTTPServiceUnavailable()
+        return await handler(request)
