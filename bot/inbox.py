@@ -22,7 +22,8 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from Crypto.Cipher import AES
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, DateTime, String, Table, delete, insert, or_, select, update
 
 from bot.store import Store, metadata, processed_events
@@ -55,21 +56,23 @@ class Accepted:
 
 
 class Sealer:
-    """AES-256-GCM on the payload: the text a person typed (or a form's values) is not readable in the database."""
+    """AES-256-GCM on the payload: the text a person typed (or a form's values) is not readable in the database.
+
+    `cryptography`'s AEAD rather than pycryptodome's: one seal per event, ~2 µs there against ~90 µs."""
 
     def __init__(self, *secrets: str) -> None:
-        self._key = hashlib.sha256(b"hrbot-inbox\0" + "\0".join(secrets).encode()).digest()
+        self._aead = AESGCM(hashlib.sha256(b"hrbot-inbox\0" + "\0".join(secrets).encode()).digest())
 
     def seal(self, value: Any) -> bytes:
+        """`value` as JSON (dataclasses included), sealed."""
         nonce = os.urandom(12)
-        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce)
-        body, tag = cipher.encrypt_and_digest(orjson.dumps(value))
-        return nonce + tag + body
+        return nonce + self._aead.encrypt(nonce, orjson.dumps(value), None)
 
     def open(self, sealed: bytes) -> Any:
-        nonce, tag, body = sealed[:12], sealed[12:28], sealed[28:]
-        cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce)
-        return orjson.loads(cipher.decrypt_and_verify(body, tag))
+        try:
+            return orjson.loads(self._aead.decrypt(sealed[:12], sealed[12:], None))
+        except InvalidTag:
+            raise ValueError("the record was sealed under other secrets, or damaged") from None
 
 
 Resume = Callable[[Accepted], Awaitable[None]]
@@ -86,7 +89,7 @@ class Inbox:
         self._resume: Resume | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def payload(self, kind: str, data: dict[str, Any]) -> bytes:
+    def payload(self, kind: str, data: Any) -> bytes:
         return self.sealer.seal({"kind": kind, "data": data})
 
     async def start(self, resume: Resume) -> int:

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -217,14 +216,14 @@ class EventPipeline:
         if event_type == MESSAGE_RECEIVED:
             message = parsed
             keys = [f"event:{event_id}", f"message:{message.message_id}"]
-            if not await self._claim(keys, "message", asdict(message)):
+            if not await self._claim(keys, "message", message):
                 _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
                 return {}
             self._spawn(self._run_message(message, started, keys[0], 0))
             return {}
         if event_type == CARD_ACTION:
             action = parsed
-            if not await self._claim([f"event:{event_id}"], "action", asdict(action)):
+            if not await self._claim([f"event:{event_id}"], "action", action):
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
             return await self._run_action(action, started, f"event:{event_id}", 0)
@@ -238,8 +237,9 @@ class EventPipeline:
             self._spawn(self._run_event(handler, event_id, event_type, event, started, key, 0))
         return {}
 
-    async def _claim(self, keys: list[str], kind: str, data: dict[str, Any]) -> bool:
-        """Claim the keys; with an inbox, the first key's row is the event's record: accepted, with `data` sealed."""
+    async def _claim(self, keys: list[str], kind: str, data: Any) -> bool:
+        """Claim the keys; with an inbox, the first key's row is the event's record: accepted, with `data` (a
+        dataclass or a dict) sealed."""
         if self.inbox is None:
             return await self.services.store.claim(keys)
         payload = self.inbox.payload(kind, data)
