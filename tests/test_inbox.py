@@ -16,11 +16,14 @@ from bot.inbox import Accepted, Inbox, Sealer, replicas
 from bot.leader import Lease, leases
 from bot.ledger import BILLED, CallInterrupted, ledger_calls
 from bot.migrations import upgrade
+from bot.protocol import ACTION_KEY, ActionResponse
 from bot.providers.juhe import billed_api
 from bot.redis_state import RedisState
+from bot.router import ActionContext, IncomingAction, Router
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
 from bot.store import Store, processed_events
-from tests.conftest import REDIS_URL, RunningBot
+from cards.common import card, markdown
+from tests.conftest import REDIS_URL, RunningBot, eventually, make_settings, running_bot
 from tests.test_feishu_client import CARD, emulator_and_client
 
 assert emulator_and_client
@@ -193,3 +196,59 @@ async def test_a_flushed_redis_does_not_let_a_redelivery_through(tmp_path: Path)
         assert not await store.claim(["event:e5", "message:m5"])
     finally:
         await store.dispose()
+
+
+async def test_a_card_actions_late_work_left_by_a_dead_replica_runs_again_and_lands_once(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A click answered with a toast whose `after_answer` work (a patch, a message) a dead replica may or may not
+    have done: taken over, it runs again; run twice, the card shows the outcome and the message is there once."""
+    late = Router("late_test")
+    done_card = card("已完成", "green", [markdown("导出已发送")])
+
+    @late.action("export")
+    async def export(ctx: ActionContext) -> ActionResponse:
+        ctx.after_answer(finish(ctx))
+        return ActionResponse.toast("正在导出", "info")
+
+    async def finish(ctx: ActionContext) -> None:
+        await ctx.patch(done_card)
+        await ctx.services.feishu.send_card(HR_GROUP, done_card)
+
+    async with running_bot(make_settings(tmp_path), clock) as bot:
+        services, inbox = bot.app.services, bot.app.inbox
+        services.dispatcher.include(late)
+        clicked = await services.feishu.send_card(HR_GROUP, CARD)
+        action = IncomingAction(
+            event_id="ev-late",
+            operator_open_id=EMPLOYEE,
+            value={ACTION_KEY: "late_test.export"},
+            form_value={},
+            option=None,
+            input_value=None,
+            open_message_id=clicked,
+            open_chat_id=HR_GROUP,
+            token="c-token",
+        )
+        before = len(bot.feishu.bot_messages(HR_GROUP))
+        for dead in ("gone:1:aaaaaa", "gone:2:bbbbbb"):
+            # A replica accepted the click and died; the second time, after the first take-over had finished it.
+            payload = inbox.payload("action", action)
+            if not await services.store.claim(["event:ev-late"], owner=dead, payload=payload):
+                await services.store.changed(
+                    update(processed_events)
+                    .where(processed_events.c.key == "event:ev-late")
+                    .values(state="accepted", owner=dead, payload=payload)
+                )
+            assert await inbox.take_over() == 1
+
+            async def finished() -> bool:
+                async with services.store.engine.connect() as conn:
+                    state = await conn.execute(
+                        select(processed_events.c.state).where(processed_events.c.key == "event:ev-late")
+                    )
+                    return state.scalar_one() == "done"
+
+            await eventually(finished, what="the taken-over click is done")
+        assert bot.feishu.messages[clicked].content["header"] == done_card["header"]
+        assert len(bot.feishu.bot_messages(HR_GROUP)) == before + 1
