@@ -16,6 +16,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -163,6 +164,18 @@ async def soak(
         return 0, {}
 
     sandbox.feishu.deliver = deliver  # type: ignore[method-assign]
+    # Each reply's uuid, to say where a doubled one came from.
+    uuids: dict[str, list[str]] = {}
+    store_reply = sandbox.feishu._store_bot_message
+
+    def remember_uuid(
+        body: dict[str, Any], content: Any, chat_id: str, *, reply_to: str | None = None
+    ) -> Any:
+        if reply_to:
+            uuids.setdefault(reply_to, []).append(str(body.get("uuid")))
+        return store_reply(body, content, chat_id, reply_to=reply_to)
+
+    sandbox.feishu._store_bot_message = remember_uuid  # type: ignore[method-assign]
     chat = Directory.p2p_chat_of(EMPLOYEE)
     started = loop.time()
     end = started + seconds
@@ -199,8 +212,23 @@ async def soak(
             break
         await asyncio.sleep(0.2)
     replies = [len(sandbox.feishu.replies_to(m.message_id)) for m in asked]
+    for message, count in zip(asked, replies, strict=True):
+        if count != 1:
+            titles = [
+                r.content.get("header", {}).get("title", {}).get("content")
+                for r in sandbox.feishu.replies_to(message.message_id)
+            ]
+            print(
+                f"{message.message_id} {message.content} replies={titles} uuids={uuids.get(message.message_id)}",
+                file=sys.stderr,
+            )
+    # A replica that exited on its own (not one of ours killed) is a crash: its log says why.
+    crashed = [
+        str(log) for replica, log in zip(replicas, logs, strict=True) if replica.returncode is not None
+    ]
     for replica in replicas:
-        replica.terminate()
+        if replica.returncode is None:
+            replica.terminate()
         await replica.wait()
     await http.aclose()
     await sandbox.stop()
@@ -216,6 +244,7 @@ async def soak(
         "lost": sum(1 for count in replies if count == 0),
         "doubled": sum(1 for count in replies if count > 1),
         "database": sqlalchemy.engine.make_url(database_url).get_backend_name(),
+        "crashed": ",".join(crashed) or "-",
     }
 
 
@@ -226,11 +255,14 @@ def main() -> None:
     parser.add_argument("--kill-every", default="10-15", help="seconds between kills, a range")
     parser.add_argument("--database-url", default="", help="default: a new SQLite file")
     parser.add_argument("--redis-url", default="")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the replicas' logs (the directory is printed)"
+    )
     args = parser.parse_args()
     low, _, high = args.kill_every.partition("-")
-    with tempfile.TemporaryDirectory(prefix="hrbot-soak-") as tmp:
-        workdir = Path(tmp)
-        database_url = args.database_url or f"sqlite:///{workdir / 'hrbot.db'}"
+    workdir = Path(tempfile.mkdtemp(prefix="hrbot-soak-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'hrbot.db'}"
+    try:
         result = asyncio.run(
             soak(
                 seconds=args.seconds,
@@ -241,6 +273,11 @@ def main() -> None:
                 kill_every=(float(low), float(high or low)),
             )
         )
+    finally:
+        if args.keep:
+            print(f"logs in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(" ".join(f"{key}={value}" for key, value in result.items()))
 
 

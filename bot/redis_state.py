@@ -45,9 +45,9 @@ class RedisState:
             await self._claim(keys=[f"{PREFIX}seen:{k}" for k in keys], args=[self.retention_seconds])
         )
 
-    async def unclaim(self, keys: list[str]) -> None:
-        """Forget a claim the database then refused to record: the redelivery must get through."""
-        await self.redis.delete(*(f"{PREFIX}seen:{k}" for k in keys))
+    async def seen(self, keys: list[str]) -> bool:
+        """Whether any key was claimed: a redelivery, turned away without asking the database."""
+        return bool(await self.redis.exists(*(f"{PREFIX}seen:{k}" for k in keys)))
 
     async def claimed(self, key: str) -> bool:
         return bool(await self.redis.exists(f"{PREFIX}seen:{key}"))

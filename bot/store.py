@@ -353,9 +353,10 @@ class Store:
         Claims that arrive while a write is in flight are written together in the next one (group commit), so a
         burst of events costs a few transactions, not one each, and an idle bot adds no delay. Redis, when
         configured, turns most redeliveries away without a write; the database decides the rest, so a flushed
-        Redis doubles nothing.
+        Redis doubles nothing. Redis learns a claim only once the database holds it: a replica killed in between
+        leaves nothing that would turn the redelivery away.
         """
-        if self.redis is not None and not await self.redis.claim(keys):
+        if self.redis is not None and await self.redis.seen(keys):
             return False
         state = "accepted" if owner is not None else None
         rows: list[ClaimRow] = [
@@ -366,12 +367,10 @@ class Store:
         self._claims.append((rows, future))
         if self._claim_writer is None or self._claim_writer.done():
             self._claim_writer = asyncio.create_task(self._write_claims())
-        try:
-            return await future
-        except Exception:
-            if self.redis is not None:
-                await self.redis.unclaim(keys)
-            raise
+        fresh = await future
+        if fresh and self.redis is not None:
+            await self.redis.claim(keys)
+        return fresh
 
     async def _write_claims(self) -> None:
         while self._claims:
@@ -422,8 +421,8 @@ class Store:
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""
-        if self.redis is not None:
-            return await self.redis.claimed(key)
+        if self.redis is not None and await self.redis.claimed(key):
+            return True
         async with self.engine.connect() as conn:
             found = await conn.execute(select(processed_events.c.key).where(processed_events.c.key == key))
             return found.first() is not None
