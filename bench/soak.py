@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -82,6 +84,7 @@ async def start_replica(env: dict[str, str], log: Path) -> asyncio.subprocess.Pr
         "webhook",
         env=env,
         cwd=log.parent,
+        preexec_fn=_die_with_parent,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=log.open("ab"),
     )
@@ -95,6 +98,14 @@ async def start_replica(env: dict[str, str], log: Path) -> asyncio.subprocess.Pr
             await asyncio.sleep(0.1)
     process.kill()
     raise RuntimeError(f"a replica did not start; see {log}")
+
+
+def _die_with_parent() -> None:
+    """Linux: the replica gets SIGKILL when the soak goes (a timeout killed it), rather than serving on alone."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def unfinished(database_url: str) -> int:
@@ -182,9 +193,10 @@ async def soak(
 
     async def kill_and_restart() -> None:
         while True:
-            await asyncio.sleep(random.uniform(*kill_every))
-            if loop.time() >= end:
+            pause = random.uniform(*kill_every)
+            if loop.time() + pause >= end:
                 return
+            await asyncio.sleep(pause)
             victim = random.randrange(len(replicas))
             replicas[victim].kill()
             await replicas[victim].wait()
@@ -202,8 +214,7 @@ async def soak(
         asks.append(asyncio.create_task(sandbox.feishu.user_says(text, user=EMPLOYEE, chat_id=chat)))
         sent += 1
         await asyncio.sleep(max(0.0, started + sent / rate - loop.time()))
-    killer.cancel()
-    await asyncio.gather(killer, return_exceptions=True)
+    await killer  # never cut short: a replica it is starting must end up in `replicas`, to be stopped
     asked = await asyncio.gather(*asks)
     # Settled: every message answered and nothing accepted left running, or the time is up.
     deadline = loop.time() + SETTLE_SECONDS
