@@ -47,6 +47,8 @@ MESSAGE_GONE_CODES = frozenset({230011, 230031})
 MAX_RATE_LIMIT_WAIT = 10.0
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 RATE_LIMIT_BUDGET = 30.0
+# A send or reply whose answer was lost is made again this many times in all (the uuid keeps it one message).
+MESSAGE_ATTEMPTS = 3
 
 
 class FeishuError(Exception):
@@ -262,10 +264,9 @@ class FeishuClient:
     async def reply_card(self, message_id: str, card: dict[str, Any]) -> str:
         """Reply in a message's thread; within an event the uuid is keyed by the event and the reply's place, so a
         re-run of the handler lands no second reply."""
-        data = await self.call(
-            "POST",
+        data = await self._create_message(
             f"/open-apis/im/v1/messages/{message_id}/reply",
-            json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
+            {"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
         )
         return str(data.get("message_id", ""))
 
@@ -280,18 +281,31 @@ class FeishuClient:
         """Send a card. Feishu lands sends with the same uuid once (for an hour): a retry, or a resend after a crash
         with the same `idempotency_key`, does not make a second message. Without a key, a send made while handling
         an event is keyed by the event and the send's place in the handler."""
-        data = await self.call(
-            "POST",
+        data = await self._create_message(
             "/open-apis/im/v1/messages",
-            params={"receive_id_type": id_type},
-            json_body={
+            {
                 "receive_id": receive_id,
                 "msg_type": "interactive",
                 "content": _card_content(card),
                 "uuid": _uuid(idempotency_key),
             },
+            params={"receive_id_type": id_type},
         )
         return str(data.get("message_id", ""))
+
+    async def _create_message(self, path: str, body: dict[str, Any], *, params: Any = None) -> dict[str, Any]:
+        """A send or reply, repeated when Feishu's answer is lost (a timeout, a reset): it carries a uuid, so a
+        message that did land is not landed again, and the handler gets its id instead of an error that would make
+        it send an error card beside the answer."""
+        for attempt in range(1, MESSAGE_ATTEMPTS + 1):
+            try:
+                return await self.call("POST", path, params=params, json_body=body)
+            except FeishuUnreachable:
+                if attempt == MESSAGE_ATTEMPTS:
+                    raise
+                log.info("feishu POST %s: no answer, sending again with the same uuid", path.split("/")[-1])
+                await asyncio.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def patch_card(
         self, message_id: str, card: dict[str, Any], *, resend_to: str | None = None, id_type: str = "chat_id"
@@ -332,16 +346,15 @@ class FeishuClient:
         return str(data["file_key"])
 
     async def send_file(self, receive_id: str, file_key: str, *, id_type: str = "chat_id") -> str:
-        data = await self.call(
-            "POST",
+        data = await self._create_message(
             "/open-apis/im/v1/messages",
-            params={"receive_id_type": id_type},
-            json_body={
+            {
                 "receive_id": receive_id,
                 "msg_type": "file",
                 "content": json.dumps({"file_key": file_key}),
                 "uuid": _uuid(None),
             },
+            params={"receive_id_type": id_type},
         )
         return str(data.get("message_id", ""))
 

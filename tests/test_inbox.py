@@ -4,6 +4,7 @@ fenced by generation, the scheduler lease fenced likewise, and a flushed Redis t
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from sqlalchemy import select, update
 
 from bot import event_scope
 from bot.clock import Clock
+from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
+from bot.feishu import FeishuClient
 from bot.inbox import Accepted, Inbox, Sealer, replicas
 from bot.leader import Lease, leases
 from bot.ledger import BILLED, CallInterrupted, ledger_calls
@@ -21,6 +24,7 @@ from bot.providers.juhe import billed_api
 from bot.redis_state import RedisState
 from bot.router import ActionContext, IncomingAction, Router
 from bot.sandbox.directory import EMPLOYEE, HR_GROUP, Directory
+from bot.sandbox.server import Sandbox
 from bot.store import Store, processed_events
 from cards.common import card, markdown
 from tests.conftest import REDIS_URL, RunningBot, eventually, make_settings, running_bot
@@ -252,3 +256,38 @@ async def test_a_card_actions_late_work_left_by_a_dead_replica_runs_again_and_la
             await eventually(finished, what="the taken-over click is done")
         assert bot.feishu.messages[clicked].content["header"] == done_card["header"]
         assert len(bot.feishu.bot_messages(HR_GROUP)) == before + 1
+
+
+async def test_a_reply_whose_answer_is_lost_is_sent_again_and_lands_once() -> None:
+    """Feishu took the reply but its answer never came back (a timeout): the client sends it again with the same
+    uuid and gets the one message, where an error would have had the handler add an error card beside it."""
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    client = FeishuClient(
+        base_url=f"{sandbox.url}/feishu",
+        app_id=SANDBOX_APP_ID,
+        app_secret=SANDBOX_APP_SECRET,
+        clock=Clock(),
+        timeout=0.5,
+    )
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+    sandbox.feishu.record_user_message("om_user_lost", chat_id=chat, sender=EMPLOYEE, text="帮助")
+    held = sandbox.holds.hold("/reply", after=True)
+    try:
+
+        async def release_on_the_second_try() -> None:
+            async def sent_again() -> bool:
+                return held.count >= 2
+
+            await eventually(sent_again, within=10, what="the reply sent again")
+            held.release()
+
+        releasing = asyncio.create_task(release_on_the_second_try())
+        with event_scope.handling("event:e7"):
+            message_id = await client.reply_card("om_user_lost", CARD)
+        await releasing
+        assert [m.message_id for m in sandbox.feishu.replies_to("om_user_lost")] == [message_id]
+    finally:
+        sandbox.holds.release_all()
+        await client.aclose()
+        await sandbox.stop()
