@@ -252,6 +252,8 @@ async def soak(
         "deliveries": stats["deliveries"],
         "never_answered": stats["never_answered"],
         "failed_deliveries": ",".join(f"{k}:{v}" for k, v in sorted(failures.items())) or "-",
+        # Events a killed replica had acknowledged and not finished, run again by another or by its successor.
+        "taken_over": sum(log.read_text(errors="replace").count("taking over event") for log in logs),
         "lost": sum(1 for count in replies if count == 0),
         "doubled": sum(1 for count in replies if count > 1),
         "database": sqlalchemy.engine.make_url(database_url).get_backend_name(),
