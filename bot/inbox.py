@@ -162,7 +162,12 @@ class Inbox:
             taken += 1
             log.info("taking over event %s from %s", row.key, row.owner)
             assert self._resume is not None
-            await self._resume(Accepted(row.key, content["kind"], content["data"], generation))
+            try:
+                await self._resume(Accepted(row.key, content["kind"], content["data"], generation))
+            except Exception:
+                # A record this version cannot read (its shape changed): retrying it would fail the same way.
+                log.exception("event %s could not be resumed", row.key)
+                await self.done(row.key, generation)
         return taken
 
     async def done(self, key: str, generation: int) -> bool:
