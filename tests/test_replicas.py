@@ -156,3 +156,60 @@ async def test_killing_the_scheduler_replica_hands_over_and_pushes_once(
         for replica in replicas:
             await stop(replica)
         await sandbox.stop()
+
+
+async def test_a_sigkill_moves_scheduled_work_and_the_dead_replicas_events_within_five_seconds(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Fail-over measured: from the SIGKILL of the replica leading the scheduler (and holding an accepted event whose
+    reply is in flight) to the other replica running the scheduler, and to that event's one reply."""
+    sandbox = Sandbox(Clock(), employees=20)
+    await sandbox.start("127.0.0.1", 0)
+    replicas, envs = await start_replicas(sandbox, database_url, tmp_path)
+    chat = Directory.p2p_chat_of(EMPLOYEE)
+    try:
+        leader = await a_leader(database_url)
+        leader_env, follower_env = sorted(envs, key=lambda env: env is not _env_of(leader, replicas, envs))
+        sandbox.deliver_to(
+            f"http://127.0.0.1:{leader_env['HRBOT_PORT']}/feishu/events",
+            encrypt_key=wire.ENCRYPT_KEY,
+            verification_token=wire.TOKEN,
+        )
+        held = sandbox.holds.hold("/reply")
+        asked = await sandbox.feishu.user_says("帮助", user=EMPLOYEE, chat_id=chat)
+        await asyncio.wait_for(held.reached.wait(), 20)
+        loop = asyncio.get_running_loop()
+        os.kill(leader, signal.SIGKILL)
+        killed_at = loop.time()
+        held.release()
+        follower_ready = f"http://127.0.0.1:{follower_env['HRBOT_PORT']}/readyz"
+        moved: dict[str, float] = {}
+        async with httpx.AsyncClient() as client:
+
+            async def both_moved() -> bool:
+                if (
+                    "scheduler" not in moved
+                    and (await client.get(follower_ready)).json()["scheduler"] == "leader"
+                ):
+                    moved["scheduler"] = loop.time() - killed_at
+                if "event" not in moved and sandbox.feishu.replies_to(asked.message_id):
+                    moved["event"] = loop.time() - killed_at
+                return len(moved) == 2
+
+            await eventually(both_moved, within=15, what="the scheduler and the event move")
+        print(
+            f"fail-over after SIGKILL: scheduler {moved['scheduler']:.2f} s, orphaned event {moved['event']:.2f} s"
+        )
+        assert moved["scheduler"] <= 5.0 and moved["event"] <= 5.0, moved
+        assert len(sandbox.feishu.replies_to(asked.message_id)) == 1
+    finally:
+        sandbox.holds.release_all()
+        for replica in replicas:
+            await stop(replica)
+        await sandbox.stop()
+
+
+def _env_of(
+    pid: int, replicas: list[asyncio.subprocess.Process], envs: list[dict[str, str]]
+) -> dict[str, str]:
+    return next(env for env, replica in zip(envs, replicas, strict=True) if replica.pid == pid)

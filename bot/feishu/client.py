@@ -31,6 +31,7 @@ from tenacity import (
 from bot.clock import Clock
 from bot.feishu.chat_pacing import ChatPacer
 from bot.observability import metrics
+from bot.routing import event_scope
 from cards.common import MAX_REQUEST_BYTES, card_json
 
 log = logging.getLogger("hrbot.feishu")
@@ -51,6 +52,8 @@ MESSAGE_GONE_CODES = frozenset({230011, 230031})
 MAX_RATE_LIMIT_WAIT = 10.0
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 RATE_LIMIT_BUDGET = 30.0
+# A send or reply whose answer was lost is made again this many times in all (the uuid keeps it one message).
+MESSAGE_ATTEMPTS = 3
 
 
 class FeishuError(Exception):
@@ -265,13 +268,13 @@ class FeishuClient:
 
     # Messages --------------------------------------------------------------------------------------------------
     async def reply_card(self, message_id: str, card: dict[str, Any], *, chat_id: str | None = None) -> str:
-        """Reply to a message; `chat_id` (the message's chat) paces replies with the other sends to that chat."""
+        """Reply in a message's thread; `chat_id` (the message's chat) paces replies with the other sends to that
+        chat. Within an event the uuid is keyed by the event and the reply's place, so a re-run of the handler lands
+        no second reply."""
         async with self._pacer.slot(f"chat_id:{chat_id or message_id}"):
-            data = await self.call(
-                "POST",
+            data = await self._create_message(
                 f"/open-apis/im/v1/messages/{message_id}/reply",
-                # One uuid for the repeats of this reply after a rate-limit answer: it lands once.
-                json_body={"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
+                {"msg_type": "interactive", "content": _card_content(card), "uuid": _uuid(None)},
             )
         return str(data.get("message_id", ""))
 
@@ -284,20 +287,34 @@ class FeishuClient:
         idempotency_key: str | None = None,
     ) -> str:
         """Send a card. Feishu lands sends with the same uuid once (for an hour): a retry, or a resend after a crash
-        with the same `idempotency_key`, does not make a second message."""
+        with the same `idempotency_key`, does not make a second message. Without a key, a send made while handling
+        an event is keyed by the event and the send's place in the handler."""
         async with self._pacer.slot(f"{id_type}:{receive_id}"):
-            data = await self.call(
-                "POST",
+            data = await self._create_message(
                 "/open-apis/im/v1/messages",
-                params={"receive_id_type": id_type},
-                json_body={
+                {
                     "receive_id": receive_id,
                     "msg_type": "interactive",
                     "content": _card_content(card),
                     "uuid": _uuid(idempotency_key),
                 },
+                params={"receive_id_type": id_type},
             )
         return str(data.get("message_id", ""))
+
+    async def _create_message(self, path: str, body: dict[str, Any], *, params: Any = None) -> dict[str, Any]:
+        """A send or reply, repeated when Feishu's answer is lost (a timeout, a reset): it carries a uuid, so a
+        message that did land is not landed again, and the handler gets its id instead of an error that would make
+        it send an error card beside the answer."""
+        for attempt in range(1, MESSAGE_ATTEMPTS + 1):
+            try:
+                return await self.call("POST", path, params=params, json_body=body)
+            except FeishuUnreachable:
+                if attempt == MESSAGE_ATTEMPTS:
+                    raise
+                log.info("feishu POST %s: no answer, sending again with the same uuid", path.split("/")[-1])
+                await asyncio.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def patch_card(
         self, message_id: str, card: dict[str, Any], *, resend_to: str | None = None, id_type: str = "chat_id"
@@ -339,16 +356,15 @@ class FeishuClient:
 
     async def send_file(self, receive_id: str, file_key: str, *, id_type: str = "chat_id") -> str:
         async with self._pacer.slot(f"{id_type}:{receive_id}"):
-            data = await self.call(
-                "POST",
+            data = await self._create_message(
                 "/open-apis/im/v1/messages",
-                params={"receive_id_type": id_type},
-                json_body={
+                {
                     "receive_id": receive_id,
                     "msg_type": "file",
                     "content": json.dumps({"file_key": file_key}),
                     "uuid": _uuid(None),
                 },
+                params={"receive_id_type": id_type},
             )
         return str(data.get("message_id", ""))
 
@@ -409,6 +425,8 @@ class FeishuClient:
 
 def _uuid(idempotency_key: str | None) -> str:
     # Feishu caps uuid at 50 characters; a digest keeps any caller's key within it.
+    if idempotency_key is None:
+        idempotency_key = event_scope.next_key("message")
     if idempotency_key is None:
         return str(uuid.uuid4())
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]

@@ -16,10 +16,12 @@ import orjson
 from bot.feishu.tenant_errors import user_error
 from bot.lifecycle.services import Services
 from bot.observability import metrics
+from bot.routing import event_scope
 from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, Mention, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse
 from bot.routing.router import Dispatcher, split_command
+from bot.state.inbox import Accepted, Inbox
 from bot.trust.masking import log_excerpt, mask_tail
 
 log = logging.getLogger("hrbot.events")
@@ -170,9 +172,11 @@ def parse_action(envelope: dict[str, Any]) -> IncomingAction:
 
 
 class EventPipeline:
-    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+    def __init__(self, services: Services, dispatcher: Dispatcher, inbox: Inbox | None = None) -> None:
         self.services = services
         self.dispatcher = dispatcher
+        # With an inbox, each claim is the event's durable record, marked done once handled (bot/state/inbox.py).
+        self.inbox = inbox
         self._slots = asyncio.Semaphore(services.settings.hrbot_max_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepting = True
@@ -208,25 +212,72 @@ class EventPipeline:
             return {}
         if event_type == MESSAGE_RECEIVED:
             message = parsed
-            if not await self.services.store.claim([f"event:{event_id}", f"message:{message.message_id}"]):
+            keys = [f"event:{event_id}", f"message:{message.message_id}"]
+            if not await self._claim(keys, "message", message):
                 _log_event(event_id, event_type, "", "duplicate", started, message.sender_open_id)
                 return {}
-            self._spawn(self._run_message(message, started))
+            self._spawn(self._run_message(message, started, keys[0], 0))
             return {}
         if event_type == CARD_ACTION:
             action = parsed
-            if not await self.services.store.claim([f"event:{event_id}"]):
+            if not await self._claim([f"event:{event_id}"], "action", action):
                 _log_event(event_id, event_type, action.action, "duplicate", started, action.operator_open_id)
                 return {}
-            return await self._run_action(action, started)
+            return await self._run_action(action, started, f"event:{event_id}", 0)
         handler = self.dispatcher.find_event(event_type)
         event = envelope.get("event")
         if handler is None or not isinstance(event, dict):
             _log_event(event_id, event_type, "", "ignored", started)
             return {}
-        if await self.services.store.claim([f"event:{event_id}"]):
-            self._spawn(self._run_event(handler, event_id, event_type, event, started))
+        key = f"event:{event_id}"
+        if await self._claim([key], "event", {"event_id": event_id, "type": event_type, "event": event}):
+            self._spawn(self._run_event(handler, event_id, event_type, event, started, key, 0))
         return {}
+
+    async def _claim(self, keys: list[str], kind: str, data: Any) -> bool:
+        """Claim the keys; with an inbox, the first key's row is the event's record: accepted, with `data` (a
+        dataclass or a dict) sealed."""
+        if self.inbox is None:
+            return await self.services.store.claim(keys)
+        payload = self.inbox.payload(kind, data)
+        return await self.services.store.claim(keys, owner=self.inbox.holder, payload=payload)
+
+    async def _done(self, key: str, generation: int) -> None:
+        if self.inbox is None:
+            return
+        try:
+            await self.inbox.done(key, generation)
+        except Exception:
+            # The record stays accepted: a take-over runs the event again, and its keyed calls change nothing.
+            log.exception("could not mark event %s done", key)
+
+    async def resume(self, accepted: Accepted) -> None:
+        """Run again an event a dead replica (or this process before a kill) accepted and did not finish."""
+        started = time.perf_counter()
+        data = accepted.data
+        if accepted.kind == "message":
+            mentions = tuple(Mention(**mention) for mention in data.get("mentions") or ())
+            message = IncomingMessage(**{**data, "mentions": mentions})
+            self._spawn(self._run_message(message, started, accepted.key, accepted.generation, resumed=True))
+        elif accepted.kind == "action":
+            self._spawn(self._resume_action(IncomingAction(**data), started, accepted))
+        elif accepted.kind == "event":
+            handler = self.dispatcher.find_event(data["type"])
+            if handler is None:
+                await self._done(accepted.key, accepted.generation)
+                return
+            self._spawn(
+                self._run_event(
+                    handler,
+                    data["event_id"],
+                    data["type"],
+                    data["event"],
+                    started,
+                    accepted.key,
+                    accepted.generation,
+                    resumed=True,
+                )
+            )
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)
@@ -242,7 +293,15 @@ class EventPipeline:
                 task.cancel()
 
     # Messages --------------------------------------------------------------------------------------------------
-    async def _run_message(self, message: IncomingMessage, started: float) -> None:
+    async def _run_message(
+        self, message: IncomingMessage, started: float, key: str, generation: int, *, resumed: bool = False
+    ) -> None:
+        with event_scope.handling(key, resumed=resumed):
+            await self._answer_message(message, started)
+        # Not reached when cancelled (shutdown past its grace): the record stays accepted and is handed back.
+        await self._done(key, generation)
+
+    async def _answer_message(self, message: IncomingMessage, started: float) -> None:
         async with self._slots:
             word, args = split_command(message.text)
             dispatcher = self.dispatcher
@@ -298,21 +357,42 @@ class EventPipeline:
             log.exception("could not send the error card")
 
     async def _run_event(
-        self, handler: Any, event_id: str, event_type: str, event: dict[str, Any], started: float
+        self,
+        handler: Any,
+        event_id: str,
+        event_type: str,
+        event: dict[str, Any],
+        started: float,
+        key: str,
+        generation: int,
+        *,
+        resumed: bool = False,
     ) -> None:
-        async with self._slots:
-            outcome = "ok"
-            try:
-                await handler(self.services, event)
-            except Exception:
-                outcome = "error"
-                log.exception("handler for %s failed", event_type)
-            _log_event(event_id, event_type, "", outcome, started)
+        with event_scope.handling(key, resumed=resumed):
+            async with self._slots:
+                outcome = "ok"
+                try:
+                    await handler(self.services, event)
+                except Exception:
+                    outcome = "error"
+                    log.exception("handler for %s failed", event_type)
+                _log_event(event_id, event_type, "", outcome, started)
+        await self._done(key, generation)
 
     # Card actions ----------------------------------------------------------------------------------------------
-    async def _run_action(self, action: IncomingAction, started: float) -> dict[str, Any]:
+    async def _run_action(
+        self, action: IncomingAction, started: float, key: str, generation: int
+    ) -> dict[str, Any]:
+        # Tasks started inside (the handler, its late work) number their calls within the event.
+        with event_scope.handling(key):
+            return await self._answer_action(action, started, key, generation)
+
+    async def _answer_action(
+        self, action: IncomingAction, started: float, key: str, generation: int
+    ) -> dict[str, Any]:
         handler = self.dispatcher.find_action(action.action)
         if handler is None:
+            await self._done(key, generation)
             _log_event(
                 action.event_id,
                 CARD_ACTION,
@@ -330,7 +410,7 @@ class EventPipeline:
                 asyncio.shield(task), self.services.settings.hrbot_action_timeout
             )
         except TimeoutError:
-            self._spawn(self._finish_late(task, ctx))
+            self._spawn(self._finish_late(task, ctx, key, generation))
             _log_event(
                 action.event_id,
                 CARD_ACTION,
@@ -341,7 +421,9 @@ class EventPipeline:
             )
             return ActionResponse.toast("正在处理，完成后会更新这张卡片", "info")
         if ctx.late:
-            self._spawn(self._run_late(ctx))
+            self._spawn(self._run_late(ctx, key, generation))
+        else:
+            await self._done(key, generation)
         _log_event(action.event_id, CARD_ACTION, action.action, "ok", started, action.operator_open_id)
         return dict(response or {})
 
@@ -359,7 +441,22 @@ class EventPipeline:
                 log.exception("card action %s failed", ctx.action.action)
             return ActionResponse.toast(shown.user_message if shown else GENERIC_FAILURE, "error")
 
-    async def _finish_late(self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext) -> None:
+    async def _resume_action(self, action: IncomingAction, started: float, accepted: Accepted) -> None:
+        """A click whose callback was answered (or cut off) before its work finished: the work runs again, and the
+        card is updated with the outcome as for a slow action."""
+        handler = self.dispatcher.find_action(action.action)
+        if handler is None:
+            await self._done(accepted.key, accepted.generation)
+            return
+        with event_scope.handling(accepted.key, resumed=True):
+            ctx = ActionContext(self.services, action)
+            task = asyncio.create_task(self._invoke(handler, ctx))
+            await self._finish_late(task, ctx, accepted.key, accepted.generation)
+        _log_event(action.event_id, CARD_ACTION, action.action, "resumed", started, action.operator_open_id)
+
+    async def _finish_late(
+        self, task: asyncio.Task[ActionResponse | None], ctx: ActionContext, key: str, generation: int
+    ) -> None:
         """The user was told the card would update: it does, or a short message says what failed."""
         response = await task
         card = response.card if isinstance(response, ActionResponse) else None
@@ -375,15 +472,16 @@ class EventPipeline:
                     )
         except Exception:
             log.exception("could not report the outcome of a slow card action")
-        await self._run_late(ctx)
+        await self._run_late(ctx, key, generation)
 
-    async def _run_late(self, ctx: ActionContext) -> None:
+    async def _run_late(self, ctx: ActionContext, key: str, generation: int) -> None:
         for work in ctx.late:
             try:
                 await work
             except Exception:
                 log.exception("work after card action %s failed", ctx.action.action)
         ctx.late.clear()
+        await self._done(key, generation)
 
 
 MAX_LOGGED_COMMAND = 64

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from bot.lifecycle.services import Services
 from bot.observability import metrics
 from bot.providers.billed import billed_providers
 from bot.routing.router import Dispatcher
+from bot.state.inbox import Inbox, Sealer
 from bot.state.leader import Lease
 from bot.state.migrations import upgrade
 from bot.state.redis_state import RedisState
@@ -95,6 +98,7 @@ class BotApp:
         self.services: Services | None = None
         self.pipeline: EventPipeline | None = None
         self.lease: Lease | None = None
+        self.inbox: Inbox | None = None
         self.identity: BotIdentity | None = None
         # Readiness checks by name; other parts of the bot (long connection, Feishu reachability) add theirs.
         self.readiness = Readiness()
@@ -174,7 +178,15 @@ class BotApp:
         self.readiness.add("feishu_bot_info", self._identity_ready)
         self.readiness.add("tenant_token", RememberedFailure(self._token_ready))
         services.scheduler = Scheduler(settings, self._run_job)
-        self.pipeline = EventPipeline(services, dispatcher)
+        self.inbox = Inbox(
+            store,
+            Sealer(settings.feishu_app_secret, settings.feishu_encrypt_key),
+            # A port chosen by the system (0) names no place a successor would start in again.
+            home=f"{socket.gethostname()}:{settings.hrbot_port or uuid.uuid4().hex[:8]}",
+        )
+        # Alive before the first claim: events this replica accepts are not taken for a dead one's.
+        await self.inbox.beat()
+        self.pipeline = EventPipeline(services, dispatcher, self.inbox)
 
     async def _run_job(self, job_id: str, *args: Any) -> None:
         services = self.services
@@ -185,6 +197,10 @@ class BotApp:
             log.warning("no job %r is registered; removing it", job_id)
             assert services.scheduler is not None
             services.scheduler.remove(job_id)
+            return
+        if self.lease is not None and not await self.lease.holds():
+            # Fenced: another replica took the lease since this one's scheduler woke up; the job is theirs now.
+            log.info("scheduled job %s skipped: this replica no longer holds the scheduler lease", job_id)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -312,6 +328,8 @@ class BotApp:
             elif schedule.cron is not None:
                 scheduler.cron(schedule.id, schedule.value(services))
         await self.dispatcher.run_startup(services)
+        assert self.inbox is not None
+        await self.inbox.start(self.pipeline.resume)
         self.lease = Lease(
             services.store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
         )
@@ -405,6 +423,8 @@ class BotApp:
         if self._golive is not None:
             self._golive.cancel()
             await asyncio.gather(self._golive, return_exceptions=True)
+        if self.inbox is not None:
+            await self.inbox.stop_taking()
         if self.longconn is not None:
             # First, so Feishu pushes new events to other replicas while in-flight work drains.
             await self.longconn.stop()
@@ -416,6 +436,9 @@ class BotApp:
                     self.pipeline.in_flight,
                 )
             await self.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
+        if self.inbox is not None:
+            # What the grace cut short moves to another replica now (on SQLite: to the next start).
+            await self.inbox.hand_back()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._metrics_runner is not None:

@@ -18,6 +18,7 @@ from bot.sandbox.compensation import CompensationEmulator
 from bot.sandbox.corehr import CoreHrEmulator
 from bot.sandbox.directory import PERSONAS, Directory
 from bot.sandbox.feishu import DeliveryTarget, EventNotDelivered, FeishuEmulator
+from bot.sandbox.holds import Holds
 from bot.sandbox.juhe import JuheEmulator
 from bot.sandbox.longconn import ENDPOINT_PATH, SOCKET_PATH, LongConnHub
 from bot.sandbox.tcredit import TcreditEmulator
@@ -49,6 +50,8 @@ class Sandbox:
             self.feishu.limit(path, per_second)
         self.juhe = JuheEmulator(clock)
         self.tcredit = TcreditEmulator(clock)
+        # Requests held on a test's word (a bot stuck at a known point, to be killed there).
+        self.holds = Holds()
         self.url = ""
         # Feishu's Open API at an origin of its own, as lark-oapi's Client.domain() demands (no path prefix).
         self.feishu_url = ""
@@ -102,7 +105,7 @@ class Sandbox:
         self.longconn.subscribed = True
 
     def app(self) -> web.Application:
-        root = web.Application()
+        root = web.Application(middlewares=[self.holds.middleware])
         root.add_subapp("/feishu/", self.feishu.app())
         root.add_subapp("/juhe-v/", self.juhe.v_app())
         root.add_subapp("/juhe-apis/", self.juhe.apis_app())
@@ -120,6 +123,8 @@ class Sandbox:
     def feishu_app(self) -> web.Application:
         """The Open API alone, with the long connection's socket (its endpoint answers a URL on the same origin)."""
         app = self.feishu.app()
+        # The bot calls Feishu here: a test's held calls (bot/sandbox/holds.py) are held on this origin too.
+        app.middlewares.insert(0, self.holds.middleware)
         app.router.add_get(SOCKET_PATH, self.longconn.socket)
         return app
 

@@ -1,8 +1,9 @@
 """One replica runs the scheduled work: a lease row in the shared database, renewed while alive.
 
 A replica that dies stops renewing; once the lease has expired another takes it, so scheduled work moves within
-LEASE_SECONDS + RENEW_SECONDS. The jobs themselves are idempotent (digest slots, keyed pushes), so the short overlap a
-stalled leader could cause does no harm.
+LEASE_SECONDS + RENEW_SECONDS (4 s). Each take-over bumps the lease's generation, and a job starts only while its
+replica still holds the generation it gained (fencing): a leader that stalled past its lease and wakes up runs
+nothing its successor runs. The jobs themselves are idempotent too (digest slots, keyed pushes).
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Column, DateTime, String, Table, insert, or_, select, update
+from sqlalchemy import Column, DateTime, Integer, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.state.store import Store, metadata
 
 log = logging.getLogger("hrbot.leader")
 
-LEASE_SECONDS = 15.0
-RENEW_SECONDS = 5.0
+LEASE_SECONDS = 3.0
+RENEW_SECONDS = 1.0
 
 leases = Table(
     "leases",
@@ -31,6 +33,8 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Bumped whenever the lease changes hands: the fencing token of its holder.
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 
@@ -59,6 +63,7 @@ class Lease:
         self.lease = timedelta(seconds=lease_seconds)
         self.renew_seconds = renew_seconds
         self.leading = False
+        self.generation: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def try_acquire(self) -> bool:
@@ -66,26 +71,54 @@ class Lease:
         now = self.store.clock.now()
         expires = now + self.lease
         async with self.store.engine.begin() as conn:
-            taken = await conn.execute(
+            renewed = await conn.execute(
                 update(leases)
-                .where(
-                    leases.c.name == self.name, or_(leases.c.holder == self.holder, leases.c.expires_at < now)
-                )
-                .values(holder=self.holder, expires_at=expires)
+                .where(leases.c.name == self.name, leases.c.holder == self.holder)
+                .values(expires_at=expires)
             )
-            if taken.rowcount:
+            if not renewed.rowcount:
+                taken = await conn.execute(
+                    update(leases)
+                    .where(leases.c.name == self.name, leases.c.expires_at < now)
+                    .values(holder=self.holder, expires_at=expires, generation=leases.c.generation + 1)
+                )
+                if not taken.rowcount:
+                    exists = await conn.execute(select(leases.c.name).where(leases.c.name == self.name))
+                    if exists.first() is not None:
+                        self.generation = None
+                        return False
+            if renewed.rowcount or taken.rowcount:
+                self.generation = await self._generation(conn)
                 return True
-            exists = (await conn.execute(select(leases.c.name).where(leases.c.name == self.name))).first()
-        if exists:
-            return False
         try:
             async with self.store.engine.begin() as conn:
                 await conn.execute(
-                    insert(leases).values(name=self.name, holder=self.holder, expires_at=expires)
+                    insert(leases).values(
+                        name=self.name, holder=self.holder, expires_at=expires, generation=1
+                    )
                 )
         except IntegrityError:
             return False
+        self.generation = 1
         return True
+
+    async def _generation(self, conn: Any) -> int:
+        found = await conn.execute(select(leases.c.generation).where(leases.c.name == self.name))
+        return int(found.scalar_one())
+
+    async def holds(self) -> bool:
+        """Whether this replica still holds the lease, in the generation it gained: checked before each job."""
+        if not self.leading or self.generation is None:
+            return False
+        async with self.store.engine.connect() as conn:
+            found = await conn.execute(
+                select(leases.c.name).where(
+                    leases.c.name == self.name,
+                    leases.c.holder == self.holder,
+                    leases.c.generation == self.generation,
+                )
+            )
+            return found.first() is not None
 
     async def release(self) -> None:
         if not self.leading:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
-# A lock a crashed replica left is freed after this long; longer than any provider call it guards (10-15 s).
-LOCK_SECONDS = 120
+# A held lock is renewed every LOCK_RENEW_SECONDS while its holder lives; one a killed replica left lapses within
+# LOCK_SECONDS, so the replica taking over its events is not kept waiting long.
+LOCK_SECONDS = 5
+LOCK_RENEW_SECONDS = 1.5
 
 PREFIX = "hrbot:"
 # Cache keys scored by when they lapse on the bot's clock (which the sandbox and tests move): the purge job and reads
@@ -40,6 +45,10 @@ class RedisState:
             await self._claim(keys=[f"{PREFIX}seen:{k}" for k in keys], args=[self.retention_seconds])
         )
 
+    async def seen(self, keys: list[str]) -> bool:
+        """Whether any key was claimed: a redelivery, turned away without asking the database."""
+        return bool(await self.redis.exists(*(f"{PREFIX}seen:{k}" for k in keys)))
+
     async def claimed(self, key: str) -> bool:
         return bool(await self.redis.exists(f"{PREFIX}seen:{key}"))
 
@@ -68,9 +77,24 @@ class RedisState:
             await pipe.execute()
         return len(lapsed)
 
-    def lock(self, name: str) -> Lock:
-        """Held across replicas without holding a database connection (a provider call can take seconds)."""
-        return self.redis.lock(f"{PREFIX}lock:{name}", timeout=LOCK_SECONDS, sleep=0.02)
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str) -> AsyncIterator[None]:
+        """Held across replicas without holding a database connection (a provider call can take seconds), renewed
+        while held."""
+        lock: Lock = self.redis.lock(f"{PREFIX}lock:{name}", timeout=LOCK_SECONDS, sleep=0.02)
+        async with lock:
+            renewing = asyncio.create_task(_renew(lock))
+            try:
+                yield
+            finally:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
+
+
+async def _renew(lock: Lock) -> None:
+    while True:
+        await asyncio.sleep(LOCK_RENEW_SECONDS)
+        await lock.reacquire()

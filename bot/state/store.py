@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Executable,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -46,6 +47,13 @@ processed_events = Table(
     # "event:<event_id>" or "message:<message_id>": Feishu redelivers, sometimes with a new event_id.
     Column("key", String(128), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # An event's progress (bot/state/inbox.py), on its "event:" row: accepted → done; NULL on rows that only dedup.
+    Column("state", String(16), nullable=True, index=True),
+    # The replica running it, and how many times it was taken over (a stale owner's writes are fenced off by it).
+    Column("owner", String(128), nullable=True),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    # What the handler needs, sealed (AES-GCM); cleared once done.
+    Column("payload", LargeBinary, nullable=True),
 )
 
 cache_entries = Table(
@@ -140,13 +148,27 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# One dedup row to write: key, and for an event's own row its progress (state, owner, sealed payload).
+ClaimRow = tuple[str, str | None, str | None, bytes | None]
+# An event handled: done, its payload dropped, unless another run took it over since (a newer generation).
+FINISH_SQLITE = (
+    "UPDATE processed_events SET state = 'done', payload = NULL "
+    "WHERE key = ? AND generation = ? AND state = 'accepted'"
+)
+FINISH_POSTGRES = (
+    "UPDATE processed_events AS p SET state = 'done', payload = NULL "
+    "FROM unnest(%s::text[], %s::int[]) AS t(k, g) "
+    "WHERE p.key = t.k AND p.generation = t.g AND p.state = 'accepted' RETURNING p.key"
+)
+
+
 class _SqliteClaims:
     """Dedup writes on SQLite: one connection in a thread of its own, each batch in one hop there (BEGIN, INSERT,
     COMMIT). Through aiosqlite and SQLAlchemy a batch took a dozen thread hops (checkout, ping, cursor, execute,
     fetch, commit, reset): ~1.5 ms of CPU for a claim made alone, ~0.2 ms here."""
 
-    # SQLite before 3.32 binds at most 999 variables per statement: two per key.
-    CHUNK = 400
+    # SQLite before 3.32 binds at most 999 variables per statement: five per key.
+    CHUNK = 190
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._connect_args = engine.dialect.create_connect_args(engine.url)
@@ -159,9 +181,9 @@ class _SqliteClaims:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
 
-    async def insert(self, keys: list[str], created_at: datetime) -> set[str]:
+    async def insert(self, rows: list[ClaimRow], created_at: datetime) -> set[str]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._insert, keys, self._stamp(created_at))
+        return await loop.run_in_executor(self._thread, self._insert, rows, self._stamp(created_at))
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -173,18 +195,22 @@ class _SqliteClaims:
             self._connection = connection
         return self._connection
 
-    def _insert(self, keys: list[str], created_at: Any) -> set[str]:
+    def _insert(self, claims: list[ClaimRow], created_at: Any) -> set[str]:
         connection = self._connect()
         inserted: set[str] = set()
         connection.execute("BEGIN")
         try:
-            for start in range(0, len(keys), self.CHUNK):
-                chunk = keys[start : start + self.CHUNK]
+            for start in range(0, len(claims), self.CHUNK):
+                chunk = claims[start : start + self.CHUNK]
                 rows = connection.execute(
-                    "INSERT INTO processed_events (key, created_at) VALUES "
-                    + ", ".join(["(?, ?)"] * len(chunk))
+                    "INSERT INTO processed_events (key, created_at, state, owner, generation, payload) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(chunk))
                     + " ON CONFLICT (key) DO NOTHING RETURNING key",
-                    [value for key in chunk for value in (key, created_at)],
+                    [
+                        value
+                        for key, state, owner, payload in chunk
+                        for value in (key, created_at, state, owner, payload)
+                    ],
                 )
                 inserted.update(row[0] for row in rows)
             connection.execute("COMMIT")
@@ -193,6 +219,25 @@ class _SqliteClaims:
                 connection.execute("ROLLBACK")
             raise
         return inserted
+
+    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._finish, rows)
+
+    def _finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        connection = self._connect()
+        finished: set[str] = set()
+        connection.execute("BEGIN")
+        try:
+            for key, generation in rows:
+                changed = connection.execute(FINISH_SQLITE, (key, generation)).rowcount
+                if changed:
+                    finished.add(key)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return finished
 
     async def aclose(self) -> None:
         if self._connection is not None:
@@ -207,7 +252,8 @@ class _PostgresClaims:
     COMMIT); here one, and a ping only after the connection sat idle (a restart, a dropped idle connection)."""
 
     INSERT = (
-        "INSERT INTO processed_events (key, created_at) SELECT unnest(%s::text[]), %s "
+        "INSERT INTO processed_events (key, created_at, state, owner, generation, payload) "
+        "SELECT k, %s, s, o, 0, p FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[]) AS t(k, s, o, p) "
         "ON CONFLICT (key) DO NOTHING RETURNING key"
     )
     PING_AFTER_SECONDS = 10.0
@@ -221,16 +267,29 @@ class _PostgresClaims:
     async def open(self) -> None:
         await self._connected()
 
-    async def insert(self, keys: list[str], created_at: datetime) -> set[str]:
+    async def insert(self, rows: list[ClaimRow], created_at: datetime) -> set[str]:
         connection = await self._connected()
+        keys, states, owners, payloads = (list(column) for column in zip(*rows, strict=True))
         try:
-            cursor = await connection.execute(self.INSERT, (keys, created_at))
+            cursor = await connection.execute(self.INSERT, (created_at, keys, states, owners, payloads))
             rows = await cursor.fetchall()
         except psycopg.OperationalError:
             await connection.close()  # the next batch connects anew
             raise
         self._used_at = time.monotonic()
         return {row[0] for row in rows}
+
+    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
+        connection = await self._connected()
+        keys, generations = (list(column) for column in zip(*rows, strict=True))
+        try:
+            cursor = await connection.execute(FINISH_POSTGRES, (keys, generations))
+            found = await cursor.fetchall()
+        except psycopg.OperationalError:
+            await connection.close()
+            raise
+        self._used_at = time.monotonic()
+        return {row[0] for row in found}
 
     async def _connected(self) -> psycopg.AsyncConnection[Any]:
         connection = self._connection
@@ -266,18 +325,19 @@ class Store:
         self.clock = clock
         self.engine = make_engine(url)
         self.redis = redis
-        self._claims: list[tuple[list[str], asyncio.Future[bool]]] = []
+        self._claims: list[tuple[list[ClaimRow], asyncio.Future[bool]]] = []
         # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._claim_writer: asyncio.Task[None] | None = None
+        self._finishes: list[tuple[str, int, asyncio.Future[bool]]] = []
+        self._finish_writer: asyncio.Task[None] | None = None
         self._claims_db = _claims_writer(self.engine, url)
 
     async def open(self) -> None:
         """Open the connection dedup claims are written through, once migrations have run: from then on it holds
         the database the bot started with (a SQLite file deleted while running keeps answering, as the pool does).
         Without this call it opens at the first claim."""
-        if self.redis is None:
-            await self._claims_db.open()
+        await self._claims_db.open()
 
     async def dispose(self) -> None:
         await self._claims_db.aclose()
@@ -286,44 +346,83 @@ class Store:
             await self.redis.aclose()
 
     # Dedup -----------------------------------------------------------------------------------------------------
-    async def claim(self, keys: list[str]) -> bool:
-        """Record keys as processed; False when any was already there (a redelivery).
+    async def claim(self, keys: list[str], *, owner: str | None = None, payload: bytes | None = None) -> bool:
+        """Record keys as processed; False when any was already there (a redelivery). With `owner`, the first key's
+        row is the event's durable record (bot/state/inbox.py): accepted by `owner`, with the sealed `payload`.
 
         Claims that arrive while a write is in flight are written together in the next one (group commit), so a
-        burst of events costs a few transactions, not one each, and an idle bot adds no delay.
+        burst of events costs a few transactions, not one each, and an idle bot adds no delay. Redis, when
+        configured, turns most redeliveries away without a write; the database decides the rest, so a flushed
+        Redis doubles nothing. Redis learns a claim only once the database holds it: a replica killed in between
+        leaves nothing that would turn the redelivery away.
         """
-        if self.redis is not None:
-            return await self.redis.claim(keys)
+        if self.redis is not None and await self.redis.seen(keys):
+            return False
+        state = "accepted" if owner is not None else None
+        rows: list[ClaimRow] = [
+            (key, state, owner, payload) if index == 0 else (key, None, None, None)
+            for index, key in enumerate(keys)
+        ]
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._claims.append((keys, future))
+        self._claims.append((rows, future))
         if self._claim_writer is None or self._claim_writer.done():
             self._claim_writer = asyncio.create_task(self._write_claims())
-        return await future
+        fresh = await future
+        if fresh and self.redis is not None:
+            await self.redis.claim(keys)
+        return fresh
 
     async def _write_claims(self) -> None:
         while self._claims:
             batch, self._claims = self._claims, []
             try:
-                inserted = await self._insert_new_keys([key for keys, _ in batch for key in keys])
+                inserted = await self._insert_new_keys([row for rows, _ in batch for row in rows])
             except Exception as exc:
-                for _keys, future in batch:
+                for _rows, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for keys, future in batch:
+            for rows, future in batch:
                 # Within a batch the first claim of a key wins; later ones are redeliveries.
+                keys = [row[0] for row in rows]
                 fresh = all(key in inserted for key in keys)
                 inserted.difference_update(keys)
                 if not future.done():
                     future.set_result(fresh)
 
-    async def _insert_new_keys(self, keys: list[str]) -> set[str]:
-        return await self._claims_db.insert(list(dict.fromkeys(keys)), self.clock.now())
+    async def _insert_new_keys(self, rows: list[ClaimRow]) -> set[str]:
+        first: dict[str, ClaimRow] = {}
+        for row in rows:
+            first.setdefault(row[0], row)
+        return await self._claims_db.insert(list(first.values()), self.clock.now())
+
+    async def finish(self, key: str, generation: int) -> bool:
+        """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written in groups, as
+        claims are."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._finishes.append((key, generation, future))
+        if self._finish_writer is None or self._finish_writer.done():
+            self._finish_writer = asyncio.create_task(self._write_finishes())
+        return await future
+
+    async def _write_finishes(self) -> None:
+        while self._finishes:
+            batch, self._finishes = self._finishes, []
+            try:
+                finished = await self._claims_db.finish([(key, generation) for key, generation, _ in batch])
+            except Exception as exc:
+                for *_row, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, _generation, future in batch:
+                if not future.done():
+                    future.set_result(key in finished)
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""
-        if self.redis is not None:
-            return await self.redis.claimed(key)
+        if self.redis is not None and await self.redis.claimed(key):
+            return True
         async with self.engine.connect() as conn:
             found = await conn.execute(select(processed_events.c.key).where(processed_events.c.key == key))
             return found.first() is not None

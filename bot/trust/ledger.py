@@ -42,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -49,7 +50,8 @@ from bot.observability import metrics
 from bot.providers.base import ProviderError
 from bot.providers.juhe_errors import OUTAGE_CODES as JUHE_OUTAGES
 from bot.providers.tcredit_errors import OUTAGE_CODES as TCREDIT_OUTAGES
-from bot.routing.errors import Refusal
+from bot.routing import event_scope
+from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.roles import Role, Roles
 from bot.state.store import Store, _dialect_insert, aware, metadata
 from cards.common import error_card, markdown
@@ -88,6 +90,9 @@ ledger_calls = Table(
     Index("ix_ledger_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_ledger_calls_chat_id_started_at", "chat_id", "started_at"),
     Index("ix_ledger_calls_provider_ref", "provider", "ref"),
+    # The event and the call's place in its handler (bot/routing/event_scope.py): a re-run of the event finds the call made.
+    Column("event_key", String(160), nullable=True),
+    Index("ix_ledger_calls_event_key", "event_key", unique=True),
 )
 
 ledger_breakers = Table(
@@ -182,6 +187,9 @@ class Ledger:
             await self._check_budget(api)
 
     async def _admit(self, api: BilledApi, user: str, chat: str, feature: str) -> Entry:
+        event_key = event_scope.next_key(f"billed:{api.provider}:{api.api}")
+        if event_key is not None and await self._made(event_key):
+            raise CallInterrupted()
         now = self.clock.now()
         # Check and pending row in one critical section (across replicas on PostgreSQL): two calls at once
         # cannot both take the last unit of a quota.
@@ -190,21 +198,31 @@ class Ledger:
             await self._within_quotas(api, user, chat, now)
             await self._pass_breaker(api, now)
             entry = Entry(uuid.uuid4().hex)
-            async with self.store.engine.begin() as conn:
-                await conn.execute(
-                    insert(ledger_calls).values(
-                        id=entry.id,
-                        provider=api.provider,
-                        api=api.api,
-                        feature=feature,
-                        user_id=user,
-                        chat_id=chat,
-                        price=api.price,
-                        outcome=PENDING,
-                        started_at=now,
+            try:
+                async with self.store.engine.begin() as conn:
+                    await conn.execute(
+                        insert(ledger_calls).values(
+                            id=entry.id,
+                            provider=api.provider,
+                            api=api.api,
+                            feature=feature,
+                            user_id=user,
+                            chat_id=chat,
+                            price=api.price,
+                            outcome=PENDING,
+                            started_at=now,
+                            event_key=event_key,
+                        )
                     )
-                )
+            except IntegrityError:
+                # Another run of the same event (it was taken over meanwhile) made this call.
+                raise CallInterrupted() from None
         return entry
+
+    async def _made(self, event_key: str) -> bool:
+        async with self.store.engine.connect() as conn:
+            found = await conn.execute(select(ledger_calls.c.id).where(ledger_calls.c.event_key == event_key))
+            return found.first() is not None
 
     async def _finish(
         self, api: BilledApi, entry: Entry, outcome: str, started: float, *, error: str | None = None
@@ -447,6 +465,22 @@ class Ledger:
     async def spent(self, provider: str, since: datetime) -> float:
         async with self.store.engine.connect() as conn:
             return await self._spent(conn, provider, since)
+
+
+class CallInterrupted(UserFacingError):
+    """A re-run of an event (its first run was cut off by a crash) reached a billed call the first run had already
+    made. The answer is in the feature's cache when the first run got that far; when it did not, the call is not
+    made again (it may have been charged): the user is told and asks again if they want."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "这次查询在服务重启时中断了。为避免重复查询，没有再次发起；如仍需要，请重新发送。",
+            title="查询中断",
+        )
+
+    @property
+    def outcome(self) -> str:
+        return "interrupted"
 
 
 def is_outage(exc: ProviderError) -> bool:

@@ -28,6 +28,8 @@ from bot.sandbox.longconn import LongConnHub
 MAX_BODY_BYTES = 30 * 1024
 # Send message doc (https://open.feishu.cn/document/server-docs/im-v1/message/create): uuid 最大长度 50 字符.
 MAX_UUID_CHARS = 50
+# Same doc: 持有相同 uuid 的请求 1 小时内至多成功发送一条消息 (replies take the same uuid: im-v1/message/reply).
+UUID_WINDOW_SECONDS = 3600
 # JSON 2.0 breaking-changes page: 卡片可交互和可更新时间统一为 14 天.
 UPDATE_WINDOW = 14 * 24 * 3600
 # Update message doc (https://open.feishu.cn/document/server-docs/im-v1/message-card/patch): 单条消息更新频控为 5 QPS.
@@ -126,7 +128,8 @@ class EmulatorState:
     extra_routes: list[Route] = field(default_factory=list)
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
-    _idempotency: dict[str, str] = field(default_factory=dict)
+    # uuid → (message_id, when it landed): a send or reply with a uuid seen within the hour returns that message.
+    _idempotency: dict[str, tuple[str, float]] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
     # What Feishu showed users instead of applying a callback answer: late answers and unbuildable cards.
     callback_errors: list[dict[str, Any]] = field(default_factory=list)

@@ -26,6 +26,7 @@ from bot.sandbox.feishu.common import (
     TENANT_KEY,
     UPDATE_WINDOW,
     UPDATES_PER_MESSAGE_PER_SECOND,
+    UUID_WINDOW_SECONDS,
     EmulatorState,
     RateWindow,
     Route,
@@ -152,18 +153,20 @@ class MessagesApi(EmulatorState):
         Answered as Feishu answers: the whole Message (https://open.feishu.cn/document/server-docs/im-v1/message/create,
         response body)."""
         key = body.get("uuid")
-        if key and key in self._idempotency:
-            return ok(self.message_json(self.messages[self._idempotency[key]]))
+        now = self.clock.timestamp()
+        landed = self._idempotency.get(key) if key else None
+        if landed is not None and now - landed[1] < UUID_WINDOW_SECONDS:
+            return ok(self.message_json(self.messages[landed[0]]))
         message = self._new_message(
             chat_id=chat_id,
             sender=BOT_OPEN_ID,
             msg_type=body.get("msg_type", "interactive"),
             content=content,
-            created_at=self.clock.timestamp(),
+            created_at=now,
             reply_to=reply_to,
         )
         if key:
-            self._idempotency[key] = message.message_id
+            self._idempotency[key] = (message.message_id, now)
         return ok(self.message_json(message))
 
     def message_json(self, message: SandboxMessage) -> dict[str, Any]:

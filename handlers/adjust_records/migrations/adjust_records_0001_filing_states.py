@@ -1,7 +1,7 @@
 """增减员 filing states (handlers/adjust_records/filing_state.py)
 
 Revision ID: adjust_records_0001
-Revises: 0007
+Revises: 0008_durable_inbox
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "adjust_records_0001"
-down_revision = "0007"
+down_revision = "0008_durable_inbox"
 branch_labels = None
 depends_on = None
 
