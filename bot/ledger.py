@@ -243,8 +243,8 @@ class Ledger:
         month, next_month = month_bounds(now, self.settings)
         charged = ledger_calls.c.outcome.in_(CHARGED)
         checks = [
-            (self.settings.hrbot_quota_user_daily, ledger_calls.c.user_id, user, "你今天的计费查询"),
-            (self.settings.hrbot_quota_chat_daily, ledger_calls.c.chat_id, chat, "这个会话今天的计费查询"),
+            (self.settings.hrbot_quota_user_daily, ledger_calls.c.user_id, user, "你今天的收费查询"),
+            (self.settings.hrbot_quota_chat_daily, ledger_calls.c.chat_id, chat, "这个会话今天的收费查询"),
         ]
         async with self.store.engine.connect() as conn:
             for cap, column, who, what in checks:
@@ -261,7 +261,7 @@ class Ledger:
                     reset = next_day.astimezone(self.settings.tz)
                     await self._refuse(
                         "已达今日查询上限",
-                        f"{what}已达 {cap:g} 次上限，{reset:%m-%d %H:%M} 重置。这次没有查询，也不会计费。",
+                        f"{what}已达 {cap:g} 次上限，{reset:%m-%d %H:%M} 重置。这次没有查询，也不会收费。",
                         "quota",
                     )
             budget = api.monthly_budget
@@ -272,7 +272,7 @@ class Ledger:
                     await self._refuse(
                         "本月查询预算已用完",
                         f"{api.provider_name}本月预算 {budget:,.2f} 元已用 {spent:,.2f} 元，不够这次查询"
-                        f"（{api.price:,.2f} 元），{reset:%m-%d %H:%M} 重置。这次没有查询，也不会计费。",
+                        f"（{api.price:,.2f} 元），{reset:%m-%d %H:%M} 重置。这次没有查询，也不会收费。",
                         "budget",
                     )
 
@@ -350,7 +350,7 @@ class Ledger:
                 card=error_card(
                     "服务暂时不可用",
                     f"{api.provider_name}连续出错，已暂停查询。服务暂时不可用，{minutes} 分钟后再试",
-                    "这次没有查询，也不会计费。",
+                    "这次没有查询，也不会收费。",
                 ),
             )
         # This caller is the probe; others are held off until it reports back (or PROBE_TIMEOUT passes).

@@ -124,7 +124,7 @@ def invalid_card(problems: list[str]) -> Card:
     return error_card(
         "无法发起核验",
         Markup("\n".join(f"- {md(problem)}" for problem in problems)),
-        "请核对后重新发送；信息有误时不会发起计费查询。",
+        "请核对后重新发送；信息有误时不会发起查询，也不收费。",
     )
 
 
@@ -147,7 +147,7 @@ def request_card(view: RequestView) -> Card:
                 ),
                 _withdraw_button(view),
             ),
-            note("仅管理员可核验或驳回，核验会向数据源发起一次计费查询；申请人可撤回。"),
+            note("仅管理员可核验或驳回，核验会向数据源发起一次收费查询；申请人可撤回。"),
         ],
     )
 

@@ -154,7 +154,7 @@ def form_card(
             )
     inputs.append(submit_button("登录查询", action_value(SUBMIT, v=version, login_type=chosen)))
     elements.append(form("login", inputs))
-    elements.append(note("带 * 的为必填项。提交后会生成一次计费查询；密码不会被保存。"))
+    elements.append(note("带 * 的为必填项。提交后会发起一次收费查询；密码不会被保存。"))
     elements.append(_cancel_row(version))
     return card(f"{TITLE} · {area_name}", WAITING, elements)
 
@@ -200,7 +200,7 @@ def failed_card(area_name: str, reason: str) -> Card:
     return card(
         f"{TITLE} · {area_name}" if area_name else TITLE,
         FAILED,
-        [markdown(f"**查询失败**：{md(reason)}"), note("失败的查询任务不计费。"), _restart_row()],
+        [markdown(f"**查询失败**：{md(reason)}"), note("失败的查询不收费。"), _restart_row()],
     )
 
 

@@ -169,3 +169,13 @@ async def test_in_a_group_when_mentioned(bot: RunningBot) -> None:
 async def test_help_lists_the_command(bot: RunningBot) -> None:
     text = card_text(await ask(bot, "帮助", user=EMPLOYEE))
     assert "**企业社保**" in text and "**企业核验**" in text
+
+
+async def test_a_command_typed_without_a_space_or_with_a_colon_runs(bot: RunningBot) -> None:
+    together = card_text(await ask(bot, f"企业社保{XIAOMI}"))
+    colon = card_text(await ask(bot, f"企业社保：{XIAOMI}"))
+    assert together.startswith(f"【企业社保缴纳 · {XIAOMI}】") and colon.startswith(
+        f"【企业社保缴纳 · {XIAOMI}】"
+    )
+    assert "结果来自缓存" in colon
+    assert bot.sandbox.juhe.calls and billed(bot) == 1, "the second answer came from the cache"

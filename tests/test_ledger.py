@@ -94,7 +94,7 @@ async def test_over_the_user_quota_a_clear_card_and_no_provider_call(tmp_path: P
         calls = juhe_calls(bot)
         card = (await bot.replies(await bot.say(f"企业社保 {OTHER}")))[0].content
         text = card_text(card)
-        assert "已达今日查询上限" in text and "1 次上限" in text and "重置" in text and "不会计费" in text
+        assert "已达今日查询上限" in text and "1 次上限" in text and "重置" in text and "不会收费" in text
         assert f"<at id={MANAGER}></at>" in str(card)  # whom to ask
         assert juhe_calls(bot) == calls and len(await rows(bot)) == 1
         # Someone else still may; the next local day the quota is fresh again.
@@ -113,7 +113,7 @@ async def test_the_chat_quota_counts_everyone_in_the_group(tmp_path: Path, clock
         }
         await ask(bot, f"@_user_1 企业社保 {XIAOMI}", user=HR, **group)
         text = await ask(bot, f"@_user_1 企业社保 {OTHER}", user=EMPLOYEE, **group)
-        assert "会话今天的计费查询已达 1 次上限" in text
+        assert "会话今天的收费查询已达 1 次上限" in text
 
 
 async def test_the_budget_warns_the_managers_once_at_80_percent_and_then_refuses(
@@ -132,7 +132,7 @@ async def test_the_budget_warns_the_managers_once_at_80_percent_and_then_refuses
         assert "1.20 元" in card_text(warning.content) and "80%" in card_text(warning.content)
         calls = juhe_calls(bot)
         text = await ask(bot, "企业社保 91110108551385082Q", user=MANAGER)
-        assert "本月查询预算已用完" in text and "不会计费" in text
+        assert "本月查询预算已用完" in text and "不会收费" in text
         assert juhe_calls(bot) == calls
         await bot.idle()
         assert len(warnings()) == 1

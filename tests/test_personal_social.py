@@ -133,14 +133,14 @@ async def test_image_captcha_is_uploaded_and_shown(bot: RunningBot) -> None:
         form_value={"code": "0000"},
     )
     text = await poll_until(bot, card, "查询失败")
-    assert "验证码错误" in text and "不计费" in text and "[重新开始]" in text
+    assert "验证码错误" in text and "不收费" in text and "[重新开始]" in text
 
 
 async def test_wrong_password_and_partial_data(bot: RunningBot) -> None:
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "wrongpass", "password": PASSWORD})
     text = await poll_until(bot, card, "查询失败")
-    assert "用户名或密码错误" in text and "不计费" in text
+    assert "用户名或密码错误" in text and "不收费" in text
 
     restarted = await bot.feishu.user_clicks(
         card.message_id, user=EMPLOYEE, value=value_of(card.content, "button", "重新开始")

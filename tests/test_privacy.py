@@ -226,7 +226,7 @@ async def test_my_data_lists_what_the_bot_holds_and_deleting_removes_it(bot: Run
         "小微企业查询：成都成电光信科技股份有限公司 · 查询中",
         "你的信息被查看的记录**：共 1 条",
         "增减员记录 · 私聊",
-        "计费台账",
+        "收费查询记录",
     ):
         assert expected in text, expected
     assert "11010119691202123X" not in text and "雷军" not in text

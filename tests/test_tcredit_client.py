@@ -181,7 +181,7 @@ async def test_wrong_password_fails_and_says_it_is_not_billed(sandbox: Sandbox) 
     states = await _poll(sandbox.client, tid)
     assert _codes(states) == [10001, 50004]
     assert states[-1].kind == "failed"
-    assert "用户名或密码错误" in states[-1].text and "不计费" in states[-1].text
+    assert "用户名或密码错误" in states[-1].text and "不收费" in states[-1].text
 
 
 async def test_partial_result_names_what_is_missing(sandbox: Sandbox) -> None:
@@ -200,7 +200,7 @@ async def test_wrong_code_fails_with_50009(sandbox: Sandbox) -> None:
     await sandbox.client.submit_code(tid, "000000")
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50009, "failed")
-    assert "验证码错误" in state.text and "不计费" in state.text
+    assert "验证码错误" in state.text and "不收费" in state.text
 
 
 async def test_no_code_in_time_fails_with_50008(sandbox: Sandbox) -> None:
@@ -211,13 +211,13 @@ async def test_no_code_in_time_fails_with_50008(sandbox: Sandbox) -> None:
     sandbox.clock.advance(timedelta(seconds=2))
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50008, "failed")
-    assert "超时" in state.text and "不计费" in state.text
+    assert "超时" in state.text and "不收费" in state.text
 
 
 async def test_missing_required_field_creates_nothing(sandbox: Sandbox) -> None:
     with pytest.raises(ProviderError) as caught:
         await sandbox.client.create_task("110000", "1", {"account": "success"})
-    assert caught.value.code == "create:-2" and "不计费" in caught.value.user_message
+    assert caught.value.code == "create:-2" and "不收费" in caught.value.user_message
     assert sandbox.emulator.created_tasks == 0
 
 
@@ -338,7 +338,7 @@ async def test_billed_create_is_never_retried(answer: object) -> None:
     await client.aclose()
     assert route.call_count == 1
     assert caught.value.code == "unknown" and not caught.value.retryable
-    assert "结果未知" in caught.value.user_message and "重复计费" in caught.value.user_message
+    assert "结果未知" in caught.value.user_message and "重复收费" in caught.value.user_message
 
 
 @respx.mock
@@ -352,7 +352,7 @@ async def test_create_failure_inside_data_is_an_error() -> None:
     with pytest.raises(ProviderError) as caught:
         await client.create_task("110000", "1", {"account": "a", "password": PASSWORD})
     await client.aclose()
-    assert caught.value.code == "create:-1" and "不计费" in caught.value.user_message
+    assert caught.value.code == "create:-1" and "不收费" in caught.value.user_message
 
 
 def _exception_texts(exc: BaseException) -> str:

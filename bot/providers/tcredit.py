@@ -37,7 +37,7 @@ INSURANCE_KEYS = (
     "injuryInsuranceInfos",
     "unemployInsuranceInfos",
 )
-UNKNOWN_OUTCOME = "提交后没有收到社保查询服务的答复，结果未知；为避免重复计费没有自动重试，请稍后再发起查询"
+UNKNOWN_OUTCOME = "提交后没有收到社保查询服务的答复，结果未知；为避免重复收费没有自动重试，请稍后再发起查询"
 
 
 def token_key(url: str, token_id: str, params: dict[str, str]) -> str:

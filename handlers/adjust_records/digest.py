@@ -316,7 +316,7 @@ async def subscribe_chat(ctx: MessageContext) -> None:
                 "无法订阅增减员摘要",
                 FAILED,
                 f"摘要含同事全名和缴费基数，只能发到成员全是 HR 的群；这个群有 {len(outsiders)} 位成员不是 HR。",
-                "请在只有 HR 的群里订阅，或请管理员把成员加入 HRBOT_HR_OPEN_IDS。",
+                "请在只有 HR 的群里订阅，或请管理员把这些成员设为 HR。",
             )
         )
         return
@@ -340,7 +340,7 @@ async def unsubscribe_chat(ctx: MessageContext) -> None:
             notice_card(
                 "无法取消",
                 FAILED,
-                "这个群是配置的摘要群（HRBOT_DIGEST_CHAT_IDS），不是订阅的。",
+                "这个群由管理员设为摘要群，不是订阅的。",
                 "请联系管理员修改配置。",
             )
         )
@@ -382,7 +382,7 @@ async def digest_from_console(services: Services) -> ConsoleAnswer:
     """The sandbox console's 立即运行摘要: a slot per second, so every click posts a fresh digest."""
     chats = await digest_chats(services)
     if not chats:
-        raise UserFacingError("没有接收摘要的群（HRBOT_DIGEST_CHAT_IDS 或订阅）")
+        raise UserFacingError("没有接收摘要的群：请管理员设置摘要群，或在 HR 群里发送「订阅增减员摘要」")
     slot = services.local().replace(microsecond=0)
     if not await post_digest(services, slot):
         return ConsoleAnswer("这一秒已经运行过，请稍后再试", "warning")

@@ -62,7 +62,7 @@ AUDIT_ACTION = "企业核验"  # audit kind: a manager's decision
 REQUEST_LIFETIME = timedelta(days=7)
 # A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
 INTERRUPTED_AFTER = timedelta(minutes=10)
-INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次计费）"
+INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次收费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
 COMMAND = "企业核验"

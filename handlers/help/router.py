@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.command_words import nearest_word
+from bot.guards import required_roles
 from bot.protocol import ActionResponse, Card
 from bot.router import ActionContext, Command, MessageContext, Router
 from bot.services import Services
 from cards.common import error_card
-from cards.help import CommandLine, help_card, non_text_hint, usage_card, welcome_card
+from cards.help import CommandLine, help_card, non_text_hint, suggestion_card, usage_card, welcome_card
 
 router = Router("help")
 log = logging.getLogger("hrbot.help")
@@ -27,12 +29,26 @@ def _line(command: Command) -> CommandLine:
 
 
 def _others(services: Services) -> list[CommandLine]:
-    """Every command but help itself, which the welcome card is."""
-    return [_line(c) for c in services.dispatcher.commands if c.handler is not show_help]
+    """Every command anyone may use but help itself, which the welcome card is (a group's card: no role's commands)."""
+    return [
+        _line(c)
+        for c in services.dispatcher.commands
+        if c.handler is not show_help and not required_roles(c.guards)
+    ]
 
 
-def _commands(services: Services) -> list[CommandLine]:
-    return [_line(c) for c in services.dispatcher.commands]
+async def _usable(services: Services, user: str) -> list[Command]:
+    """The commands `user` may use: an employee's help does not list the admins' 审计 and 用量."""
+    usable = []
+    for command in services.dispatcher.commands:
+        roles = required_roles(command.guards)
+        if all([await services.roles.has(role, user) for role in roles]):
+            usable.append(command)
+    return usable
+
+
+async def _commands(services: Services, user: str) -> list[CommandLine]:
+    return [_line(c) for c in await _usable(services, user)]
 
 
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
@@ -40,13 +56,20 @@ async def show_help(ctx: MessageContext) -> None:
     unknown = (
         ctx.command if ctx.services.dispatcher.find_command(ctx.command) is None and ctx.command else None
     )
-    await ctx.reply(help_card(_commands(ctx.services), unknown=unknown))
+    usable = await _usable(ctx.services, ctx.user)
+    if unknown:
+        words = {word: command for command in usable for word in command.words}
+        nearest = nearest_word(ctx.message.text, words)
+        if nearest is not None:
+            await ctx.reply(suggestion_card(unknown, _line(words[nearest])))
+            return
+    await ctx.reply(help_card([_line(c) for c in usable], unknown=unknown))
 
 
 @router.action("usage")
 async def show_usage(ctx: ActionContext) -> ActionResponse:
     """A help button: the command's usage in place of the list. Only shows; the user sends the command."""
-    found = [c for c in _commands(ctx.services) if c.name == ctx.value.get("command")]
+    found = [c for c in await _commands(ctx.services, ctx.user) if c.name == ctx.value.get("command")]
     if not found:
         return ActionResponse.toast("这个命令已不可用，请重新发送「帮助」", "warning")
     return ActionResponse.replace(usage_card(found[0]))
@@ -54,7 +77,7 @@ async def show_usage(ctx: ActionContext) -> ActionResponse:
 
 @router.action("back")
 async def back_to_help(ctx: ActionContext) -> ActionResponse:
-    return ActionResponse.replace(help_card(_commands(ctx.services)))
+    return ActionResponse.replace(help_card(await _commands(ctx.services, ctx.user)))
 
 
 @router.on_fallback

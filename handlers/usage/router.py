@@ -26,7 +26,7 @@ log = logging.getLogger("hrbot.usage")
 
 router = Router("usage")
 
-NOT_ADMIN = "只有管理员可以查看用量（HRBOT_ADMINS，未设置时为管理者）"
+NOT_ADMIN = "只有管理员可以查看用量"
 CHART_DAYS = 30
 TOP_USERS = 5
 
