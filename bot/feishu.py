@@ -35,6 +35,8 @@ from cards.common import MAX_REQUEST_BYTES, card_json
 log = logging.getLogger("hrbot.feishu")
 
 RATE_LIMITED_CODE = 99991400
+# At most 5 messages a second to one chat, or updates to one card (FEISHU.md): waited out like a rate limit.
+PER_TARGET_LIMITED_CODE = 230020
 # Invalid or expired tenant token: refresh once and repeat the call.
 TOKEN_INVALID_CODES = frozenset({99991661, 99991663, 99991668})
 # Refresh this long before the token's stated expiry, so no call carries a token that dies in flight.
@@ -58,7 +60,7 @@ class FeishuError(Exception):
 
 
 class RateLimited(FeishuError):
-    """HTTP 429 or code 99991400: the call was not performed, so repeating it is safe."""
+    """HTTP 429, code 99991400 or 230020: the call was not performed, so repeating it is safe."""
 
     def __init__(self, code: int, msg: str, http_status: int | None, reset_after: float | None) -> None:
         super().__init__(code, msg, http_status)
@@ -239,6 +241,8 @@ class FeishuClient:
                     response.status,
                     _reset(response),
                 )
+            if code == PER_TARGET_LIMITED_CODE:
+                raise RateLimited(code, str(body.get("msg", "")), response.status, None)
             if code == 0:
                 return body.get("data") or {}
             if code in TOKEN_INVALID_CODES and first_try:

@@ -200,7 +200,12 @@ def failed_card(area_name: str, reason: str) -> Card:
     return card(
         f"{TITLE} · {area_name}" if area_name else TITLE,
         FAILED,
-        [markdown(f"**查询失败**：{md(reason)}"), note("失败的查询不收费。"), _restart_row()],
+        [
+            markdown(f"**查询失败**：{md(reason)}"),
+            # Tcredit's failures say it already (NOT_BILLED): the sentence once.
+            *([] if "不收费" in reason else [note("失败的查询不收费。")]),
+            _restart_row(),
+        ],
     )
 
 

@@ -16,7 +16,7 @@ from bot.providers.base import ProviderError
 from bot.providers.tcredit import TcreditClient, token_key
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
-from bot.sandbox.tcredit import IMAGE_CODE
+from bot.sandbox.tcredit import CODE_TRIES, IMAGE_CODE
 from bot.store import metadata, scheduler_url
 from cards.text import card_text
 from handlers.personal_social.router import poll_flows
@@ -132,8 +132,34 @@ async def test_image_captcha_is_uploaded_and_shown(bot: RunningBot) -> None:
         value=value_of(card.content, "button", "提交验证码"),
         form_value={"code": "0000"},
     )
+    # A wrong code while the task still waits: the same login goes on, the person types the code again.
+    text = await poll_until(bot, card, "验证码不正确，请重新输入")
+    assert "图片中的验证码" in text and "[提交验证码]" in text and "查询失败" not in text
+    await bot.feishu.user_clicks(
+        card.message_id,
+        user=EMPLOYEE,
+        value=value_of(card.content, "button", "提交验证码"),
+        form_value={"code": IMAGE_CODE},
+    )
+    await poll_until(bot, card, "查询完成")
+    assert bot.sandbox.tcredit.created_tasks == 1
+
+
+async def test_a_code_wrong_until_the_task_gives_up_fails_once_and_says_so_once(bot: RunningBot) -> None:
+    card = await start(bot, "个人社保 北京")
+    await submit(bot, card, {"account": "sms", "password": PASSWORD})
+    await poll_until(bot, card, "短信验证码")
+    for attempt in range(CODE_TRIES):
+        if attempt:
+            await poll_until(bot, card, "验证码不正确")
+        await bot.feishu.user_clicks(
+            card.message_id,
+            user=EMPLOYEE,
+            value=value_of(card.content, "button", "提交验证码"),
+            form_value={"code": "000000"},
+        )
     text = await poll_until(bot, card, "查询失败")
-    assert "验证码错误" in text and "不收费" in text and "[重新开始]" in text
+    assert "验证码错误" in text and text.count("不收费") == 1 and "[重新开始]" in text
 
 
 async def test_wrong_password_and_partial_data(bot: RunningBot) -> None:

@@ -19,7 +19,14 @@ from aiohttp.test_utils import TestServer
 from bot.clock import Clock
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
 from bot.providers.tcredit import INSURANCE_KEYS, TaskState, TcreditClient, token_key
-from bot.sandbox.tcredit import CODE_TIMEOUT, IMAGE_CODE, SMS_CODE, TcreditEmulator
+from bot.sandbox.tcredit import (
+    CODE_TIMEOUT,
+    CODE_TRIES,
+    IMAGE_CODE,
+    SMS_CODE,
+    WRONG_CODE_MSG,
+    TcreditEmulator,
+)
 
 PASSWORD = "Pw-7f3b!q9"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -194,9 +201,13 @@ async def test_partial_result_names_what_is_missing(sandbox: Sandbox) -> None:
     assert partial.records["oldageInsuranceInfos"]
 
 
-async def test_wrong_code_fails_with_50009(sandbox: Sandbox) -> None:
+async def test_a_wrong_code_is_asked_again_until_the_last_try_fails_with_50009(sandbox: Sandbox) -> None:
     tid = await sandbox.client.create_task("110000", "1", {"account": "sms", "password": PASSWORD})
-    await _poll(sandbox.client, tid)
+    assert (await _poll(sandbox.client, tid))[-1].msg == ""
+    for _ in range(CODE_TRIES - 1):
+        await sandbox.client.submit_code(tid, "000000")
+        state = await sandbox.client.task_state(tid)
+        assert (state.code, state.kind) == (10003, "need_sms") and state.msg == WRONG_CODE_MSG
     await sandbox.client.submit_code(tid, "000000")
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50009, "failed")

@@ -85,6 +85,8 @@ class TaskState:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     fail: tuple[str, ...] = ()
     create_time: str = ""
+    # Tcredit's own words while a task waits: set when the code given was wrong and the site asks again.
+    msg: str = ""
 
 
 class TcreditClient:
@@ -198,6 +200,7 @@ class TcreditClient:
             records={key: list(data.get(key) or []) for key in INSURANCE_KEYS},
             fail=tuple(str(f) for f in data.get("fail") or []),
             create_time=str(data.get("createTime") or ""),
+            msg=str(data.get("msg") or "")[:100],
         )
 
     async def submit_code(self, tid: str, code: str) -> None:

@@ -6,7 +6,9 @@ Scenarios, chosen by the `account` or `id_card` typed into the login form:
   wrongpass → 10001 → 50004
   partial   → 10001 → 20001 → 40002, medical insurance missing
   anything else → 10001 → 10002 → 20001 → 30001 → 40001
-A wrong code gives 50009; no code within CODE_TIMEOUT seconds of the emulator's clock gives 50008.
+A wrong code keeps the task waiting (data.msg says the code was wrong) for CODE_TRIES attempts in all, the way a
+social-security site asks again; the last wrong one gives 50009. No code within CODE_TIMEOUT seconds of the
+emulator's clock gives 50008.
 Each poll of a task moves it one state on. Passwords are checked for presence and dropped, never kept.
 
 Hooks for tests and the console: `advance(tid=None)` moves one task (or all) a state on as a poll would,
@@ -31,6 +33,8 @@ from bot.clock import Clock
 SMS_CODE = "123456"
 IMAGE_CODE = "K7q2"
 CODE_TIMEOUT = 120.0
+CODE_TRIES = 3
+WRONG_CODE_MSG = "验证码错误，请重新输入"
 
 CITIES = [
     {
@@ -194,6 +198,7 @@ class Task:
     step: int = 0
     waiting_since: float | None = None
     failed_with: int | None = None
+    wrong_codes: int = 0
 
     @property
     def code(self) -> int:
@@ -313,7 +318,8 @@ class TcreditEmulator:
             task.move_on()
         if code in (40001, 40002):
             return _answer(0, "成功", result_data(form["tid"], partial=code == 40002))
-        data: dict[str, Any] = {"code": code, "msg": ""}
+        wrong = code in WAITING and task.wrong_codes > 0
+        data: dict[str, Any] = {"code": code, "msg": WRONG_CODE_MSG if wrong else ""}
         if code in WAITING:
             data["base64_image_bytes"] = base64.b64encode(CAPTCHA_PNG).decode() if code == 10004 else ""
         return _answer(0, "成功", data)
@@ -329,8 +335,11 @@ class TcreditEmulator:
         if form.get("code") == WAITING[task.code]:
             task.step += 1
             task.waiting_since = None
+            task.wrong_codes = 0
         else:
-            task.failed_with = 50009
+            task.wrong_codes += 1
+            if task.wrong_codes >= CODE_TRIES:
+                task.failed_with = 50009
         return _answer(0, "成功", {"status": 0, "message": "成功"})
 
 
