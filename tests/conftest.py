@@ -139,6 +139,18 @@ class RunningBot:
     async def reply_text(self, message_id: str, within: float = 5.0) -> str:
         return card_text((await self.replies(message_id, 1, within))[0].content)
 
+    async def settled_text(self, message: SandboxMessage, within: float = 15.0) -> str:
+        """The card's text once it no longer says it is being made (正在生成…, e.g. a digest)."""
+
+        async def settled() -> str:
+            text = card_text(message.content)
+            return "" if "正在生成" in text else text
+
+        return await eventually(settled, within, what="the card's final state")
+
+    async def settled_reply_text(self, message_id: str, within: float = 15.0) -> str:
+        return await self.settled_text((await self.replies(message_id, 1, within))[0], within)
+
 
 async def wait_for(probe: Callable[[], list[Any]], count: int = 1, within: float = 5.0) -> list[Any]:
     deadline = asyncio.get_running_loop().time() + within

@@ -134,7 +134,7 @@ async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBo
     assert "1,000.10 元" in text
 
     compensation.failing_users.add(EMPLOYEE)
-    digest = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    digest = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))
     assert "未能获取" in digest and "第 1 批" in digest and "飞书薪酬服务暂时异常" in digest
 
 
@@ -209,8 +209,12 @@ def test_a_long_digest_shows_thirty_lines_and_offers_the_rest() -> None:
     assert "新增 1500 条 · 变化 1500 条" in text and "增员 2000 人 · 减员 1000 人" in text
     assert sum(text.count(mark) for mark in ("🆕 员工", "✏️ 员工")) == 30
     assert "还有 2970 条未显示" in text and "[查看全部]" in text and "[导出 Excel]" in text
-    # Newest month first, later months marked as scheduled.
-    assert text.index("▸ **2026-12 · 预定生效**") < text.index("▸ **2026-11**") < text.index("▸ **2026-01**")
+    # The month HR files now leads and gets the thirty lines; then the months booked ahead; then earlier ones.
+    assert text.index("▸ **2026-11**") < text.index("▸ **2026-12 · 预定生效**") < text.index("▸ **2026-10**")
+    assert text.index("▸ **2026-10**") < text.index("▸ **2026-01**")
+    current = text[text.index("▸ **2026-11**") : text.index("▸ **2026-12 · 预定生效**")]
+    assert current.count("员工") >= 30, "the current month's lines are the ones shown"
+    assert "这个月的记录未显示" not in text and "该月的记录未显示" in text
 
 
 async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
@@ -232,7 +236,7 @@ async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: Running
         return await real(ids, record_type, **kw)
 
     monkeypatch.setattr(api, "adjust_records", flaky)
-    text = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    text = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))
     assert "第 1 批（200 人）的减员记录：飞书服务暂时不可用" in text and "第 2 批（3 人）的减员记录" in text
     assert "减员 0 人" in text  # counted from what arrived, and said to be incomplete
 

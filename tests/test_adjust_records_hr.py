@@ -116,15 +116,13 @@ async def test_the_digest_is_a_diff_with_full_names_and_exports_every_record(bot
     compensation.add_increase(newcomer, month, 23456, WORKPLACES[1])
     message_id = await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP)
     [reply] = await bot.replies(message_id)
-    second = card_text(reply.content)
+    second = await bot.settled_text(reply)
     assert "新增 1 条 · 变化 0 条" in second
     assert f"🆕 {name} · 社保、公积金 · 基数 23,456.00 元" in second
     assert "上海 · 星河科技（上海）有限公司" in second
     assert second.count(" · 基数 ") == 1  # only that record
 
-    empty = card_text(
-        (await bot.replies(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP)))[0].content
-    )
+    empty = await bot.settled_reply_text(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
     assert "没有新增或变化的增减员记录" in empty
 
     answer = await bot.click(reply, user=HR, value=_button_value(reply, EXPORT_ACTION))
@@ -181,7 +179,9 @@ async def test_on_demand_digest_outside_digest_chats_goes_privately(bot: Running
     text = await bot.reply_text(message_id)
     assert "增减员摘要已私聊发给你" in text and "基数" not in text
     [private] = await wait_for(lambda: bot.feishu.bot_messages(HR_P2P), 1, 15)
-    assert "社保增减员摘要" in card_text(private.content) and "张小明" in card_text(private.content)
+    text = await bot.settled_text(private)
+    assert "社保增减员摘要" in text and "张小明" in text
+    assert private.version == 2, "the 正在生成 card, said at once, became the digest"
     assert [
         m for m in bot.feishu.bot_messages(MANAGER_GROUP) if "社保增减员摘要" in card_text(m.content)
     ] == []

@@ -405,6 +405,7 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     },
     adjust_records.digest_refusal_card: {"refused": adjust_records.digest_refusal_card},
     adjust_records.digest_moved_private_card: {"moved": adjust_records.digest_moved_private_card},
+    adjust_records.digest_progress_card: {"collecting": adjust_records.digest_progress_card},
     adjust_records.notice_card: {
         "notice": lambda: adjust_records.notice_card(
             "已取消订阅", common.EXPIRED, "本群不再接收增减员摘要。", "可重新订阅"

@@ -29,6 +29,7 @@ from cards.adjust_records import (
     all_lines_cards,
     digest_card,
     digest_moved_private_card,
+    digest_progress_card,
     digest_refusal_card,
     notice_card,
     subscribed_card,
@@ -228,17 +229,38 @@ async def digest_now(ctx: MessageContext) -> None:
         return
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
+        progress = await ctx.reply(digest_progress_card())
         collection = await collect_records(services)
-        await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply, ctx.user)
+        await _send_digest(
+            services,
+            ctx.message.chat_id,
+            collection,
+            audience.full,
+            _replacing(services, progress, ctx.message.chat_id, "chat_id"),
+            ctx.user,
+        )
         if not audience.full:
             await _warn_hr(services, audience)
         return
     if not ctx.message.is_private:
         # Said at once: collecting the whole company's records takes a while.
         await ctx.reply(digest_moved_private_card())
-    collection = await collect_records(services)
     reply = ctx.reply if ctx.message.is_private else ctx.send_private
-    await _send_digest(services, f"user:{ctx.user}", collection, True, reply, ctx.user)
+    progress = await reply(digest_progress_card())
+    collection = await collect_records(services)
+    send = _replacing(services, progress, ctx.user, "open_id")
+    await _send_digest(services, f"user:{ctx.user}", collection, True, send, ctx.user)
+
+
+def _replacing(
+    services: Services, message_id: str, chat: str, id_type: str
+) -> Callable[[Card], Awaitable[str]]:
+    """Sends a card in place of the 正在生成 card (or anew to `chat`, if that one was withdrawn meanwhile)."""
+
+    async def send(card: Card) -> str:
+        return await services.feishu.patch_card(message_id, card, resend_to=chat, id_type=id_type)
+
+    return send
 
 
 @router.action("digest_all")
