@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.consent import Notice
-from bot.masking import mask_id_number, mask_name, mask_tail
+from bot.masking import mask_id_number, mask_tail
 from cards.common import (
     EXPIRED,
     FAILED,
@@ -276,9 +276,11 @@ def _verdict(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]], queried_a
             if _month(row) == latest:
                 company += amount(row.get("payCompany")) or 0
                 personal += amount(row.get("payPerson")) or 0
-    state = f"已缴至 {latest}" if latest >= last_month else f"{latest} 之后没有缴费记录"
+    state = (
+        f"**已缴至 {latest}**" if latest >= last_month else f"**最近一次缴费是 {latest}**，此后没有缴费记录"
+    )
     return markdown(
-        f"**{state}**：{latest} 月合计 {money(company + personal)}（单位 {money(company)} · 个人 {money(personal)}）"
+        f"{state}。该月合计 {money(company + personal)}（单位 {money(company)} · 个人 {money(personal)}）"
     )
 
 
@@ -302,10 +304,11 @@ def result_card(
     queried_at: datetime,
     ref: str,
 ) -> Card:
-    """Masked base info, each insurance's latest month in one table, then per insurance the latest months and totals
+    """Base info (ID and social-security numbers masked), each insurance's latest month in one table, then per insurance the latest months and totals
     in a panel; missing sections noted."""
     pairs = [
-        ("姓名", mask_name(str(base.get("name") or "")) or "—"),
+        # The person's own record, in their private chat: their name as it is (the ID number stays masked).
+        ("姓名", str(base.get("name") or "—")),
         ("身份证号", mask_id_number(str(base.get("idcard") or base.get("papersNum") or "")) or "—"),
         ("单位", str(base.get("company") or "—")),
         (

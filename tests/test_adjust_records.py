@@ -18,12 +18,13 @@ BOT = wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")
 SLOT = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
 
 
-async def test_own_records_show_the_seed_example(bot: RunningBot) -> None:
+async def test_own_records_agree_with_the_personal_social_record(bot: RunningBot) -> None:
     text = await bot.reply_text(await bot.say("增减员"))
     assert "社保增减员记录 · 张小明" in text
-    assert "增员 · 社保" in text and "生效月份 2024-01" in text
-    assert "申报基数：1,000.10 元" in text
-    assert "2,000.20 | 8.00% | 1,000.20 | 8.00% | 每月" in text
+    assert "增员 · 社保" in text and "生效月份 2025-01" in text
+    # One world: the base Tcredit's site shows for 张小明, each deduction its kind's ratio of it.
+    assert "申报基数：14,911.00 元" in text
+    assert "2,385.76 | 16.00% | 1,192.88 | 8.00% | 每月" in text
     assert "****3456" in text and "ac123456" not in text
 
 
@@ -37,13 +38,13 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
         "@_user_1 增减员 @_user_2 @_user_3", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=mentions
     )
     group_reply = await bot.reply_text(message_id)
-    assert "已私聊发给你" in group_reply and "1000.10" not in group_reply  # no salary figures in the group
+    assert "已私聊发给你" in group_reply and "14911" not in group_reply  # no salary figures in the group
     private = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
     text = card_text(private[0].content)
     # HR files every line by name: full names and figures in HR's private chat.
     assert "张小明 · 1 条记录" in text and "王建国 · 0 条记录" in text
-    assert "1,000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
-    assert "养老保险 | 2,000.20" in text and "7152398273176192556" not in text
+    assert "14,911.00 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
+    assert "养老保险 | 2,385.76" in text and "7152398273176192556" not in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
 
@@ -131,7 +132,7 @@ async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBo
     compensation = bot.sandbox.compensation
     compensation.fail_next = 2
     text = await bot.reply_text(await bot.say("增减员"))
-    assert "1,000.10 元" in text
+    assert "14,911.00 元" in text
 
     compensation.failing_users.add(EMPLOYEE)
     digest = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))

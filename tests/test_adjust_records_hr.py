@@ -80,7 +80,7 @@ async def test_hr_names_colleagues_by_mention_email_mobile_and_name_and_sees_ful
     manager = bot.feishu.directory.person(MANAGER)
     mentions = [wire.mention("@_user_1", EMPLOYEE, "张小明")]
     text = await bot.reply_text(await bot.say("增减员 @_user_1", user=HR, mentions=mentions))
-    assert "社保增减员记录 · 张小明" in text and "申报基数：1,000.10 元" in text
+    assert "社保增减员记录 · 张小明" in text and "申报基数：14,911.00 元" in text
 
     by_email = await bot.reply_text(await bot.say(f"增减员 {email_of(employee)}", user=HR))
     assert "社保增减员记录 · 张小明" in by_email
@@ -98,7 +98,7 @@ async def test_anything_that_names_nobody_is_an_error_naming_it(bot: RunningBot)
 
 async def test_an_employees_view_is_unchanged(bot: RunningBot) -> None:
     own = await bot.reply_text(await bot.say("增减员"))
-    assert "社保增减员记录 · 张小明" in own and "申报基数：1,000.10 元" in own
+    assert "社保增减员记录 · 张小明" in own and "申报基数：14,911.00 元" in own
     refused = await bot.reply_text(await bot.say("增减员 李思", user=EMPLOYEE))
     assert "只有 HR 可以查询" in refused and "李思 ·" not in refused
 

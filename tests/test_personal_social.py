@@ -25,7 +25,7 @@ from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, wait_for
 
 PASSWORD = "S3cret-pass!"
-ID_NUMBER = "11010519491231002X"
+ID_NUMBER = "11010519811231002X"
 CAPTCHA = IMAGE_CODE
 
 
@@ -97,11 +97,17 @@ async def test_success_through_city_form_and_progress_to_result(bot: RunningBot)
     await submit(bot, card, {"account": "zhangsan", "password": PASSWORD})
     assert "登录中" in card_text(card.content)
     text = await poll_until(bot, card, "查询完成")
-    assert "张*" in text and "110***********002X" in text and "张三" not in text and ID_NUMBER not in text
+    # Their own record in their private chat: their name as it is; the ID number masked.
+    assert "**姓名**：张小明" in text and "110***********002X" in text and ID_NUMBER not in text
+    assert "**单位**：星河科技有限公司" in text, (
+        "the employer of 增减员 and the directory: one sandbox company"
+    )
     assert "***********6789" in text  # social security number: last four
     for section in ("养老保险", "医疗保险", "生育保险", "工伤保险", "失业保险"):
         assert f"{section}** · 22 个月" in text
     assert "2026-10" in text and "单位合计" in text
+    # The headline reads as a sentence: the last month paid, then that month's total.
+    assert "**最近一次缴费是 2026-10**，此后没有缴费记录。该月合计 5,517.08 元" in text
     assert bot.sandbox.tcredit.created_tasks == 1
 
 

@@ -143,7 +143,7 @@ async def test_success_runs_to_a_full_result(sandbox: Sandbox) -> None:
     assert [s.kind for s in states[:-1]] == ["in_progress"] * 4
     done = states[-1]
     assert done.kind == "done" and done.text == "查询完成" and done.image is None and not done.fail
-    assert done.base_info["name"] == "张三" and _id_number_valid(done.base_info["idcard"])
+    assert done.base_info["name"] == "张小明" and _id_number_valid(done.base_info["idcard"])
     assert done.base_info["company"] and done.base_info["socialInsuranceNum"]
     assert set(done.records) == set(INSURANCE_KEYS)
     assert all(len(done.records[key]) > 6 for key in INSURANCE_KEYS)

@@ -29,10 +29,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.sandbox.compensation import EMPLOYEE_BASE
+from bot.sandbox.corehr import WORKPLACES
 
 SMS_CODE = "123456"
 IMAGE_CODE = "K7q2"
 CODE_TIMEOUT = 120.0
+# Whoever logs in is the sandbox's employee 张小明 of 星河科技有限公司 (one world with 增减员 and the directory).
+EMPLOYER = WORKPLACES[0].company
 CODE_TRIES = 3
 WRONG_CODE_MSG = "验证码错误，请重新输入"
 
@@ -150,7 +154,7 @@ def _months(
             {
                 "payDate": f"{year}-{month:02d}-15",
                 "payMonthly": f"{year}-{month:02d}",
-                "company": "中移(苏州)软件技术有限公司",
+                "company": EMPLOYER,
                 "salary": base,
                 "payCompany": round(base * company_rate, 2),
                 "payPerson": round(base * personal_rate, 2),
@@ -168,23 +172,24 @@ def result_data(tid: str, partial: bool) -> dict[str, Any]:
         "tid": tid,
         "createTime": "2026-11-23 09:00:00",
         "baseInfo": {
-            "name": "张三",
-            "idcard": "11010519491231002X",
+            "name": "张小明",
+            "idcard": "11010519811231002X",
             "papersType": "身份证",
-            "papersNum": "11010519491231002X",
-            "company": "中移(苏州)软件技术有限公司",
+            "papersNum": "11010519811231002X",
+            "company": EMPLOYER,
             "organizeCode": "0050126970",
             "socialInsuranceNum": "320500123456789",
             "sex": "男",
-            "birthday": "1949-12-31",
+            "birthday": "1981-12-31",
             "payStatus": "正常缴存",
             "lastPayDate": "2026-10-15",
         },
-        "oldageInsuranceInfos": _months(2025, 22, 14911, 0.16, 0.08),
-        "medicalInsuranceInfos": _months(2025, 22, 14911, 0.095, 0.02),
-        "birthInsuranceInfos": _months(2025, 22, 14911, 0.008, 0.0),
-        "injuryInsuranceInfos": _months(2025, 22, 14911, 0.004, 0.0),
-        "unemployInsuranceInfos": _months(2025, 22, 14911, 0.005, 0.005),
+        # The ratios of the sandbox company's insurance kinds (bot/sandbox/corehr.py INSURANCES).
+        "oldageInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.16, 0.08),
+        "medicalInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.09, 0.02),
+        "birthInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.008, 0.0),
+        "injuryInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.002, 0.0),
+        "unemployInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.005, 0.005),
     }
     if partial:
         data["medicalInsuranceInfos"] = []
