@@ -241,7 +241,12 @@ async def test_usage_card_for_admins_with_chart_and_export(bot: RunningBot) -> N
 
     [(_name, data)] = await wait_for(exported)
     sheet = load_workbook(io.BytesIO(data)).active
-    assert sheet.max_row == 2 and sheet["B2"].value == "juhe" and sheet["H2"].value == "已计费"
+    header = [cell.value for cell in sheet[1]]
+    row = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert sheet.max_row == 2 and row["结果"] == "已计费"
+    # Names, as on the card; the ids only in their own columns at the end, for reconciling.
+    assert (row["数据源"], row["功能"], row["使用人"]) == ("聚合数据", "企业社保", "张**")
+    assert row["使用人 open_id"] == EMPLOYEE and header[-2:] == ["使用人 open_id", "会话 chat_id"]
 
 
 async def test_two_replicas_share_quotas_and_the_breaker(tmp_path: Path) -> None:
