@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bot import run_state
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.startup_errors import check_urls, explain
@@ -112,8 +113,11 @@ def _serve(settings: Settings, mode: str) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             await bot.start()
+            app = bot.app if settings.sandbox else bot
+            run_state.write(app.url)  # for `hrbot say` / `hrbot whoami` in another shell
             await stop.wait()
         finally:
+            run_state.remove()
             await bot.stop()
 
     try:
