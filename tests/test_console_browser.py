@@ -540,3 +540,63 @@ async def test_on_a_phone_nothing_scrolls_sideways_and_every_button_is_reachable
     await no_horizontal_scroll(page)
     await usage.get_by_role("button", name="返回全部命令").click()
     await expect(console.card("使用帮助")).to_be_visible()
+
+
+@pytest.mark.viewport(PHONE)
+async def test_on_a_phone_a_wide_table_scrolls_inside_its_card_and_says_so(console: Console) -> None:
+    """As in Feishu's mobile client: the table keeps its columns and scrolls sideways within the card, a shadow
+    showing there is more; the page itself never scrolls sideways; the chat keeps most of the screen."""
+    page = console.page
+    await be(console, AS_EMPLOYEE)
+    await console.send(f"企业社保 {COMPANY}")
+    report = console.card(f"企业社保缴纳 · {COMPANY}")
+    await expect(report).to_be_visible(timeout=10_000)
+    table = report.locator(".table-wrap").first
+    scroller = table.locator(".table-scroll")
+    last_header = table.locator("th").last
+    await expect(last_header).to_have_text("累计欠缴（元）")
+    await expect(table).to_have_class(
+        re.compile(r"\bmore-right\b")
+    )  # the shadow on the side with more columns
+    await no_horizontal_scroll(page)
+    widths = await scroller.evaluate("(node) => [node.scrollWidth, node.clientWidth]")
+    assert widths[0] > widths[1], f"at 375 px the five columns are wider than the card: {widths}"
+    for width in await table.locator("th").evaluate_all("(cells) => cells.map((c) => c.offsetWidth)"):
+        assert width >= 80, "a column is at least 80 px wide, as Feishu draws it"
+
+    await scroller.evaluate("(node) => { node.scrollLeft = node.scrollWidth; }")
+    await expect(table).to_have_class(re.compile(r"\bmore-left\b"))
+    await expect(table).not_to_have_class(re.compile(r"\bmore-right\b"))
+    card_box, header_box = await report.bounding_box(), await last_header.bounding_box()
+    assert (
+        card_box
+        and header_box
+        and header_box["x"] + header_box["width"] <= card_box["x"] + card_box["width"] + 1
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await report.screenshot(path=str(ARTIFACTS / "phone-table-scrolled-to-the-last-column.png"))
+
+    messages = await page.locator("#messages").bounding_box()
+    assert messages and messages["height"] >= 0.55 * PHONE["height"], f"the chat gets {messages}"
+
+
+@pytest.mark.viewport(PHONE)
+async def test_on_a_phone_plain_text_keeps_its_line_breaks_and_files_show_their_names(
+    console: Console,
+) -> None:
+    await be(console, AS_EMPLOYEE)
+    await console.send("增减员")
+    own = console.card("社保增减员记录 · 张小明")
+    await expect(own).to_be_visible(timeout=10_000)
+    lines = own.locator(".div-text", has_text="申报基数").first
+    shown = await lines.evaluate("(node) => node.innerText")
+    assert "申报基数：14,911.00 元\n" in shown and "\n参保城市：北京" in shown, shown
+
+    await be(console, AS_HR, "HR 群")
+    await console.send("增减员摘要")
+    digest = console.card("社保增减员摘要").last
+    await expect(digest.get_by_role("button", name="导出 Excel")).to_be_visible(timeout=20_000)
+    await digest.get_by_role("button", name="导出 Excel").click()
+    file = console.page.locator("a.file").last
+    await expect(file).to_have_text(re.compile(r"^📎 增减员-\d{8}-\d{4}\.xlsx$"), timeout=20_000)
+    await no_horizontal_scroll(console.page)
