@@ -30,7 +30,18 @@ from tests import feishu_wire as wire
 
 # The second CI run sets these: every test that asks for a database gets a fresh PostgreSQL one and a flushed Redis.
 PG_ADMIN_URL = os.environ.get("HRBOT_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("HRBOT_TEST_REDIS_URL", "")
+# pytest-xdist's workers (gw0, gw1, …) each flush a Redis database of their own: the given one plus the worker's number.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _redis_for_worker(url: str) -> str:
+    if not url or not _WORKER:
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) + int(_WORKER.removeprefix('gw'))}"
+
+
+REDIS_URL = _redis_for_worker(os.environ.get("HRBOT_TEST_REDIS_URL", ""))
 # .ci/run: the SQLite pass writes the ids of the tests that asked for a database (or Redis) to this file; the
 # PostgreSQL + Redis pass runs only those (HRBOT_TEST_ONLY_LISTED). The others run the same code in both passes.
 RECORD_DATABASE_TESTS = os.environ.get("HRBOT_TEST_RECORD_DATABASE_TESTS", "")
@@ -112,10 +123,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if RECORD_DATABASE_TESTS:
-        Path(RECORD_DATABASE_TESTS).write_text(
-            "".join(f"{nodeid}\n" for nodeid in sorted(set(_database_tests)))
-        )
+    """Each xdist worker writes its part (FILE.gwN); the controller (or a run without workers) writes FILE from its
+    own tests and the parts."""
+    if not RECORD_DATABASE_TESTS:
+        return
+    record = Path(RECORD_DATABASE_TESTS)
+    if _WORKER:
+        Path(f"{record}.{_WORKER}").write_text("".join(f"{nodeid}\n" for nodeid in _database_tests))
+        return
+    found = set(_database_tests)
+    for part in record.parent.glob(f"{record.name}.gw*"):
+        found.update(part.read_text().split())
+        part.unlink()
+    record.write_text("".join(f"{nodeid}\n" for nodeid in sorted(found)))
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
