@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
+from tenacity import wait_fixed
 
 from bot.providers.compensation import client as compensation_client
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
@@ -130,6 +131,8 @@ async def test_the_cron_job_is_persisted_and_fires_after_a_seeded_random_delay(
 
 async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBot) -> None:
     compensation = bot.sandbox.compensation
+    api = compensation_client(bot.app.services)
+    api.retry_wait = wait_fixed(0.01)  # what is retried is the point here, not the backoff's seconds
     compensation.fail_next = 2
     text = await bot.reply_text(await bot.say("增减员"))
     assert "14,911.00 元" in text
@@ -137,6 +140,7 @@ async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBo
     compensation.failing_users.add(EMPLOYEE)
     digest = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))
     assert "未能获取" in digest and "第 1 批" in digest and "飞书薪酬服务暂时异常" in digest
+    assert api.attempts == 4 and compensation.fail_next == 0
 
 
 def test_schedule_slot_is_the_latest_fire_time() -> None:
