@@ -116,7 +116,7 @@ def database_url() -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not ONLY_LISTED:
         return
-    listed = set(Path(ONLY_LISTED).read_text().split())
+    listed = set(Path(ONLY_LISTED).read_text().splitlines())  # ids may hold spaces (parameters)
     kept = [item for item in items if item.nodeid in listed]
     config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in listed])
     items[:] = kept
@@ -133,7 +133,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     found = set(_database_tests)
     for part in record.parent.glob(f"{record.name}.gw*"):
-        found.update(part.read_text().split())
+        found.update(part.read_text().splitlines())
         part.unlink()
     record.write_text("".join(f"{nodeid}\n" for nodeid in sorted(found)))
 
