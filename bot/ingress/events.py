@@ -19,7 +19,7 @@ from bot.observability import metrics
 from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, Mention, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse
-from bot.routing.router import Dispatcher, split_command
+from bot.routing.router import Dispatcher
 from bot.trust.masking import log_excerpt, mask_tail
 
 log = logging.getLogger("hrbot.events")
@@ -244,16 +244,17 @@ class EventPipeline:
     # Messages --------------------------------------------------------------------------------------------------
     async def _run_message(self, message: IncomingMessage, started: float) -> None:
         async with self._slots:
-            word, args = split_command(message.text)
             dispatcher = self.dispatcher
-            command = dispatcher.find_command(word) if word and message.message_type == "text" else None
+            command, word, args = dispatcher.match(message.text)
+            if message.message_type != "text":
+                command = None
             outcome = "ok"
             ctx = MessageContext(self.services, message, command.name if command else word, args)
             try:
                 if command is not None and len(args) > MAX_ARGUMENT_CHARS:
                     outcome = "too-long"
                     raise UserFacingError(
-                        f"「{command.name}」后面的内容最多 {MAX_ARGUMENT_CHARS} 个字，这次没有查询，也不会计费。"
+                        f"「{command.name}」后面的内容最多 {MAX_ARGUMENT_CHARS} 个字，这次没有查询，也不会收费。"
                         f"例：{command.example}",
                         title="内容太长",
                     )
