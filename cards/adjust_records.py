@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -362,8 +362,20 @@ def month_label(month: str, current_month: str) -> str:
     return f"{label} · 预定生效" if month > current_month else label
 
 
-def grouped(lines: Sequence[RecordLine]) -> list[tuple[str, list[tuple[str, str, str, list[RecordLine]]]]]:
-    """Newest month first; in each, 增员 then 减员, then city and legal entity."""
+def filing_months(months: Iterable[str], current_month: str) -> list[str]:
+    """The month HR files now first, then the months booked ahead (soonest first), then earlier months (newest
+    first): a digest's line budget goes to what must be filed now."""
+    months = set(months)
+    ahead = sorted(m for m in months if m > current_month)
+    before = sorted((m for m in months if m < current_month), reverse=True)
+    return [m for m in months if m == current_month] + ahead + before
+
+
+def grouped(
+    lines: Sequence[RecordLine], current_month: str = ""
+) -> list[tuple[str, list[tuple[str, str, str, list[RecordLine]]]]]:
+    """The current month first (`filing_months`; newest first without one); in each, 增员 then 减员, then city and
+    legal entity."""
     months: dict[str, dict[tuple[str, str, str], list[RecordLine]]] = {}
     for line in lines:
         months.setdefault(line.month, {}).setdefault((line.record_type, line.city, line.entity), []).append(
@@ -371,7 +383,8 @@ def grouped(lines: Sequence[RecordLine]) -> list[tuple[str, list[tuple[str, str,
         )
     order = {"increase": 0, "attrition": 1}
     result = []
-    for month in sorted(months, reverse=True):
+    ordered = filing_months(months, current_month) if current_month else sorted(months, reverse=True)
+    for month in ordered:
         groups = sorted(months[month].items(), key=lambda g: (order.get(g[0][0], 2), g[0][1], g[0][2]))
         result.append(
             (
@@ -400,7 +413,7 @@ def _group_blocks(
     blocks: list[tuple[str, list[Element]]] = []
     shown = 0
     numbers = itertools.count(1)
-    for month, groups in grouped(lines):
+    for month, groups in grouped(lines, current_month):
         counts = {kind: sum(len(g[3]) for g in groups if g[0] == kind) for kind in RECORD_TYPE}
         title = f"**{md(month_label(month, current_month))}** · 增员 {counts['increase']} · 减员 {counts['attrition']}"
         body: list[Element] = []
@@ -558,6 +571,21 @@ def filing_tally(lines: Sequence[RecordLine]) -> str:
     if counts.get(NOT_NEEDED):
         parts.append(f"{counts[NOT_NEEDED]} 条无需申报")
     return "，".join(parts)
+
+
+def digest_progress_card(title: str = "社保增减员摘要") -> Card:
+    """Shown at once while the digest is collected; the digest replaces it. Reading every employee's records goes at
+    the adjust-record API's limit of 10 requests a second (200 people each, 增员 and 减员 apart)."""
+    return card(
+        title,
+        WAITING,
+        [
+            markdown("**正在生成增减员摘要…**"),
+            note(
+                "正在读取全公司员工的增减员记录，飞书每秒最多查询约 1,000 人，员工多时需要十几秒。完成后这张卡片会更新。"
+            ),
+        ],
+    )
 
 
 def reminder_card(

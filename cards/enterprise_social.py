@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 
 SOURCE = "聚合数据"
-NO_DATA = "无数据"
+# A figure the annual report leaves out: the same word in the headline, the table's note and the older years' lines.
+NO_DATA = "未披露"
 USAGE = "企业社保 <企业全称|注册号|统一社会信用代码>"
 EXAMPLE = "企业社保 小米科技有限责任公司"
 # Beyond this many years the card says how many are left out (a card is at most about 30 KB).
@@ -95,6 +96,10 @@ def _year_table(figures: SocialSecurity) -> Element:
             }
         )
     return table(COLUMNS, rows, numbers=NUMBERS, page_size=len(INSURANCES))
+
+
+def _has_gaps(figures: SocialSecurity) -> bool:
+    return any(amount(getattr(figures, name)) is None for _insurance, names in INSURANCES for name in names)
 
 
 def _total(figures: SocialSecurity, field: int) -> float | None:
@@ -171,6 +176,8 @@ def report_card(report: SocialSecurityReport, *, queried_at: datetime, cached: b
     if years:
         latest, *older = years
         elements += [markdown(_year_title(latest)), _year_table(latest.social_security)]
+        if _has_gaps(latest.social_security):
+            elements.append(note(f"表中没有数字的格子：年报{NO_DATA}。"))
         elements += [
             panel(_year_title(year), [_year_lines(year.social_security)], expanded=False) for year in older
         ]

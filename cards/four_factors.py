@@ -124,7 +124,7 @@ def invalid_card(problems: list[str]) -> Card:
     return error_card(
         "无法发起核验",
         Markup("\n".join(f"- {md(problem)}" for problem in problems)),
-        "请核对后重新发送；信息有误时不会发起计费查询。",
+        "请核对后重新发送；信息有误时不会发起查询，也不收费。",
     )
 
 
@@ -147,7 +147,7 @@ def request_card(view: RequestView) -> Card:
                 ),
                 _withdraw_button(view),
             ),
-            note("仅管理员可核验或驳回，核验会向数据源发起一次计费查询；申请人可撤回。"),
+            note("仅管理员可核验或驳回，核验会向数据源发起一次收费查询；申请人可撤回。"),
         ],
     )
 
@@ -226,9 +226,11 @@ def _withdraw_button(view: RequestView) -> Element:
     return button("撤回申请", action_value(WITHDRAW, request=view.request_id, attempt=view.attempt))
 
 
-def consent_card(notice: Notice) -> Card:
-    """Before a request: the named person's data goes to Juhe once a manager verifies."""
-    return notice_card(notice, action_value(AGREE), action_value(REFUSE))
+def consent_card(notice: Notice, typed: str = "", requester: str = "") -> Card:
+    """Before a request: the named person's data goes to Juhe once a manager verifies. `typed`: what came with the
+    command, carried by 同意 (the bot keeps nothing before consent) so the request goes on as typed."""
+    agree = action_value(AGREE, typed=typed, requester=requester) if typed else action_value(AGREE)
+    return notice_card(notice, agree, action_value(REFUSE))
 
 
 def withdrawn_card(view: RequestView) -> Card:

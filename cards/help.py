@@ -41,6 +41,18 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
     return card("hrbot · 使用帮助", INFO, elements)
 
 
+def suggestion_card(unknown: str, command: CommandLine) -> Card:
+    """A typo of a command word (企业社宝): the nearest command and how to use it, instead of the whole list."""
+    shown = unknown if len(unknown) <= ECHO_LIMIT else unknown[:ECHO_LIMIT] + "…"
+    elements: list[Element] = [
+        markdown(f"没有「{md(shown)}」这个命令。你是不是想用「{md(command.name)}」？"),
+        markdown(f"**{command.name}** — {command.summary}\n发送：`{command.example}`"),
+        note("私聊直接发送；在群里请先 @我 再发送。"),
+        button_row(button("查看全部命令", action_value(BACK))),
+    ]
+    return card(f"hrbot · {command.name}？", INFO, elements)
+
+
 def usage_card(command: CommandLine) -> Card:
     """A command's usage, shown in place of the help card; 返回 brings the list back."""
     alias = f"\n也可以发送：{'、'.join(command.aliases)}" if command.aliases else ""

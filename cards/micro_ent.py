@@ -59,7 +59,7 @@ def pending_card(company: str, submitted_at: datetime, jobid: str, *, joined: bo
         "**查询中**：已向数据源提交，一般 30 分钟内出结果，完成后会更新这张卡片并通知你。",
     ]
     if joined:
-        lines.append("同一企业的查询正在进行，已为你加入，不会重复计费。")
+        lines.append("同一企业的查询正在进行，已为你加入，不会重复收费。")
     return card(
         _title(company),
         WAITING,
@@ -104,7 +104,7 @@ def failed_card(company: str, reason: str, requester: str) -> Card:
             button_row(
                 button("重新查询", action_value(RETRY, keyword=company, requester=requester), kind="primary")
             ),
-            note("重新查询会再次计费。"),
+            note("重新查询会再次收费。"),
         ],
     )
 
@@ -121,7 +121,7 @@ def expired_card(company: str, requester: str, why: str = EXPIRED_WHY) -> Card:
             button_row(
                 button("重新查询", action_value(RETRY, keyword=company, requester=requester), kind="primary")
             ),
-            note("重新查询会再次计费。"),
+            note("重新查询会再次收费。"),
         ],
     )
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.trust.consent import Notice
-from bot.trust.masking import mask_id_number, mask_name, mask_tail
+from bot.trust.masking import mask_id_number, mask_tail
 from cards.common import (
     EXPIRED,
     FAILED,
@@ -154,7 +154,7 @@ def form_card(
             )
     inputs.append(submit_button("登录查询", action_value(SUBMIT, v=version, login_type=chosen)))
     elements.append(form("login", inputs))
-    elements.append(note("带 * 的为必填项。提交后会生成一次计费查询；密码不会被保存。"))
+    elements.append(note("带 * 的为必填项。提交后会发起一次收费查询；密码不会被保存。"))
     elements.append(_cancel_row(version))
     return card(f"{TITLE} · {area_name}", WAITING, elements)
 
@@ -200,7 +200,12 @@ def failed_card(area_name: str, reason: str) -> Card:
     return card(
         f"{TITLE} · {area_name}" if area_name else TITLE,
         FAILED,
-        [markdown(f"**查询失败**：{md(reason)}"), note("失败的查询任务不计费。"), _restart_row()],
+        [
+            markdown(f"**查询失败**：{md(reason)}"),
+            # Tcredit's failures say it already (NOT_BILLED): the sentence once.
+            *([] if "不收费" in reason else [note("失败的查询不收费。")]),
+            _restart_row(),
+        ],
     )
 
 
@@ -271,9 +276,11 @@ def _verdict(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]], queried_a
             if _month(row) == latest:
                 company += amount(row.get("payCompany")) or 0
                 personal += amount(row.get("payPerson")) or 0
-    state = f"已缴至 {latest}" if latest >= last_month else f"{latest} 之后没有缴费记录"
+    state = (
+        f"**已缴至 {latest}**" if latest >= last_month else f"**最近一次缴费是 {latest}**，此后没有缴费记录"
+    )
     return markdown(
-        f"**{state}**：{latest} 月合计 {money(company + personal)}（单位 {money(company)} · 个人 {money(personal)}）"
+        f"{state}。该月合计 {money(company + personal)}（单位 {money(company)} · 个人 {money(personal)}）"
     )
 
 
@@ -297,10 +304,11 @@ def result_card(
     queried_at: datetime,
     ref: str,
 ) -> Card:
-    """Masked base info, each insurance's latest month in one table, then per insurance the latest months and totals
+    """Base info (ID and social-security numbers masked), each insurance's latest month in one table, then per insurance the latest months and totals
     in a panel; missing sections noted."""
     pairs = [
-        ("姓名", mask_name(str(base.get("name") or "")) or "—"),
+        # The person's own record, in their private chat: their name as it is (the ID number stays masked).
+        ("姓名", str(base.get("name") or "—")),
         ("身份证号", mask_id_number(str(base.get("idcard") or base.get("papersNum") or "")) or "—"),
         ("单位", str(base.get("company") or "—")),
         (

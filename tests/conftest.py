@@ -28,32 +28,114 @@ from bot.trust.consent import Consents
 from cards.text import card_text
 from tests import feishu_wire as wire
 
-# The second CI run sets these: every test then gets a fresh PostgreSQL database and a flushed Redis.
+# The second CI run sets these: every test that asks for a database gets a fresh PostgreSQL one and a flushed Redis.
 PG_ADMIN_URL = os.environ.get("HRBOT_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("HRBOT_TEST_REDIS_URL", "")
-_current_database = ""
+# pytest-xdist's workers (gw0, gw1, …) each flush a Redis database of their own: the given one plus the worker's number.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _redis_for_worker(url: str) -> str:
+    if not url or not _WORKER:
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) + int(_WORKER.removeprefix('gw'))}"
+
+
+REDIS_URL = _redis_for_worker(os.environ.get("HRBOT_TEST_REDIS_URL", ""))
+# .ci/run: the SQLite pass writes the ids of the tests that asked for a database (or Redis) to this file; the
+# PostgreSQL + Redis pass runs only those (HRBOT_TEST_ONLY_LISTED). The others run the same code in both passes.
+RECORD_DATABASE_TESTS = os.environ.get("HRBOT_TEST_RECORD_DATABASE_TESTS", "")
+ONLY_LISTED = os.environ.get("HRBOT_TEST_ONLY_LISTED", "")
+
+
+class _TestDatabase:
+    """The current test's database, made on first use: a test that never asks costs no CREATE/DROP DATABASE."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.url = ""
+        self.pg_name = ""
+
+    def get(self) -> str:
+        if self.url:
+            return self.url
+        if not PG_ADMIN_URL:
+            self.url = f"sqlite:///{self.tmp_path / 'hrbot.db'}"
+        else:
+            self.pg_name = f"hrbot_test_{uuid.uuid4().hex[:12]}"
+            admin = sqlalchemy.create_engine(sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+            try:
+                with admin.connect() as connection:
+                    connection.execute(sqlalchemy.text(f'CREATE DATABASE "{self.pg_name}"'))
+            finally:
+                admin.dispose()
+            self.url = make_url(PG_ADMIN_URL).set(database=self.pg_name).render_as_string(hide_password=False)
+            if REDIS_URL:
+                redis.Redis.from_url(REDIS_URL).flushdb()
+        return self.url
+
+    def drop(self) -> None:
+        if not self.pg_name:
+            return
+        admin = sqlalchemy.create_engine(sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+
+_test_database: _TestDatabase | None = None
+_database_tests: list[str] = []
+
+
+def current_database() -> str:
+    """The running test's database URL (SQLite in its tmp_path, or a fresh PostgreSQL database), made now if new."""
+    assert _test_database is not None, "only inside a test"
+    return _test_database.get()
 
 
 @pytest.fixture(autouse=True)
-def database_url(tmp_path: Path) -> Iterator[str]:
-    global _current_database
-    if not PG_ADMIN_URL:
-        _current_database = f"sqlite:///{tmp_path / 'hrbot.db'}"
-        yield _current_database
-        return
-    name = f"hrbot_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    _current_database = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    if REDIS_URL:
-        redis.Redis.from_url(REDIS_URL).flushdb()
+def _database_per_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    global _test_database
+    _test_database = _TestDatabase(tmp_path)
     try:
-        yield _current_database
+        yield
     finally:
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        if _test_database.url:
+            _database_tests.append(request.node.nodeid)
+        _test_database.drop()
+        _test_database = None
+
+
+@pytest.fixture
+def database_url() -> str:
+    return current_database()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not ONLY_LISTED:
+        return
+    listed = set(Path(ONLY_LISTED).read_text().splitlines())  # ids may hold spaces (parameters)
+    kept = [item for item in items if item.nodeid in listed]
+    config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in listed])
+    items[:] = kept
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Each xdist worker writes its part (FILE.gwN); the controller (or a run without workers) writes FILE from its
+    own tests and the parts."""
+    if not RECORD_DATABASE_TESTS:
+        return
+    record = Path(RECORD_DATABASE_TESTS)
+    if _WORKER:
+        Path(f"{record}.{_WORKER}").write_text("".join(f"{nodeid}\n" for nodeid in _database_tests))
+        return
+    found = set(_database_tests)
+    for part in record.parent.glob(f"{record.name}.gw*"):
+        found.update(part.read_text().splitlines())
+        part.unlink()
+    record.write_text("".join(f"{nodeid}\n" for nodeid in sorted(found)))
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -66,7 +148,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "feishu_verification_token": "",
         "hrbot_port": 0,
         "hrbot_metrics_port": 0,  # off unless a test asks for it: parallel bots would want the same port
-        "hrbot_database_url": _current_database or f"sqlite:///{tmp_path / 'hrbot.db'}",
+        "hrbot_database_url": current_database(),
         "hrbot_redis_url": REDIS_URL,
         "hrbot_log_level": "INFO",
     }
@@ -138,6 +220,18 @@ class RunningBot:
 
     async def reply_text(self, message_id: str, within: float = 5.0) -> str:
         return card_text((await self.replies(message_id, 1, within))[0].content)
+
+    async def settled_text(self, message: SandboxMessage, within: float = 15.0) -> str:
+        """The card's text once it no longer says it is being made (正在生成…, e.g. a digest)."""
+
+        async def settled() -> str:
+            text = card_text(message.content)
+            return "" if "正在生成" in text else text
+
+        return await eventually(settled, within, what="the card's final state")
+
+    async def settled_reply_text(self, message_id: str, within: float = 15.0) -> str:
+        return await self.settled_text((await self.replies(message_id, 1, within))[0], within)
 
 
 async def wait_for(probe: Callable[[], list[Any]], count: int = 1, within: float = 5.0) -> list[Any]:

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
+from tenacity import wait_fixed
 
 from bot.providers.compensation import client as compensation_client
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP, MANAGER, MANAGER_GROUP
@@ -18,12 +19,13 @@ BOT = wire.mention("@_user_1", BOT_OPEN_ID, "hrbot")
 SLOT = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
 
 
-async def test_own_records_show_the_seed_example(bot: RunningBot) -> None:
+async def test_own_records_agree_with_the_personal_social_record(bot: RunningBot) -> None:
     text = await bot.reply_text(await bot.say("增减员"))
     assert "社保增减员记录 · 张小明" in text
-    assert "增员 · 社保" in text and "生效月份 2024-01" in text
-    assert "申报基数：1,000.10 元" in text
-    assert "2,000.20 | 8.00% | 1,000.20 | 8.00% | 每月" in text
+    assert "增员 · 社保" in text and "生效月份 2025-01" in text
+    # One world: the base Tcredit's site shows for 张小明, each deduction its kind's ratio of it.
+    assert "申报基数：14,911.00 元" in text
+    assert "2,385.76 | 16.00% | 1,192.88 | 8.00% | 每月" in text
     assert "****3456" in text and "ac123456" not in text
 
 
@@ -37,13 +39,13 @@ async def test_hr_queries_two_mentioned_colleagues_in_a_group(bot: RunningBot) -
         "@_user_1 增减员 @_user_2 @_user_3", user=HR, chat_id=HR_GROUP, chat_type="group", mentions=mentions
     )
     group_reply = await bot.reply_text(message_id)
-    assert "已私聊发给你" in group_reply and "1000.10" not in group_reply  # no salary figures in the group
+    assert "已私聊发给你" in group_reply and "14911" not in group_reply  # no salary figures in the group
     private = await wait_for(lambda: bot.feishu.bot_messages(bot.feishu.directory.p2p_chat_of(HR)), 1)
     text = card_text(private[0].content)
     # HR files every line by name: full names and figures in HR's private chat.
     assert "张小明 · 1 条记录" in text and "王建国 · 0 条记录" in text
-    assert "1,000.10 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
-    assert "养老保险 | 2,000.20" in text and "7152398273176192556" not in text
+    assert "14,911.00 元" in text and "参保城市：北京" in text and "缴纳主体：星河科技有限公司" in text
+    assert "养老保险 | 2,385.76" in text and "7152398273176192556" not in text
     assert "暂无社保或公积金增减员记录" in text  # the manager has none
 
 
@@ -129,13 +131,16 @@ async def test_the_cron_job_is_persisted_and_fires_after_a_seeded_random_delay(
 
 async def test_server_errors_are_retried_and_failed_batches_named(bot: RunningBot) -> None:
     compensation = bot.sandbox.compensation
+    api = compensation_client(bot.app.services)
+    api.retry_wait = wait_fixed(0.01)  # what is retried is the point here, not the backoff's seconds
     compensation.fail_next = 2
     text = await bot.reply_text(await bot.say("增减员"))
-    assert "1,000.10 元" in text
+    assert "14,911.00 元" in text
 
     compensation.failing_users.add(EMPLOYEE)
-    digest = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    digest = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))
     assert "未能获取" in digest and "第 1 批" in digest and "飞书薪酬服务暂时异常" in digest
+    assert api.attempts == 4 and compensation.fail_next == 0
 
 
 def test_schedule_slot_is_the_latest_fire_time() -> None:
@@ -209,8 +214,12 @@ def test_a_long_digest_shows_thirty_lines_and_offers_the_rest() -> None:
     assert "新增 1500 条 · 变化 1500 条" in text and "增员 2000 人 · 减员 1000 人" in text
     assert sum(text.count(mark) for mark in ("🆕 员工", "✏️ 员工")) == 30
     assert "还有 2970 条未显示" in text and "[查看全部]" in text and "[导出 Excel]" in text
-    # Newest month first, later months marked as scheduled.
-    assert text.index("▸ **2026-12 · 预定生效**") < text.index("▸ **2026-11**") < text.index("▸ **2026-01**")
+    # The month HR files now leads and gets the thirty lines; then the months booked ahead; then earlier ones.
+    assert text.index("▸ **2026-11**") < text.index("▸ **2026-12 · 预定生效**") < text.index("▸ **2026-10**")
+    assert text.index("▸ **2026-10**") < text.index("▸ **2026-01**")
+    current = text[text.index("▸ **2026-11**") : text.index("▸ **2026-12 · 预定生效**")]
+    assert current.count("员工") >= 30, "the current month's lines are the ones shown"
+    assert "这个月的记录未显示" not in text and "该月的记录未显示" in text
 
 
 async def test_invalid_parameters_get_a_clear_message(bot: RunningBot) -> None:
@@ -232,7 +241,7 @@ async def test_a_batch_lost_to_a_network_error_is_named_not_dropped(bot: Running
         return await real(ids, record_type, **kw)
 
     monkeypatch.setattr(api, "adjust_records", flaky)
-    text = await bot.reply_text(await bot.say("增减员摘要", user=HR), within=15)
+    text = await bot.settled_reply_text(await bot.say("增减员摘要", user=HR))
     assert "第 1 批（200 人）的减员记录：飞书服务暂时不可用" in text and "第 2 批（3 人）的减员记录" in text
     assert "减员 0 人" in text  # counted from what arrived, and said to be incomplete
 

@@ -80,7 +80,7 @@ async def test_hr_names_colleagues_by_mention_email_mobile_and_name_and_sees_ful
     manager = bot.feishu.directory.person(MANAGER)
     mentions = [wire.mention("@_user_1", EMPLOYEE, "张小明")]
     text = await bot.reply_text(await bot.say("增减员 @_user_1", user=HR, mentions=mentions))
-    assert "社保增减员记录 · 张小明" in text and "申报基数：1,000.10 元" in text
+    assert "社保增减员记录 · 张小明" in text and "申报基数：14,911.00 元" in text
 
     by_email = await bot.reply_text(await bot.say(f"增减员 {email_of(employee)}", user=HR))
     assert "社保增减员记录 · 张小明" in by_email
@@ -98,7 +98,7 @@ async def test_anything_that_names_nobody_is_an_error_naming_it(bot: RunningBot)
 
 async def test_an_employees_view_is_unchanged(bot: RunningBot) -> None:
     own = await bot.reply_text(await bot.say("增减员"))
-    assert "社保增减员记录 · 张小明" in own and "申报基数：1,000.10 元" in own
+    assert "社保增减员记录 · 张小明" in own and "申报基数：14,911.00 元" in own
     refused = await bot.reply_text(await bot.say("增减员 李思", user=EMPLOYEE))
     assert "只有 HR 可以查询" in refused and "李思 ·" not in refused
 
@@ -116,15 +116,13 @@ async def test_the_digest_is_a_diff_with_full_names_and_exports_every_record(bot
     compensation.add_increase(newcomer, month, 23456, WORKPLACES[1])
     message_id = await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP)
     [reply] = await bot.replies(message_id)
-    second = card_text(reply.content)
+    second = await bot.settled_text(reply)
     assert "新增 1 条 · 变化 0 条" in second
     assert f"🆕 {name} · 社保、公积金 · 基数 23,456.00 元" in second
     assert "上海 · 星河科技（上海）有限公司" in second
     assert second.count(" · 基数 ") == 1  # only that record
 
-    empty = card_text(
-        (await bot.replies(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP)))[0].content
-    )
+    empty = await bot.settled_reply_text(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
     assert "没有新增或变化的增减员记录" in empty
 
     answer = await bot.click(reply, user=HR, value=_button_value(reply, EXPORT_ACTION))
@@ -184,9 +182,10 @@ async def test_on_demand_digest_outside_digest_chats_goes_privately(bot: Running
     text = await bot.reply_text(message_id)
     assert "增减员摘要已私聊发给你" in text and "基数" not in text
     [private] = await wait_for(lambda: bot.feishu.bot_messages(HR_P2P), 1, 15)
+    text = await bot.settled_text(private)
     # Full view for HR privately: salary bases, and a state menu per line.
-    assert "社保增减员摘要" in card_text(private.content) and " · 基数 " in card_text(private.content)
-    assert "已申报" in card_text(private.content)
+    assert "社保增减员摘要" in text and " · 基数 " in text and "已申报" in text
+    assert private.version == 2, "the 正在生成 card, said at once, became the digest"
     assert [
         m for m in bot.feishu.bot_messages(MANAGER_GROUP) if "社保增减员摘要" in card_text(m.content)
     ] == []

@@ -235,7 +235,12 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "no city": lambda: personal_social.consent_card(TCREDIT_NOTICE),
         "city typed": lambda: personal_social.consent_card(TCREDIT_NOTICE, HOSTILE),
     },
-    four_factors.consent_card: {"notice": lambda: four_factors.consent_card(JUHE_NOTICE)},
+    four_factors.consent_card: {
+        "notice": lambda: four_factors.consent_card(JUHE_NOTICE),
+        "notice carrying what was typed": lambda: four_factors.consent_card(
+            JUHE_NOTICE, f"{HOSTILE} 91110108551385082Q 雷军 11010119691202123X", "ou_1"
+        ),
+    },
     four_factors.withdrawn_card: {"withdrawn": lambda: four_factors.withdrawn_card(VIEW)},
     privacy.my_data_card: {
         "everything": lambda: privacy.my_data_card(
@@ -316,6 +321,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "no commands": lambda: help.help_card([]),
     },
     help.non_text_hint: {"hint": help.non_text_hint},
+    help.suggestion_card: {
+        "typo": lambda: help.suggestion_card("企业社宝", COMMANDS[0]),
+        "hostile typo": lambda: help.suggestion_card(HOSTILE, COMMANDS[0]),
+    },
     help.welcome_card: {
         "private": lambda: help.welcome_card(COMMANDS, group=False),
         "group": lambda: help.welcome_card(COMMANDS, group=True),
@@ -465,6 +474,7 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     },
     adjust_records.digest_refusal_card: {"refused": adjust_records.digest_refusal_card},
     adjust_records.digest_moved_private_card: {"moved": adjust_records.digest_moved_private_card},
+    adjust_records.digest_progress_card: {"collecting": adjust_records.digest_progress_card},
     adjust_records.notice_card: {
         "notice": lambda: adjust_records.notice_card(
             "已取消订阅", common.EXPIRED, "本群不再接收增减员摘要。", "可重新订阅"

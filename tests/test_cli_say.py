@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +20,14 @@ Hrbot = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
-def sandbox_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    home = tmp_path_factory.mktemp("say")
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working directory `hrbot serve` runs in (where it leaves .hrbot-run.json)."""
+    return tmp_path_factory.mktemp("say")
+
+
+@pytest.fixture(scope="module")
+def sandbox_port(sandbox_home: Path) -> Iterator[int]:
+    home = sandbox_home
     port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_", "JUHE_", "TCREDIT_"))
@@ -165,3 +172,36 @@ def test_terminal_control_sequences_in_an_answer_are_not_printed(hrbot: Hrbot) -
     assert status == 0, err
     assert "红色" in out and "命令" in out
     assert not any(ch in out for ch in ("\x1b", "\x07", "\u202e", "\x9b"))
+
+
+def test_say_and_whoami_find_a_bot_on_another_port_through_its_run_file(
+    hrbot: Hrbot, sandbox_home: Path, sandbox_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second shell in the bot's directory, without HRBOT_PORT: the bot's .hrbot-run.json says where it runs."""
+    run_file = sandbox_home / ".hrbot-run.json"
+    deadline = time.monotonic() + 30
+    while not run_file.exists():  # written once the bot has finished starting, just after it answers /healthz
+        assert time.monotonic() < deadline, "no .hrbot-run.json"
+        time.sleep(0.05)
+    recorded = json.loads(run_file.read_text())
+    assert recorded["url"] == f"http://127.0.0.1:{sandbox_port}"
+    monkeypatch.delenv("HRBOT_PORT")
+    monkeypatch.chdir(sandbox_home)
+    status, out, _err = hrbot("say", "帮助")
+    assert status == 0 and "使用帮助" in out
+    status, out, _err = hrbot("whoami")
+    assert status == 0 and "open_id ou_sandbox_bot" in out
+
+
+def test_without_a_run_file_or_hrbot_port_the_message_says_both(
+    hrbot: Hrbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.processes import free_port
+
+    monkeypatch.delenv("HRBOT_PORT")
+    monkeypatch.setenv("HRBOT_HOST", "127.0.0.3")  # the default port there: no bot of anyone's
+    (Path.cwd() / ".hrbot-run.json").write_text(
+        json.dumps({"url": f"http://127.0.0.1:{free_port()}", "pid": 0})
+    )
+    status, _out, err = hrbot("say", "帮助")
+    assert status == 1 and "no running bot recorded in ./.hrbot-run.json" in err and "HRBOT_PORT" in err

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.providers.juhe import JuheSettings, from_settings
+from bot.providers.juhe import JuheSettings, SocialSecurity, SocialSecurityReport, YearReport, from_settings
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR, HR_GROUP
 from bot.sandbox.juhe import SOCIAL_SECURITY_PATH
+from cards.enterprise_social import NO_DATA, report_card
 from cards.text import card_text
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, make_settings, running_bot
@@ -169,3 +170,25 @@ async def test_in_a_group_when_mentioned(bot: RunningBot) -> None:
 async def test_help_lists_the_command(bot: RunningBot) -> None:
     text = card_text(await ask(bot, "帮助", user=EMPLOYEE))
     assert "**企业社保**" in text and "**企业核验**" in text
+
+
+async def test_a_command_typed_without_a_space_or_with_a_colon_runs(bot: RunningBot) -> None:
+    together = card_text(await ask(bot, f"企业社保{XIAOMI}"))
+    colon = card_text(await ask(bot, f"企业社保：{XIAOMI}"))
+    assert together.startswith(f"【企业社保缴纳 · {XIAOMI}】") and colon.startswith(
+        f"【企业社保缴纳 · {XIAOMI}】"
+    )
+    assert "结果来自缓存" in colon
+    assert bot.sandbox.juhe.calls and billed(bot) == 1, "the second answer came from the cache"
+
+
+def test_a_missing_figure_reads_the_same_in_the_table_and_the_older_years() -> None:
+    """The newest year's table and the older years' lines name a missing figure with one word (未披露)."""
+    gaps = SocialSecurity(**{name: "-" for name in SocialSecurity.__dataclass_fields__})
+    report = SocialSecurityReport(
+        XIAOMI, [YearReport(str(year), f"{year + 1}-06-24", XIAOMI, gaps) for year in (2024, 2023)]
+    )
+    text = card_text(report_card(report, queried_at=datetime(2026, 11, 22, 9, 0)))
+    assert NO_DATA == "未披露" and "无数据" not in text
+    assert f"表中没有数字的格子：年报{NO_DATA}" in text
+    assert f"养老：人数 {NO_DATA} · 缴费基数 {NO_DATA}" in text

@@ -124,7 +124,8 @@ async def test_a_file_upload_keeps_its_name_and_bytes(emulator_and_client) -> No
     key = await client.upload_file(b"PK\x03\x04xlsx", "增减员.xlsx", "xls")
     await client.send_file(HR_GROUP, key)
     assert emulator.files[key] == ("增减员.xlsx", b"PK\x03\x04xlsx")
-    assert emulator.bot_messages(HR_GROUP)[-1].content == {"file_key": key}
+    # The message as a receiving client has it: the key and the file's name.
+    assert emulator.bot_messages(HR_GROUP)[-1].content == {"file_key": key, "file_name": "增减员.xlsx"}
 
 
 def _free_port() -> int:

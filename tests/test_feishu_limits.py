@@ -107,6 +107,15 @@ async def test_five_updates_per_second_per_message(served) -> None:
     assert emulator.messages[message_id].version == 6
 
 
+async def test_the_client_waits_out_the_per_message_update_limit(served) -> None:
+    """A card patched often (a fast dialog) is not lost to 230020: the update lands once the second has passed."""
+    emulator, client, _raw, _clock = served
+    message_id = await client.send_card(HR_GROUP, CARD)
+    for _ in range(7):
+        await client.patch_card(message_id, CARD)
+    assert emulator.messages[message_id].version == 8
+
+
 async def test_a_uuid_over_50_characters_is_refused(served) -> None:
     emulator, client, raw, _clock = served
     headers = {"Authorization": f"Bearer {await client.tenant_token()}"}

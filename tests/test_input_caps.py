@@ -28,7 +28,7 @@ async def test_a_huge_argument_gets_the_limit_and_no_provider_call(
     with caplog.at_level(logging.DEBUG):
         text = await bot.reply_text(await bot.say(f"{command} {keyword}"))
         await bot.idle()
-    assert f"最多 {MAX_ARGUMENT_CHARS} 个字" in text and "不会计费" in text
+    assert f"最多 {MAX_ARGUMENT_CHARS} 个字" in text and "不会收费" in text
     assert provider_calls(bot) == 0
     assert "星" * 60 not in caplog.text  # at most a short prefix of what the user typed reaches a log
 

@@ -94,7 +94,7 @@ async def test_over_the_user_quota_a_clear_card_and_no_provider_call(tmp_path: P
         calls = juhe_calls(bot)
         card = (await bot.replies(await bot.say(f"企业社保 {OTHER}")))[0].content
         text = card_text(card)
-        assert "已达今日查询上限" in text and "1 次上限" in text and "重置" in text and "不会计费" in text
+        assert "已达今日查询上限" in text and "1 次上限" in text and "重置" in text and "不会收费" in text
         assert f"<at id={MANAGER}></at>" in str(card)  # whom to ask
         assert juhe_calls(bot) == calls and len(await rows(bot)) == 1
         # Someone else still may; the next local day the quota is fresh again.
@@ -132,7 +132,7 @@ async def test_the_budget_warns_the_managers_once_at_80_percent_and_then_refuses
         assert "1.20 元" in card_text(warning.content) and "80%" in card_text(warning.content)
         calls = juhe_calls(bot)
         text = await ask(bot, "企业社保 91110108551385082Q", user=MANAGER)
-        assert "本月查询预算已用完" in text and "不会计费" in text
+        assert "本月查询预算已用完" in text and "不会收费" in text
         assert juhe_calls(bot) == calls
         await bot.idle()
         assert len(warnings()) == 1
@@ -242,7 +242,12 @@ async def test_usage_card_for_admins_with_chart_and_export(bot: RunningBot) -> N
 
     [(_name, data)] = await wait_for(exported)
     sheet = load_workbook(io.BytesIO(data)).active
-    assert sheet.max_row == 2 and sheet["B2"].value == "juhe" and sheet["H2"].value == "已计费"
+    header = [cell.value for cell in sheet[1]]
+    row = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert sheet.max_row == 2 and row["结果"] == "已计费"
+    # Names, as on the card; the ids only in their own columns at the end, for reconciling.
+    assert (row["数据源"], row["功能"], row["使用人"]) == ("聚合数据", "企业社保", "张**")
+    assert row["使用人 open_id"] == EMPLOYEE and header[-2:] == ["使用人 open_id", "会话 chat_id"]
 
 
 async def test_two_replicas_share_quotas_and_the_breaker(tmp_path: Path) -> None:

@@ -94,6 +94,18 @@ async def test_same_company_joins_the_pending_job_and_later_hits_the_cache(bot: 
     assert billed(bot) == 1
 
 
+async def test_asked_twice_by_one_person_both_cards_update_and_one_notice(bot: RunningBot, clock) -> None:
+    first = await submit(bot)
+    second = await submit(bot)
+    assert "已为你加入" in card_text(second.content) and billed(bot) == 1
+    bot.sandbox.juhe.complete_all()
+    await poll_after(bot, clock)
+    assert "已完成" in card_text(first.content) and "已完成" in card_text(second.content)
+    assert len(notices(bot)) == 1
+    await poll_after(bot, clock)
+    assert len(notices(bot)) == 1
+
+
 async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBot, clock) -> None:
     card = await submit(bot)
     clock.advance(timedelta(hours=24, minutes=1))

@@ -16,7 +16,7 @@ from bot.providers.base import ProviderError
 from bot.providers.tcredit import TcreditClient, token_key
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
-from bot.sandbox.tcredit import IMAGE_CODE
+from bot.sandbox.tcredit import CODE_TRIES, IMAGE_CODE
 from bot.state.store import metadata, scheduler_url
 from cards.text import card_text
 from handlers.personal_social.router import poll_flows
@@ -25,7 +25,7 @@ from tests import feishu_wire as wire
 from tests.conftest import RunningBot, eventually, wait_for
 
 PASSWORD = "S3cret-pass!"
-ID_NUMBER = "11010519491231002X"
+ID_NUMBER = "11010519811231002X"
 CAPTCHA = IMAGE_CODE
 
 
@@ -97,11 +97,17 @@ async def test_success_through_city_form_and_progress_to_result(bot: RunningBot)
     await submit(bot, card, {"account": "zhangsan", "password": PASSWORD})
     assert "登录中" in card_text(card.content)
     text = await poll_until(bot, card, "查询完成")
-    assert "张*" in text and "110***********002X" in text and "张三" not in text and ID_NUMBER not in text
+    # Their own record in their private chat: their name as it is; the ID number masked.
+    assert "**姓名**：张小明" in text and "110***********002X" in text and ID_NUMBER not in text
+    assert "**单位**：星河科技有限公司" in text, (
+        "the employer of 增减员 and the directory: one sandbox company"
+    )
     assert "***********6789" in text  # social security number: last four
     for section in ("养老保险", "医疗保险", "生育保险", "工伤保险", "失业保险"):
         assert f"{section}** · 22 个月" in text
     assert "2026-10" in text and "单位合计" in text
+    # The headline reads as a sentence: the last month paid, then that month's total.
+    assert "**最近一次缴费是 2026-10**，此后没有缴费记录。该月合计 5,517.08 元" in text
     assert bot.sandbox.tcredit.created_tasks == 1
 
 
@@ -132,15 +138,41 @@ async def test_image_captcha_is_uploaded_and_shown(bot: RunningBot) -> None:
         value=value_of(card.content, "button", "提交验证码"),
         form_value={"code": "0000"},
     )
+    # A wrong code while the task still waits: the same login goes on, the person types the code again.
+    text = await poll_until(bot, card, "验证码不正确，请重新输入")
+    assert "图片中的验证码" in text and "[提交验证码]" in text and "查询失败" not in text
+    await bot.feishu.user_clicks(
+        card.message_id,
+        user=EMPLOYEE,
+        value=value_of(card.content, "button", "提交验证码"),
+        form_value={"code": IMAGE_CODE},
+    )
+    await poll_until(bot, card, "查询完成")
+    assert bot.sandbox.tcredit.created_tasks == 1
+
+
+async def test_a_code_wrong_until_the_task_gives_up_fails_once_and_says_so_once(bot: RunningBot) -> None:
+    card = await start(bot, "个人社保 北京")
+    await submit(bot, card, {"account": "sms", "password": PASSWORD})
+    await poll_until(bot, card, "短信验证码")
+    for attempt in range(CODE_TRIES):
+        if attempt:
+            await poll_until(bot, card, "验证码不正确")
+        await bot.feishu.user_clicks(
+            card.message_id,
+            user=EMPLOYEE,
+            value=value_of(card.content, "button", "提交验证码"),
+            form_value={"code": "000000"},
+        )
     text = await poll_until(bot, card, "查询失败")
-    assert "验证码错误" in text and "不计费" in text and "[重新开始]" in text
+    assert "验证码错误" in text and text.count("不收费") == 1 and "[重新开始]" in text
 
 
 async def test_wrong_password_and_partial_data(bot: RunningBot) -> None:
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "wrongpass", "password": PASSWORD})
     text = await poll_until(bot, card, "查询失败")
-    assert "用户名或密码错误" in text and "不计费" in text
+    assert "用户名或密码错误" in text and "不收费" in text
 
     restarted = await bot.feishu.user_clicks(
         card.message_id, user=EMPLOYEE, value=value_of(card.content, "button", "重新开始")

@@ -117,9 +117,25 @@ async def test_four_factors_asks_before_a_request_is_stored(settings, clock) -> 
         await bot.idle()
         assert await Verifications(bot.app.services.store).of_requester(EMPLOYEE) == []
         assert bot.feishu.bot_messages(MANAGER_GROUP) == []
-        await click(bot, notice, "同意")
-        assert "[提交核验申请]" in card_text(notice.content)
+        answer = await click(bot, notice, "同意")
+        # 同意 goes on with what was typed: the notice becomes the request, nothing to type again.
+        assert answer["toast"]["content"] == "已同意并提交，等待管理员核验"
+        assert "企业核验申请" in card_text(notice.content) and MASKED_ID in card_text(notice.content)
         assert await Consents(bot.app.services.store).agreed(EMPLOYEE, JUHE_NOTICE)
+        [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
+        assert request.message_ids and notice.message_id in request.message_ids
+        await wait_for(lambda: bot.feishu.bot_messages(MANAGER_GROUP))
+        again = await click(bot, notice, "同意") if "同意" in card_buttons(notice.content) else None
+        assert again is None, "the notice is gone: no second request from it"
+
+        # Without anything typed, 同意 opens the form; someone else's 同意 never sends another's typed request.
+        bare = await card_of(bot, "企业核验", user=HR)
+        await click(bot, bare, "同意", user=HR)
+        assert "[提交核验申请]" in card_text(bare.content)
+        others = await card_of(bot, INLINE, user=MANAGER)
+        await click(bot, others, "同意", user=HR)
+        assert "[提交核验申请]" in card_text(others.content)
+        assert await Verifications(bot.app.services.store).of_requester(HR) == []
 
 
 async def test_the_requester_withdraws_a_request_and_its_id_number_is_erased(bot: RunningBot) -> None:
@@ -226,7 +242,7 @@ async def test_my_data_lists_what_the_bot_holds_and_deleting_removes_it(bot: Run
         "小微企业查询：成都成电光信科技股份有限公司 · 查询中",
         "你的信息被查看的记录**：共 1 条",
         "增减员记录 · 私聊",
-        "计费台账",
+        "收费查询记录",
     ):
         assert expected in text, expected
     assert "11010119691202123X" not in text and "雷军" not in text

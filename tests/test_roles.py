@@ -26,7 +26,7 @@ async def test_joining_the_hr_chat_makes_one_hr_and_leaving_it_ends_that(
         bot.feishu.directory.joined.setdefault(HR_GROUP, []).append(EMPLOYEE)
         clock.advance(LATER)
         allowed = await bot.say("增减员摘要", user=EMPLOYEE)
-        assert "仅供 HR" not in await bot.reply_text(allowed, within=10)
+        assert "仅供 HR" not in await bot.settled_reply_text(allowed)
 
         bot.feishu.directory.joined[HR_GROUP].remove(EMPLOYEE)
         clock.advance(LATER)
@@ -39,7 +39,7 @@ async def test_a_role_chat_the_bot_was_removed_from_gives_no_role(tmp_path: Path
     async with running_bot(settings, clock) as bot:
         bot.feishu.directory.joined.setdefault(HR_GROUP, []).append(EMPLOYEE)
         allowed = await bot.say("增减员摘要", user=EMPLOYEE)
-        assert "仅供 HR" not in await bot.reply_text(allowed, within=10)
+        assert "仅供 HR" not in await bot.settled_reply_text(allowed)
         # Feishu answers "the bot is not in the chat": the members it listed before no longer count.
         await bot.feishu.remove_bot(HR_GROUP, operator=HR)
         clock.advance(LATER)
@@ -47,7 +47,7 @@ async def test_a_role_chat_the_bot_was_removed_from_gives_no_role(tmp_path: Path
         assert "仅供 HR" in await bot.reply_text(refused)
         # HR by open_id (the sandbox's HRBOT_HR_OPEN_IDS) stays HR.
         hr = await bot.say("增减员摘要", user=HR)
-        assert "仅供 HR" not in await bot.reply_text(hr, within=10)
+        assert "仅供 HR" not in await bot.settled_reply_text(hr)
 
 
 async def test_a_member_of_the_managers_chat_may_decide_a_verification(tmp_path: Path, clock: Clock) -> None:

@@ -12,6 +12,7 @@ import pytest
 from bot.config import SettingsModel
 from bot.ingress.events import GENERIC_FAILURE, EventPipeline
 from bot.lifecycle.app import BotApp
+from bot.lifecycle.features import build_dispatcher, discover
 from bot.lifecycle.services import Services
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
@@ -325,3 +326,26 @@ async def test_a_stored_job_id_runs_its_handler_with_the_services_and_stored_arg
     # A job a removed feature left in the store is dropped, not retried.
     await app._run_job("gone.job")
     assert services.scheduler.removed == ["gone.job"] and len(runs) == 1  # type: ignore[union-attr]
+
+
+def test_every_command_word_is_found_with_or_without_a_space_or_colon() -> None:
+    """Chinese users type 企业社保小米… or 企业社保：小米…; a full-width space works as well."""
+    dispatcher = build_dispatcher(discover())
+    for command in dispatcher.commands:
+        for word in command.words:
+            for text in (
+                f"{word} 参数",
+                f"{word}\u3000参数",
+                f"{word}：参数",
+                f"{word}: 参数",
+                f" {word}\n参数",
+            ):
+                assert dispatcher.match(text) == (command, word.casefold(), "参数"), text
+            if not word[-1].isascii():
+                assert dispatcher.match(f"{word}参数") == (command, word.casefold(), "参数"), word
+            assert dispatcher.match(word)[0] is command and dispatcher.match(word)[2] == ""
+    assert dispatcher.match("增减员摘要")[0] is dispatcher.find_command("增减员摘要"), "the longest word wins"
+    assert dispatcher.match("小微企业成都")[2] == "成都" and dispatcher.match("小微成都")[2] == "成都"
+    # A Latin word needs a boundary: `helpful` is nobody's command.
+    assert dispatcher.match("helpful") == (None, "helpful", "")
+    assert dispatcher.match("吃饭了吗 今天") == (None, "吃饭了吗", "今天")

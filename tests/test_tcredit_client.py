@@ -19,7 +19,14 @@ from aiohttp.test_utils import TestServer
 from bot.clock import Clock
 from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
 from bot.providers.tcredit import INSURANCE_KEYS, TaskState, TcreditClient, token_key
-from bot.sandbox.tcredit import CODE_TIMEOUT, IMAGE_CODE, SMS_CODE, TcreditEmulator
+from bot.sandbox.tcredit import (
+    CODE_TIMEOUT,
+    CODE_TRIES,
+    IMAGE_CODE,
+    SMS_CODE,
+    WRONG_CODE_MSG,
+    TcreditEmulator,
+)
 
 PASSWORD = "Pw-7f3b!q9"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -136,7 +143,7 @@ async def test_success_runs_to_a_full_result(sandbox: Sandbox) -> None:
     assert [s.kind for s in states[:-1]] == ["in_progress"] * 4
     done = states[-1]
     assert done.kind == "done" and done.text == "查询完成" and done.image is None and not done.fail
-    assert done.base_info["name"] == "张三" and _id_number_valid(done.base_info["idcard"])
+    assert done.base_info["name"] == "张小明" and _id_number_valid(done.base_info["idcard"])
     assert done.base_info["company"] and done.base_info["socialInsuranceNum"]
     assert set(done.records) == set(INSURANCE_KEYS)
     assert all(len(done.records[key]) > 6 for key in INSURANCE_KEYS)
@@ -181,7 +188,7 @@ async def test_wrong_password_fails_and_says_it_is_not_billed(sandbox: Sandbox) 
     states = await _poll(sandbox.client, tid)
     assert _codes(states) == [10001, 50004]
     assert states[-1].kind == "failed"
-    assert "用户名或密码错误" in states[-1].text and "不计费" in states[-1].text
+    assert "用户名或密码错误" in states[-1].text and "不收费" in states[-1].text
 
 
 async def test_partial_result_names_what_is_missing(sandbox: Sandbox) -> None:
@@ -194,13 +201,17 @@ async def test_partial_result_names_what_is_missing(sandbox: Sandbox) -> None:
     assert partial.records["oldageInsuranceInfos"]
 
 
-async def test_wrong_code_fails_with_50009(sandbox: Sandbox) -> None:
+async def test_a_wrong_code_is_asked_again_until_the_last_try_fails_with_50009(sandbox: Sandbox) -> None:
     tid = await sandbox.client.create_task("110000", "1", {"account": "sms", "password": PASSWORD})
-    await _poll(sandbox.client, tid)
+    assert (await _poll(sandbox.client, tid))[-1].msg == ""
+    for _ in range(CODE_TRIES - 1):
+        await sandbox.client.submit_code(tid, "000000")
+        state = await sandbox.client.task_state(tid)
+        assert (state.code, state.kind) == (10003, "need_sms") and state.msg == WRONG_CODE_MSG
     await sandbox.client.submit_code(tid, "000000")
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50009, "failed")
-    assert "验证码错误" in state.text and "不计费" in state.text
+    assert "验证码错误" in state.text and "不收费" in state.text
 
 
 async def test_no_code_in_time_fails_with_50008(sandbox: Sandbox) -> None:
@@ -211,13 +222,13 @@ async def test_no_code_in_time_fails_with_50008(sandbox: Sandbox) -> None:
     sandbox.clock.advance(timedelta(seconds=2))
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50008, "failed")
-    assert "超时" in state.text and "不计费" in state.text
+    assert "超时" in state.text and "不收费" in state.text
 
 
 async def test_missing_required_field_creates_nothing(sandbox: Sandbox) -> None:
     with pytest.raises(ProviderError) as caught:
         await sandbox.client.create_task("110000", "1", {"account": "success"})
-    assert caught.value.code == "create:-2" and "不计费" in caught.value.user_message
+    assert caught.value.code == "create:-2" and "不收费" in caught.value.user_message
     assert sandbox.emulator.created_tasks == 0
 
 
@@ -338,7 +349,7 @@ async def test_billed_create_is_never_retried(answer: object) -> None:
     await client.aclose()
     assert route.call_count == 1
     assert caught.value.code == "unknown" and not caught.value.retryable
-    assert "结果未知" in caught.value.user_message and "重复计费" in caught.value.user_message
+    assert "结果未知" in caught.value.user_message and "重复收费" in caught.value.user_message
 
 
 @respx.mock
@@ -352,7 +363,7 @@ async def test_create_failure_inside_data_is_an_error() -> None:
     with pytest.raises(ProviderError) as caught:
         await client.create_task("110000", "1", {"account": "a", "password": PASSWORD})
     await client.aclose()
-    assert caught.value.code == "create:-1" and "不计费" in caught.value.user_message
+    assert caught.value.code == "create:-1" and "不收费" in caught.value.user_message
 
 
 def _exception_texts(exc: BaseException) -> str:

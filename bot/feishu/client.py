@@ -40,6 +40,7 @@ RATE_LIMITED_CODE = 99991400
 # Message API's frequency limit (5 messages a second to one chat or user; 5 updates a second to one message): the
 # message was not sent, so it is waited out and repeated like any rate-limit answer.
 MESSAGE_RATE_LIMITED_CODE = 230020
+PER_TARGET_LIMITED_CODE = MESSAGE_RATE_LIMITED_CODE
 # Invalid or expired tenant token: refresh once and repeat the call.
 TOKEN_INVALID_CODES = frozenset({99991661, 99991663, 99991668})
 # Refresh this long before the token's stated expiry, so no call carries a token that dies in flight.
@@ -65,7 +66,7 @@ class FeishuError(Exception):
 
 
 class RateLimited(FeishuError):
-    """HTTP 429 or code 99991400: the call was not performed, so repeating it is safe."""
+    """HTTP 429, code 99991400 or 230020: the call was not performed, so repeating it is safe."""
 
     def __init__(self, code: int, msg: str, http_status: int | None, reset_after: float | None) -> None:
         super().__init__(code, msg, http_status)

@@ -11,6 +11,7 @@ import httpx
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET, Settings
 from bot.feishu.client import FeishuClient, FeishuError, FeishuUnreachable
+from bot.lifecycle.run_state import bot_address
 
 PAGE_SIZE = 100
 NO_LIST_OF_SENDERS = (
@@ -40,7 +41,8 @@ async def _client(settings: Settings) -> FeishuClient | None:
             app_secret=settings.feishu_app_secret,
             clock=Clock(),
         )
-    bot_url = f"http://{settings.hrbot_host}:{settings.hrbot_port}"
+    address = bot_address(settings)
+    bot_url = address.url
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:
             sandbox = (await http.get(f"{bot_url}/healthz")).json().get("sandbox_url")
@@ -48,7 +50,8 @@ async def _client(settings: Settings) -> FeishuClient | None:
         sandbox = None
     if not sandbox:
         print(
-            f"hrbot: no Feishu credentials (FEISHU_APP_ID, FEISHU_APP_SECRET) and no sandbox bot at {bot_url}; "
+            f"hrbot: no Feishu credentials (FEISHU_APP_ID, FEISHU_APP_SECRET) and no sandbox bot at {bot_url} "
+            f"({address.how}); "
             "set the credentials, or start the sandbox with `hrbot serve`",
             file=sys.stderr,
         )

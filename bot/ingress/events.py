@@ -20,7 +20,7 @@ from bot.routing import event_scope
 from bot.routing.context import ActionContext, IncomingAction, IncomingMessage, Mention, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse
-from bot.routing.router import Dispatcher, split_command
+from bot.routing.router import Dispatcher
 from bot.state.inbox import Accepted, Inbox
 from bot.trust.masking import log_excerpt, mask_tail
 
@@ -303,16 +303,17 @@ class EventPipeline:
 
     async def _answer_message(self, message: IncomingMessage, started: float) -> None:
         async with self._slots:
-            word, args = split_command(message.text)
             dispatcher = self.dispatcher
-            command = dispatcher.find_command(word) if word and message.message_type == "text" else None
+            command, word, args = dispatcher.match(message.text)
+            if message.message_type != "text":
+                command = None
             outcome = "ok"
             ctx = MessageContext(self.services, message, command.name if command else word, args)
             try:
                 if command is not None and len(args) > MAX_ARGUMENT_CHARS:
                     outcome = "too-long"
                     raise UserFacingError(
-                        f"「{command.name}」后面的内容最多 {MAX_ARGUMENT_CHARS} 个字，这次没有查询，也不会计费。"
+                        f"「{command.name}」后面的内容最多 {MAX_ARGUMENT_CHARS} 个字，这次没有查询，也不会收费。"
                         f"例：{command.example}",
                         title="内容太长",
                     )

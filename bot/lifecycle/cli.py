@@ -160,6 +160,7 @@ def _serve(settings: Settings, mode: str) -> int:
     import logging
     import signal
 
+    from bot.lifecycle import run_state
     from bot.lifecycle.startup_errors import check_urls, explain
     from bot.observability.logs import setup_logging
 
@@ -182,8 +183,11 @@ def _serve(settings: Settings, mode: str) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             await bot.start()
+            app = bot.app if settings.sandbox else bot
+            run_state.write(app.url)  # for `hrbot say` / `hrbot whoami` in another shell
             await stop.wait()
         finally:
+            run_state.remove()
             await bot.stop()
 
     try:

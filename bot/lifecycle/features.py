@@ -12,6 +12,7 @@ from typing import Any
 from bot.config import SettingsModel
 from bot.lifecycle.manifest import Manifest
 from bot.lifecycle.services import Catalogue, CommandInfo, PersonalData, Services
+from bot.routing.guards import required_roles
 from bot.routing.router import Dispatcher, Router
 from bot.trust.consent import Notice
 
@@ -83,7 +84,14 @@ def build_catalogue(features: Sequence[Feature], dispatcher: Dispatcher) -> Cata
     """What handlers may know of the running features (`services.catalogue`), built at start-up with the dispatcher."""
     return Catalogue(
         commands=tuple(
-            CommandInfo(command.name, command.aliases, command.summary, command.example, router.name)
+            CommandInfo(
+                command.name,
+                command.aliases,
+                command.summary,
+                command.example,
+                router.name,
+                tuple(required_roles(command.guards)),
+            )
             for router in dispatcher.routers
             for command in router.commands
         ),

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings
 from bot.clock import Clock
 from bot.config import Settings
 from bot.feishu.client import FeishuClient
-from bot.routing.roles import Roles
+from bot.routing.roles import Role, Roles
 from bot.state.store import Store
 from bot.trust.consent import Notice
 from bot.trust.ledger import Ledger
@@ -37,6 +37,8 @@ class CommandInfo:
     summary: str
     example: str
     feature: str
+    # The roles the command's guards ask for (HR, managers, admins): help lists it only to those who have them.
+    roles: tuple[Role, ...] = ()
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -109,6 +109,8 @@ class CompensationApi:
         self.feishu = feishu
         self.pacer = Pacer(per_second)
         self.attempts = attempts
+        # Between attempts after a server error (a test of what is retried shortens it).
+        self.retry_wait: Any = wait_exponential_jitter(multiplier=0.3, max=4.0)
         self.requests = 0
 
     async def adjust_records(
@@ -121,7 +123,7 @@ class CompensationApi:
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_server_error),
-                wait=wait_exponential_jitter(multiplier=0.3, max=4.0),
+                wait=self.retry_wait,
                 stop=stop_after_attempt(self.attempts),
                 reraise=True,
             ):

@@ -37,7 +37,7 @@ INSURANCE_KEYS = (
     "injuryInsuranceInfos",
     "unemployInsuranceInfos",
 )
-UNKNOWN_OUTCOME = "提交后没有收到社保查询服务的答复，结果未知；为避免重复计费没有自动重试，请稍后再发起查询"
+UNKNOWN_OUTCOME = "提交后没有收到社保查询服务的答复，结果未知；为避免重复收费没有自动重试，请稍后再发起查询"
 
 
 def token_key(url: str, token_id: str, params: dict[str, str]) -> str:
@@ -85,6 +85,8 @@ class TaskState:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     fail: tuple[str, ...] = ()
     create_time: str = ""
+    # Tcredit's own words while a task waits: set when the code given was wrong and the site asks again.
+    msg: str = ""
 
 
 class TcreditClient:
@@ -198,6 +200,7 @@ class TcreditClient:
             records={key: list(data.get(key) or []) for key in INSURANCE_KEYS},
             fail=tuple(str(f) for f in data.get("fail") or []),
             create_time=str(data.get("createTime") or ""),
+            msg=str(data.get("msg") or "")[:100],
         )
 
     async def submit_code(self, tid: str, code: str) -> None:

@@ -34,7 +34,7 @@ IN_PROGRESS, NEED_SMS, NEED_IMAGE, DONE, DONE_PARTIAL, FAILED = (
     "done_partial",
     "failed",
 )
-NOT_BILLED = "（失败的任务不计费）"
+NOT_BILLED = "（失败的任务不收费）"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,13 @@ def role_only(role: Role, refusal: str, card: Callable[[], Card] | None = None) 
         if not await ctx.services.roles.has(role, ctx.user):
             raise Refusal(refusal, "error", card=card() if card else None)
 
+    check.role = role  # type: ignore[attr-defined]  # read by `required_roles`: help lists only usable commands
     return check
+
+
+def required_roles(guards: Collection[Guard]) -> list[Role]:
+    """The roles `role_only` guards among `guards` ask for."""
+    return [role for guard in guards if (role := getattr(guard, "role", None)) is not None]
 
 
 def hr_only(refusal: str, card: Callable[[], Card] | None = None) -> Guard:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.routing.command_words import match_word
 from bot.routing.context import (
     ActionContext,
     ActionHandler,
@@ -218,6 +219,15 @@ class Dispatcher:
 
     def find_command(self, word: str) -> Command | None:
         return self._commands.get(word.casefold())
+
+    def match(self, text: str) -> tuple[Command | None, str, str]:
+        """(command, word, arguments) for a message: the command word it starts with, with or without a space or a
+        colon after it; else no command, the first word and the rest."""
+        found = match_word(text, self._commands)
+        if found is None:
+            return None, *split_command(text)
+        word, args = found
+        return self._commands[word], word, args
 
     def find_action(self, action_id: str) -> Action | None:
         return self._actions.get(action_id)

@@ -57,6 +57,11 @@ SEED_EXAMPLE_DETAIL: dict[str, Any] = {
 }
 
 
+# The sandbox employee (张小明), as the Tcredit emulator's social-security site knows them too.
+EMPLOYEE_BASE = 14911
+EMPLOYEE_SINCE = "2025-01"
+
+
 def _attrition_detail(insurance_type: str, month: str) -> dict[str, Any]:
     # Attrition records carry no plan, location, base or items (the API doc: 当record_type为attrition时,不返回该数据).
     return {
@@ -95,7 +100,8 @@ def _increase_detail(insurance_type: str, month: str, base: int, workplace: Work
 
 class CompensationEmulator:
     """Records for about one employee in twelve, spread over the sandbox's cities and legal entities; the sandbox
-    employee has the API doc's example record."""
+    employee's record has the API doc's example's shape, with figures that agree with each other and with the
+    Tcredit emulator's records of the same person."""
 
     def __init__(self, directory: Directory, now: datetime, *, share: float = 1 / 12, seed: int = 4) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -106,7 +112,13 @@ class CompensationEmulator:
         months = [_shift(now, -1), _shift(now, 0), _shift(now, 1)]
         for person in directory.people:
             if person.open_id == EMPLOYEE:
-                self._add(person.open_id, "increase", [copy.deepcopy(SEED_EXAMPLE_DETAIL)])
+                # The same person as the Tcredit emulator's login: insured in Beijing since 2025-01 on a base of
+                # 14,911, every deduction the kind's ratio of it (the doc's example record's shape and ids).
+                self._add(
+                    person.open_id,
+                    "increase",
+                    [_increase_detail("social_insurance", EMPLOYEE_SINCE, EMPLOYEE_BASE, WORKPLACES[0])],
+                )
             elif person.open_id == HR:
                 self._add(person.open_id, "attrition", [_attrition_detail("social_insurance", months[1])])
             elif person.open_id.startswith("ou_emp_") and rng.random() < share:

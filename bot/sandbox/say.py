@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from bot.config import Settings
+from bot.lifecycle.run_state import bot_address
 from bot.observability.logs import clean
 from bot.sandbox.directory import HR_GROUP, MANAGER_GROUP, PERSONAS, Directory
 from cards.text import card_text
@@ -68,12 +69,16 @@ async def say(settings: Settings, words: list[str], user: str, chat: str, wait: 
     except SayError as exc:
         print(f"hrbot: {exc}", file=sys.stderr)
         return 2
-    bot_url = f"http://{settings.hrbot_host}:{settings.hrbot_port}"
+    address = bot_address(settings)
+    bot_url = address.url
     async with httpx.AsyncClient(timeout=10.0) as client:
         try:
             health = (await client.get(f"{bot_url}/healthz")).json()
         except (httpx.HTTPError, ValueError):
-            print(f"hrbot: no bot answers at {bot_url}; start it with `hrbot serve`", file=sys.stderr)
+            print(
+                f"hrbot: no bot answers at {bot_url} ({address.how}); start it with `hrbot serve`",
+                file=sys.stderr,
+            )
             return 1
         sandbox = health.get("sandbox_url")
         if not sandbox:

@@ -6,7 +6,9 @@ Scenarios, chosen by the `account` or `id_card` typed into the login form:
   wrongpass → 10001 → 50004
   partial   → 10001 → 20001 → 40002, medical insurance missing
   anything else → 10001 → 10002 → 20001 → 30001 → 40001
-A wrong code gives 50009; no code within CODE_TIMEOUT seconds of the emulator's clock gives 50008.
+A wrong code keeps the task waiting (data.msg says the code was wrong) for CODE_TRIES attempts in all, the way a
+social-security site asks again; the last wrong one gives 50009. No code within CODE_TIMEOUT seconds of the
+emulator's clock gives 50008.
 Each poll of a task moves it one state on. Passwords are checked for presence and dropped, never kept.
 
 Hooks for tests and the console: `advance(tid=None)` moves one task (or all) a state on as a poll would,
@@ -27,10 +29,16 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.sandbox.compensation import EMPLOYEE_BASE
+from bot.sandbox.corehr import WORKPLACES
 
 SMS_CODE = "123456"
 IMAGE_CODE = "K7q2"
 CODE_TIMEOUT = 120.0
+# Whoever logs in is the sandbox's employee 张小明 of 星河科技有限公司 (one world with 增减员 and the directory).
+EMPLOYER = WORKPLACES[0].company
+CODE_TRIES = 3
+WRONG_CODE_MSG = "验证码错误，请重新输入"
 
 CITIES = [
     {
@@ -146,7 +154,7 @@ def _months(
             {
                 "payDate": f"{year}-{month:02d}-15",
                 "payMonthly": f"{year}-{month:02d}",
-                "company": "中移(苏州)软件技术有限公司",
+                "company": EMPLOYER,
                 "salary": base,
                 "payCompany": round(base * company_rate, 2),
                 "payPerson": round(base * personal_rate, 2),
@@ -164,23 +172,24 @@ def result_data(tid: str, partial: bool) -> dict[str, Any]:
         "tid": tid,
         "createTime": "2026-11-23 09:00:00",
         "baseInfo": {
-            "name": "张三",
-            "idcard": "11010519491231002X",
+            "name": "张小明",
+            "idcard": "11010519811231002X",
             "papersType": "身份证",
-            "papersNum": "11010519491231002X",
-            "company": "中移(苏州)软件技术有限公司",
+            "papersNum": "11010519811231002X",
+            "company": EMPLOYER,
             "organizeCode": "0050126970",
             "socialInsuranceNum": "320500123456789",
             "sex": "男",
-            "birthday": "1949-12-31",
+            "birthday": "1981-12-31",
             "payStatus": "正常缴存",
             "lastPayDate": "2026-10-15",
         },
-        "oldageInsuranceInfos": _months(2025, 22, 14911, 0.16, 0.08),
-        "medicalInsuranceInfos": _months(2025, 22, 14911, 0.095, 0.02),
-        "birthInsuranceInfos": _months(2025, 22, 14911, 0.008, 0.0),
-        "injuryInsuranceInfos": _months(2025, 22, 14911, 0.004, 0.0),
-        "unemployInsuranceInfos": _months(2025, 22, 14911, 0.005, 0.005),
+        # The ratios of the sandbox company's insurance kinds (bot/sandbox/corehr.py INSURANCES).
+        "oldageInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.16, 0.08),
+        "medicalInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.09, 0.02),
+        "birthInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.008, 0.0),
+        "injuryInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.002, 0.0),
+        "unemployInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.005, 0.005),
     }
     if partial:
         data["medicalInsuranceInfos"] = []
@@ -194,6 +203,7 @@ class Task:
     step: int = 0
     waiting_since: float | None = None
     failed_with: int | None = None
+    wrong_codes: int = 0
 
     @property
     def code(self) -> int:
@@ -313,7 +323,8 @@ class TcreditEmulator:
             task.move_on()
         if code in (40001, 40002):
             return _answer(0, "成功", result_data(form["tid"], partial=code == 40002))
-        data: dict[str, Any] = {"code": code, "msg": ""}
+        wrong = code in WAITING and task.wrong_codes > 0
+        data: dict[str, Any] = {"code": code, "msg": WRONG_CODE_MSG if wrong else ""}
         if code in WAITING:
             data["base64_image_bytes"] = base64.b64encode(CAPTCHA_PNG).decode() if code == 10004 else ""
         return _answer(0, "成功", data)
@@ -329,8 +340,11 @@ class TcreditEmulator:
         if form.get("code") == WAITING[task.code]:
             task.step += 1
             task.waiting_since = None
+            task.wrong_codes = 0
         else:
-            task.failed_with = 50009
+            task.wrong_codes += 1
+            if task.wrong_codes >= CODE_TRIES:
+                task.failed_with = 50009
         return _answer(0, "成功", {"status": 0, "message": "成功"})
 
 

@@ -280,7 +280,7 @@ class Ledger:
                     reset = next_day.astimezone(self.settings.tz)
                     await self._refuse(
                         "已达今日查询上限",
-                        f"{what}已达 {cap:g} 次上限，{reset:%m-%d %H:%M} 重置。这次没有查询，也不会计费。",
+                        f"{what}已达 {cap:g} 次上限，{reset:%m-%d %H:%M} 重置。这次没有查询，也不会收费。",
                         "quota",
                     )
             budget = api.monthly_budget
@@ -291,7 +291,7 @@ class Ledger:
                     await self._refuse(
                         "本月查询预算已用完",
                         f"{api.provider_name}本月预算 {budget:,.2f} 元已用 {spent:,.2f} 元，不够这次查询"
-                        f"（{api.price:,.2f} 元），{reset:%m-%d %H:%M} 重置。这次没有查询，也不会计费。",
+                        f"（{api.price:,.2f} 元），{reset:%m-%d %H:%M} 重置。这次没有查询，也不会收费。",
                         "budget",
                     )
 
@@ -367,7 +367,7 @@ class Ledger:
                 card=error_card(
                     "服务暂时不可用",
                     f"{api.provider_name}连续出错，已暂停查询。服务暂时不可用，{minutes} 分钟后再试",
-                    "这次没有查询，也不会计费。",
+                    "这次没有查询，也不会收费。",
                 ),
             )
         # This caller is the probe; others are held off until it reports back (or PROBE_TIMEOUT passes).

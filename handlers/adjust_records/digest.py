@@ -29,6 +29,7 @@ from cards.adjust_records import (
     all_lines_cards,
     digest_card,
     digest_moved_private_card,
+    digest_progress_card,
     digest_refusal_card,
     group_id,
     notice_card,
@@ -36,7 +37,7 @@ from cards.adjust_records import (
 )
 from cards.common import EXPIRED, FAILED, INFO, WAITING, Card
 from handlers.adjust_records.audience import ChatAudience, chat_audience, digest_chats, is_hr
-from handlers.adjust_records.collect import Collection, collect_records
+from handlers.adjust_records.collect import Collection
 from handlers.adjust_records.export import workbook_bytes
 from handlers.adjust_records.router import PRIVATE, router
 from handlers.adjust_records.settings import settings_of
@@ -241,17 +242,38 @@ async def digest_now(ctx: MessageContext) -> None:
         return
     if not ctx.message.is_private and ctx.message.chat_id in await digest_chats(services):
         audience = await chat_audience(services, ctx.message.chat_id)
+        progress = await ctx.reply(digest_progress_card())
         collection = await collect_with_filings(services)
-        await _send_digest(services, ctx.message.chat_id, collection, audience.full, ctx.reply, ctx.user)
+        await _send_digest(
+            services,
+            ctx.message.chat_id,
+            collection,
+            audience.full,
+            _replacing(services, progress, ctx.message.chat_id, "chat_id"),
+            ctx.user,
+        )
         if not audience.full:
             await _warn_hr(services, audience)
         return
     if not ctx.message.is_private:
         # Said at once: collecting the whole company's records takes a while.
         await ctx.reply(digest_moved_private_card())
-    collection = await collect_with_filings(services)
     reply = ctx.reply if ctx.message.is_private else ctx.send_private
-    await _send_digest(services, f"user:{ctx.user}", collection, True, reply, ctx.user)
+    progress = await reply(digest_progress_card())
+    collection = await collect_with_filings(services)
+    send = _replacing(services, progress, ctx.user, "open_id")
+    await _send_digest(services, f"user:{ctx.user}", collection, True, send, ctx.user)
+
+
+def _replacing(
+    services: Services, message_id: str, chat: str, id_type: str
+) -> Callable[[Card], Awaitable[str]]:
+    """Sends a card in place of the 正在生成 card (or anew to `chat`, if that one was withdrawn meanwhile)."""
+
+    async def send(card: Card) -> str:
+        return await services.feishu.patch_card(message_id, card, resend_to=chat, id_type=id_type)
+
+    return send
 
 
 @router.action("digest_all")
@@ -268,7 +290,7 @@ async def show_all(ctx: ActionContext) -> ActionResponse:
 
 
 async def _send_all(services: Services, open_id: str, keys: list[str], snapshot: str) -> None:
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     wanted = set(keys)
     lines = await with_filings(services, [line for line in collection.lines if line.key in wanted])
     cards = all_lines_cards(lines, current_month(services), queried_at=services.local(), snapshot=snapshot)
@@ -297,7 +319,7 @@ async def export(ctx: ActionContext) -> ActionResponse:
 async def _send_export(
     services: Services, actor: str, receive_id: str, in_chat: bool, scope: list[str] | None
 ) -> None:
-    collection = await collect_records(services)
+    collection = await collect_with_filings(services)
     lines = await with_filings(
         services,
         collection.lines if scope is None else [line for line in collection.lines if line.key in set(scope)],
@@ -357,7 +379,7 @@ async def unsubscribe_chat(ctx: MessageContext) -> None:
             notice_card(
                 "无法取消",
                 FAILED,
-                "这个群是管理员配置的摘要群，不是订阅的。",
+                "这个群由管理员设为摘要群，不是订阅的。",
                 "请联系管理员修改配置。",
             )
         )
@@ -401,7 +423,7 @@ async def digest_from_console(services: Services) -> ConsoleAnswer:
     """The sandbox console's 立即运行摘要: a slot per second, so every click posts a fresh digest."""
     chats = await digest_chats(services)
     if not chats:
-        raise UserFacingError("没有接收摘要的群（HRBOT_DIGEST_CHAT_IDS 或订阅）")
+        raise UserFacingError("没有接收摘要的群：请管理员设置摘要群，或在 HR 群里发送「订阅增减员摘要」")
     slot = services.local().replace(microsecond=0)
     if not await post_digest(services, slot):
         return ConsoleAnswer("这一秒已经运行过，请稍后再试", "warning")

@@ -63,7 +63,7 @@ AUDIT_ACTION = "企业核验"  # audit kind: a manager's decision
 REQUEST_LIFETIME = timedelta(days=7)
 # A verification still 核验中 after this long was cut off (a restart mid-call): its outcome is unknown.
 INTERRUPTED_AFTER = timedelta(minutes=10)
-INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次计费）"
+INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次收费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
 COMMAND = "企业核验"
@@ -126,29 +126,32 @@ class Factors:
 
 @router.command("企业核验", summary="企业四要素核验：发送后填写表单，由管理员核验", example="企业核验")
 async def ask(ctx: MessageContext) -> None:
-    argv = ctx.argv
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
-        # Nothing typed is kept before the requester has agreed: after 同意 the form asks again.
-        await ctx.reply(consent_card(NOTICE))
+        # Nothing typed is stored before the requester has agreed: 同意 carries it and the request goes on.
+        await ctx.reply(consent_card(NOTICE, ctx.args, ctx.user))
         return
-    if not argv:
-        await ctx.reply(form_card())
-        return
-    if len(argv) < 4:
-        await ctx.reply(usage_card("需要 4 项信息：企业全称、企业标识、法人/负责人姓名、证件号码"))
-        return
-    # The last three are single words; whatever comes before is the company name (it may contain spaces).
-    factors = Factors.cleaned(" ".join(argv[:-3]), *argv[-3:])
-    problems = factors.problems()
-    if problems:
-        await ctx.reply(invalid_card(problems))
+    typed = _typed(ctx.argv)
+    if not isinstance(typed, Factors):
+        await ctx.reply(typed)
         return
     services = ctx.services
-    request = await _create(services, ctx.user, ctx.message.chat_id, factors)
+    request = await _create(services, ctx.user, ctx.message.chat_id, typed)
     card = request_card(await _view(services, request))
     copies = [await ctx.reply(card)]
     copies += await _post_to_managers(services, card, ctx.message.chat_id)
     await Verifications(services.store).set_messages(request.id, copies)
+
+
+def _typed(argv: list[str]) -> Factors | Card:
+    """The four factors typed after the command, or the card saying what to do instead (the form when none)."""
+    if not argv:
+        return form_card()
+    if len(argv) < 4:
+        return usage_card("需要 4 项信息：企业全称、企业标识、法人/负责人姓名、证件号码")
+    # The last three are single words; whatever comes before is the company name (it may contain spaces).
+    factors = Factors.cleaned(" ".join(argv[:-3]), *argv[-3:])
+    problems = factors.problems()
+    return invalid_card(problems) if problems else factors
 
 
 @router.action("submit")
@@ -163,15 +166,23 @@ async def submit(ctx: ActionContext) -> ActionResponse:
     problems = factors.problems()
     if problems:
         return ActionResponse.toast("；".join(problems), "error")
-    services = ctx.services
-    form_message = ctx.action.open_message_id
-    if not await services.store.claim([f"four-factors-form:{form_message}"]):
+    card = await _submit_in_place(ctx, factors)
+    if card is None:
         return ActionResponse.toast("这张表单已经提交过了", "info")
+    return ActionResponse.toast("已提交，等待管理员核验", "success", card=card)
+
+
+async def _submit_in_place(ctx: ActionContext, factors: Factors) -> Card | None:
+    """The clicked card (form or notice) becomes the request card, once; None if it already did."""
+    services = ctx.services
+    clicked = ctx.action.open_message_id
+    if not await services.store.claim([f"four-factors-form:{clicked}"]):
+        return None
     request = await _create(services, ctx.user, ctx.action.open_chat_id, factors)
     card = request_card(await _view(services, request))
-    copies = [form_message, *await _post_to_managers(services, card, ctx.action.open_chat_id)]
+    copies = [clicked, *await _post_to_managers(services, card, ctx.action.open_chat_id)]
     await Verifications(services.store).set_messages(request.id, copies)
-    return ActionResponse.toast("已提交，等待管理员核验", "success", card=card)
+    return card
 
 
 async def _create(services: Services, requester: str, chat_id: str, factors: Factors) -> VerificationRequest:
@@ -214,8 +225,19 @@ async def _post_to_managers(services: Services, card: Card, chat_id: str) -> lis
 # Consent -----------------------------------------------------------------------------------------------------------
 @router.action("agree")
 async def agree(ctx: ActionContext) -> ActionResponse:
+    """同意: recorded; the request goes on as it was typed with the command (only the person who typed it goes
+    on with it: anyone else in a group who agrees gets the form)."""
     await Consents(ctx.services.store).agree(ctx.user, NOTICE)
-    return ActionResponse.toast("已同意，请填写核验信息", "success", card=form_card())
+    typed = str(ctx.value.get("typed") or "")
+    if not typed or ctx.value.get("requester") != ctx.user:
+        return ActionResponse.toast("已同意，请填写核验信息", "success", card=form_card())
+    factors = _typed(typed.split())
+    if not isinstance(factors, Factors):
+        return ActionResponse.toast("已同意", "success", card=factors)
+    card = await _submit_in_place(ctx, factors)
+    if card is None:
+        return ActionResponse.toast("这条申请已经提交过了", "info")
+    return ActionResponse.toast("已同意并提交，等待管理员核验", "success", card=card)
 
 
 @router.action("refuse")

@@ -7,11 +7,12 @@ import logging
 from typing import Any
 
 from bot.lifecycle.services import CommandInfo, Services
+from bot.routing.command_words import nearest_word
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.protocol import ActionResponse, Card
 from bot.routing.router import Router
 from cards.common import error_card
-from cards.help import CommandLine, help_card, non_text_hint, usage_card, welcome_card
+from cards.help import CommandLine, help_card, non_text_hint, suggestion_card, usage_card, welcome_card
 
 router = Router("help")
 log = logging.getLogger("hrbot.help")
@@ -28,12 +29,21 @@ def _line(command: CommandInfo) -> CommandLine:
 
 
 def _others(services: Services) -> list[CommandLine]:
-    """Every command but help itself, which the welcome card is."""
-    return [_line(c) for c in services.catalogue.commands if c.feature != router.name]
+    """Every command anyone may use but help itself, which the welcome card is (a group's card: no role's commands)."""
+    return [_line(c) for c in services.catalogue.commands if c.feature != router.name and not c.roles]
 
 
-def _commands(services: Services) -> list[CommandLine]:
-    return [_line(c) for c in services.catalogue.commands]
+async def _usable(services: Services, user: str) -> list[CommandInfo]:
+    """The commands `user` may use: an employee's help does not list the admins' 审计 and 用量."""
+    usable = []
+    for command in services.catalogue.commands:
+        if all([await services.roles.has(role, user) for role in command.roles]):
+            usable.append(command)
+    return usable
+
+
+async def _commands(services: Services, user: str) -> list[CommandLine]:
+    return [_line(c) for c in await _usable(services, user)]
 
 
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
@@ -41,13 +51,20 @@ async def show_help(ctx: MessageContext) -> None:
     unknown = (
         ctx.command if ctx.services.catalogue.find_command(ctx.command) is None and ctx.command else None
     )
-    await ctx.reply(help_card(_commands(ctx.services), unknown=unknown))
+    usable = await _usable(ctx.services, ctx.user)
+    if unknown:
+        words = {word: command for command in usable for word in command.words}
+        nearest = nearest_word(ctx.message.text, words)
+        if nearest is not None:
+            await ctx.reply(suggestion_card(unknown, _line(words[nearest])))
+            return
+    await ctx.reply(help_card([_line(c) for c in usable], unknown=unknown))
 
 
 @router.action("usage")
 async def show_usage(ctx: ActionContext) -> ActionResponse:
     """A help button: the command's usage in place of the list. Only shows; the user sends the command."""
-    found = [c for c in _commands(ctx.services) if c.name == ctx.value.get("command")]
+    found = [c for c in await _commands(ctx.services, ctx.user) if c.name == ctx.value.get("command")]
     if not found:
         return ActionResponse.toast("这个命令已不可用，请重新发送「帮助」", "warning")
     return ActionResponse.replace(usage_card(found[0]))
@@ -55,7 +72,7 @@ async def show_usage(ctx: ActionContext) -> ActionResponse:
 
 @router.action("back")
 async def back_to_help(ctx: ActionContext) -> ActionResponse:
-    return ActionResponse.replace(help_card(_commands(ctx.services)))
+    return ActionResponse.replace(help_card(await _commands(ctx.services, ctx.user)))
 
 
 @router.on_fallback

@@ -226,7 +226,8 @@ async def _notify(services: Services, jobs: MicroJobs, job: Job, watcher: Watche
         await services.feishu.send_card(
             watcher.chat_id,
             finished_notice(watcher.requester, job.keyword, outcome),
-            idempotency_key=f"micro-ent:{job.jobid}:{watcher.id}",
+            # One notice per person and chat for a job, however often they asked (each card still shows it).
+            idempotency_key=f"micro-ent:{job.jobid}:{watcher.requester}:{watcher.chat_id}",
         )
     except FeishuError as exc:
         if exc.code in UNDELIVERABLE:

@@ -439,8 +439,10 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
         return
     if state.kind in ("need_sms", "need_image"):
         wanted = SMS if state.kind == "need_sms" else IMAGE
-        # Waiting for the user's answer, or the same request just answered and not yet taken in by Tcredit.
-        if flow.state != RUNNING or code == flow.last_code:
+        # Waiting for the user's answer, or the same request just answered and not yet taken in by Tcredit;
+        # unless Tcredit says the code was wrong and the task waits for another (its msg): then ask again.
+        again = flow.state == RUNNING and code == flow.last_code and bool(state.msg)
+        if flow.state != RUNNING or (code == flow.last_code and not again):
             await flows.touch(flow.user, now)
             return
         image_key = ""
@@ -453,10 +455,11 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
             flow.user, flow.version, now, state=wanted, last_code=code, **_alive(now)
         )
         if advanced is not None:
+            problem = "验证码不正确，请重新输入" if again else None
             card = (
-                sms_card(area, advanced.version)
+                sms_card(area, advanced.version, problem=problem)
                 if wanted == SMS
-                else captcha_card(area, image_key, advanced.version)
+                else captcha_card(area, image_key, advanced.version, problem=problem)
             )
             await _patch(services, advanced, card)
         return

@@ -136,7 +136,7 @@ async def _confirm_card(services: Services, open_id: str) -> dict[str, Any]:
 
 @router.command(
     "删除我的数据",
-    summary="删除机器人保存的你的个人信息（审计记录和计费台账除外）",
+    summary="删除机器人保存的你的个人信息（访问审计记录和收费查询记录除外）",
     example="删除我的数据",
     guards=[private_only(moved_private_card)],
 )

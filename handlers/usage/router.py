@@ -27,7 +27,7 @@ from cards.usage import (
     moved_private_card,
     usage_card,
 )
-from handlers.usage.export import workbook_bytes
+from handlers.usage.export import Names, workbook_bytes
 from handlers.usage.settings import UsageSettings
 
 log = logging.getLogger("hrbot.usage")
@@ -42,6 +42,14 @@ TOP_USERS = 5
 def _sum(rows: Iterable[dict[str, Any]]) -> Spend:
     charged = [row for row in rows if row["outcome"] in CHARGED]
     return Spend(len(charged), sum(float(row["price"]) for row in charged))
+
+
+def _feature_names(services: Services) -> dict[str, str]:
+    """A feature by its first command's word, as users know it (micro_ent → 小微企业)."""
+    names: dict[str, str] = {}
+    for command in services.catalogue.commands:
+        names.setdefault(command.feature, command.name)
+    return names
 
 
 async def build_view(services: Services) -> UsageView:
@@ -137,7 +145,13 @@ async def send_export(services: Services, open_id: str, month: str) -> None:
         start, _ = month_bounds(services.clock.now(), services.settings)
     _, end = month_bounds(start, services.settings)
     rows = await services.ledger.rows(start, end)
-    data = await asyncio.to_thread(workbook_bytes, rows, f"{start:%Y-%m}", tz)
+    found = await services.feishu.names({row["user_id"] for row in rows})
+    names = Names(
+        providers={api.provider: api.provider_name for api in billed_providers(services)},
+        features=_feature_names(services),
+        people={user: mask_name(name) for user, name in found.items()},
+    )
+    data = await asyncio.to_thread(workbook_bytes, rows, f"{start:%Y-%m}", tz, names)
     file_key = await services.feishu.upload_file(data, f"用量-{start:%Y-%m}.xlsx", "xls")
     await services.feishu.send_file(open_id, file_key, id_type="open_id")
 

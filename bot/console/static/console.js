@@ -269,19 +269,52 @@ function richText(text, className) {
   return node;
 }
 
+// As Feishu's clients draw a table: columns keep their width (at least 80 px, `width` when given), a cell too narrow
+// for its text ends in "…" (the full text on hover), and the table scrolls sideways inside the card, with a shadow
+// on the side where more columns are; `freeze_first_column` keeps the first column in place.
+const MIN_COLUMN_PX = 80;
+
+function columnWidth(column) {
+  const width = String(column.width || "auto");
+  if (/^\d+px$/.test(width)) return `${Math.min(600, Math.max(MIN_COLUMN_PX, parseInt(width, 10)))}px`;
+  if (/^\d+%$/.test(width)) return width;
+  return "";
+}
+
 function renderTable(e) {
   const columns = e.columns || [];
   const rows = e.rows || [];
   const pageSize = Math.max(1, e.page_size || 10);
   const wrap = el("div", "table-wrap");
+  const scroller = el("div", "table-scroll");
   const table = el("table");
+  if (e.freeze_first_column) table.classList.add("frozen");
+  const colgroup = el("colgroup");
+  for (const column of columns) {
+    const col = el("col");
+    const width = columnWidth(column);
+    if (width) col.style.width = width;
+    colgroup.append(col);
+  }
   const headRow = el("tr");
-  for (const column of columns) headRow.append(el("th", "", column.display_name ?? column.name));
+  for (const column of columns) {
+    const th = el("th", "", column.display_name ?? column.name);
+    th.title = th.textContent;
+    headRow.append(th);
+  }
   const thead = el("thead");
   const tbody = el("tbody");
   thead.append(headRow);
-  table.append(thead, tbody);
-  wrap.append(table);
+  table.append(colgroup, thead, tbody);
+  scroller.append(table);
+  wrap.append(scroller);
+  const shade = () => {
+    const more = scroller.scrollWidth - scroller.clientWidth;
+    wrap.classList.toggle("more-right", more > 1 && scroller.scrollLeft < more - 1);
+    wrap.classList.toggle("more-left", scroller.scrollLeft > 1);
+  };
+  scroller.addEventListener("scroll", shade, { passive: true });
+  new ResizeObserver(shade).observe(scroller);
   const pages = Math.ceil(rows.length / pageSize);
   let page = 0;
   const pager = el("div", "pager");
@@ -291,6 +324,7 @@ function renderTable(e) {
       for (const column of columns) tr.append(tableCell(column, row[column.name]));
       return tr;
     }));
+    requestAnimationFrame(shade);
     pager.replaceChildren();
     if (pages < 2) return;
     const prev = el("button", "link", "上一页");
@@ -324,6 +358,7 @@ function tableCell(column, value) {
   } else {
     td.textContent = value ?? "";
   }
+  td.title = td.textContent;
   return td;
 }
 
@@ -451,7 +486,8 @@ function renderMessage(message) {
     body.append(renderCard(message.content, message.message_id));
   } else if (message.msg_type === "file" && message.content?.file_key) {
     const bubble = el("div", "bubble");
-    const link = el("a", "file", "📎 下载文件");
+    const link = el("a", "file", `📎 ${message.content.file_name || "文件"}`);
+    link.title = "下载文件";
     link.href = `/console/api/files/${encodeURIComponent(message.content.file_key)}`;
     bubble.append(link);
     body.append(bubble);

@@ -234,6 +234,9 @@ class MessagesApi(EmulatorState):
             not isinstance(content, dict) or content.get("file_key") not in self.files
         ):
             return fail(230001, "invalid file_key")
+        if body.get("msg_type") == "file":
+            # What a receiving client gets: the file's key and its name (im message content, file).
+            content = {**content, "file_name": self.files[content["file_key"]][0]}
         return self._throttled(chat_id) or self._store_bot_message(body, content, chat_id)
 
     async def _reply(self, request: web.Request) -> web.Response:
