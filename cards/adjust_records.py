@@ -454,7 +454,7 @@ def _month_elements(
     """Panels per month with the lines, at most `budget` lines in all; returns (elements, lines shown)."""
     blocks, shown = _group_blocks(lines, current_month, full, budget, controls, per_line=per_line)
     elements = [
-        panel(title, body or [note("这个月的记录未显示：见「查看全部」或导出的 Excel。")], expanded=True)
+        panel(title, body or [note("该月的记录未显示：见「查看全部」或导出的 Excel。")], expanded=True)
         for title, body in blocks
     ]
     return elements, shown

@@ -108,8 +108,8 @@ async def test_marked_filed_from_the_digest_leaves_the_reminder_and_a_change_aft
 
         # The filed record changes (a new base): it is the same record, now 有变更.
         bot.sandbox.compensation.add_increase(filed, f"{today:%Y-%m}", 18000, SHANGHAI)
-        [reply] = await bot.replies(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
-        assert f"✏️ {filed_name} · 社保、公积金 · 基数 18,000.00 元 · ⚠️有变更" in card_text(reply.content)
+        text = await bot.settled_reply_text(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
+        assert f"✏️ {filed_name} · 社保、公积金 · 基数 18,000.00 元 · ⚠️有变更" in text
 
 
 async def test_an_employees_click_is_refused_and_changes_nothing(bot: RunningBot) -> None:

@@ -20,6 +20,7 @@ async def test_control_characters_in_records_and_names_do_not_stop_the_export(bo
     directory = bot.feishu.directory
     directory._people[EMPLOYEE] = dataclasses.replace(directory.person(EMPLOYEE), name="张\x0b小明\x1f")
     [reply] = await bot.replies(await _group_say(bot, "增减员摘要", user=HR, chat_id=HR_GROUP))
+    await bot.settled_text(reply)
     answer = await bot.click(reply, user=HR, value=_button_value(reply, EXPORT_ACTION))
     assert "文件稍后发到群里" in answer["toast"]["content"]
     [sent] = await wait_for(
