@@ -21,7 +21,6 @@ from bot.providers.base import SERVICE_UNAVAILABLE, ProviderError
 from bot.providers.tcredit import INSURANCE_KEYS, TaskState, TcreditClient, token_key
 from bot.sandbox.tcredit import (
     CODE_TIMEOUT,
-    CODE_TRIES,
     IMAGE_CODE,
     SMS_CODE,
     WRONG_CODE_MSG,
@@ -201,17 +200,30 @@ async def test_partial_result_names_what_is_missing(sandbox: Sandbox) -> None:
     assert partial.records["oldageInsuranceInfos"]
 
 
-async def test_a_wrong_code_is_asked_again_until_the_last_try_fails_with_50009(sandbox: Sandbox) -> None:
+async def test_a_wrong_code_fails_the_task_with_50009_as_documented(sandbox: Sandbox) -> None:
+    tid = await sandbox.client.create_task("110000", "1", {"account": "sms", "password": PASSWORD})
+    await _poll(sandbox.client, tid)
+    await sandbox.client.submit_code(tid, "000000")
+    state = await sandbox.client.task_state(tid)
+    assert (state.code, state.kind) == (50009, "failed")
+    assert "验证码不正确" in state.text and "不收费" in state.text
+
+
+async def test_a_site_that_asks_again_checks_then_waits_until_the_last_try_fails_with_50009(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.emulator.code_tries = 3
     tid = await sandbox.client.create_task("110000", "1", {"account": "sms", "password": PASSWORD})
     assert (await _poll(sandbox.client, tid))[-1].msg == ""
-    for _ in range(CODE_TRIES - 1):
+    for _ in range(2):
         await sandbox.client.submit_code(tid, "000000")
+        checking = await sandbox.client.task_state(tid)
+        assert (checking.code, checking.kind) == (10001, "in_progress")
         state = await sandbox.client.task_state(tid)
         assert (state.code, state.kind) == (10003, "need_sms") and state.msg == WRONG_CODE_MSG
     await sandbox.client.submit_code(tid, "000000")
     state = await sandbox.client.task_state(tid)
     assert (state.code, state.kind) == (50009, "failed")
-    assert "验证码错误" in state.text and "不收费" in state.text
 
 
 async def test_no_code_in_time_fails_with_50008(sandbox: Sandbox) -> None:

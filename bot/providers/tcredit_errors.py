@@ -66,7 +66,7 @@ TASK_STATES: dict[int, TaskStep] = {
     50006: TaskStep(FAILED, f"登录信息不完整或格式有误，请检查后重新开始{NOT_BILLED}"),
     50007: TaskStep(FAILED, f"社保网站不稳定，请稍后重新开始{NOT_BILLED}"),
     50008: TaskStep(FAILED, f"等待输入验证码超时，请重新开始{NOT_BILLED}"),
-    50009: TaskStep(FAILED, f"验证码错误，请重新开始{NOT_BILLED}"),
+    50009: TaskStep(FAILED, f"验证码不正确，这次登录已结束，点「重新开始」再登录一次{NOT_BILLED}"),
 }
 
 

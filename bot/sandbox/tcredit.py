@@ -6,9 +6,10 @@ Scenarios, chosen by the `account` or `id_card` typed into the login form:
   wrongpass → 10001 → 50004
   partial   → 10001 → 20001 → 40002, medical insurance missing
   anything else → 10001 → 10002 → 20001 → 30001 → 40001
-A wrong code keeps the task waiting (data.msg says the code was wrong) for CODE_TRIES attempts in all, the way a
-social-security site asks again; the last wrong one gives 50009. No code within CODE_TIMEOUT seconds of the
-emulator's clock gives 50008.
+A wrong code ends the task with 50009 (登录失败,验证码输入错误), as Tcredit's documentation says. A test may set
+`code_tries` higher to emulate a site that asks again: a wrong code with tries left goes through 10001 (登录中) and
+back to the wait, data.msg saying the code was wrong; the last wrong one gives 50009. No code within CODE_TIMEOUT
+seconds of the emulator's clock gives 50008.
 Each poll of a task moves it one state on. Passwords are checked for presence and dropped, never kept.
 
 Hooks for tests and the console: `advance(tid=None)` moves one task (or all) a state on as a poll would,
@@ -37,7 +38,6 @@ IMAGE_CODE = "K7q2"
 CODE_TIMEOUT = 120.0
 # Whoever logs in is the sandbox's employee 张小明 of 星河科技有限公司 (one world with 增减员 and the directory).
 EMPLOYER = WORKPLACES[0].company
-CODE_TRIES = 3
 WRONG_CODE_MSG = "验证码错误，请重新输入"
 
 CITIES = [
@@ -204,6 +204,8 @@ class Task:
     waiting_since: float | None = None
     failed_with: int | None = None
     wrong_codes: int = 0
+    # A wrong code with tries left: the next poll answers 10001 (checking), then the wait again.
+    rechecking: bool = False
 
     @property
     def code(self) -> int:
@@ -232,6 +234,8 @@ class TcreditEmulator:
         # Every request received, the free city list included (a consent test shows nothing was asked).
         self.requests = 0
         self.codes_received = 0
+        # Codes a task takes before a wrong one ends it (1: the documented 50009 at once).
+        self.code_tries = 1
 
     def advance(self, tid: str | None = None) -> None:
         """Move one task, or every task, one state on."""
@@ -313,6 +317,9 @@ class TcreditEmulator:
         if task is None:
             return _answer(2, "参数错误")
         code = task.code
+        if task.rechecking:
+            task.rechecking = False
+            return _answer(0, "成功", {"code": 10001, "msg": ""})
         if code in WAITING:
             if task.waiting_since is None:
                 task.waiting_since = self.clock.timestamp()
@@ -343,8 +350,11 @@ class TcreditEmulator:
             task.wrong_codes = 0
         else:
             task.wrong_codes += 1
-            if task.wrong_codes >= CODE_TRIES:
+            task.waiting_since = None
+            if task.wrong_codes >= self.code_tries:
                 task.failed_with = 50009
+            else:
+                task.rechecking = True
         return _answer(0, "成功", {"status": 0, "message": "成功"})
 
 

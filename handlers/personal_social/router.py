@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +57,8 @@ from handlers.personal_social.state import (
 )
 
 log = logging.getLogger("hrbot.personal_social")
+# Per card being updated; a lock nobody holds or waits for goes away with its last user.
+_card_updates: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 router = Router(FEATURE)
 
@@ -71,6 +74,8 @@ MAX_CODE_CHARS = 16
 ID_FIELDS = ("id_card", "idcard")
 MAX_CITY_CHARS = 32
 COMMAND = "个人社保"
+# Tcredit's codes after which the city itself is the problem: 重新开始 shows the city picker again.
+CITY_REFUSED = ("50003", "50005")
 
 # What the person agrees to before their login goes to Tcredit (docs/privacy.md). A changed text gets a new version.
 NOTICE = Notice(
@@ -357,7 +362,12 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
             return ActionResponse.toast(f"验证码最长 {MAX_CODE_CHARS} 位，请检查后重试", "error")
         flows = Flows(services.store)
         running = await flows.advance(
-            flow.user, flow.version, services.clock.now(), state=RUNNING, **_alive(services.clock.now())
+            flow.user,
+            flow.version,
+            services.clock.now(),
+            state=RUNNING,
+            answered=flow.last_code,
+            **_alive(services.clock.now()),
         )
         if running is None:
             return ActionResponse.toast("验证码已提交", "info")
@@ -385,7 +395,9 @@ async def restart(ctx: ActionContext) -> ActionResponse:
     now = services.clock.now()
     flow = await flows.start(ctx.user, old.chat_id, now, now + FLOW_LIFETIME)
     await flows.set_message(ctx.user, ctx.action.open_message_id)
-    return ActionResponse.replace(await _first_card(services, flow, ""))
+    # A login that failed (a wrong code, password or a timeout) starts again at the same city's form.
+    city = "" if old.last_code in CITY_REFUSED else (old.area_name or "")
+    return ActionResponse.replace(await _first_card(services, flow, city))
 
 
 @router.action("cancel")
@@ -405,8 +417,8 @@ async def poll_flows(services: Services) -> None:
     flows = Flows(services.store)
     now = services.clock.now()
     for flow in await flows.lapsed(now, POLL_BATCH):
-        if await flows.advance(flow.user, flow.version, now, state=EXPIRED) and flow.message_id:
-            await _patch(services, flow, expired_card(flow.area_name))
+        if expired := await flows.advance(flow.user, flow.version, now, state=EXPIRED):
+            await _patch(services, expired, expired_card(flow.area_name))
     slots = asyncio.Semaphore(POLL_CONCURRENCY)
 
     async def bounded(flow: Flow) -> None:
@@ -432,19 +444,20 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     code = str(state.code)
     if state.kind == "in_progress":
         if flow.state == RUNNING and code != flow.last_code:
-            if await flows.advance(flow.user, flow.version, now, last_code=code, **_alive(now)):
-                await _patch(services, flow, progress_card(area, state.text))
+            if moved := await flows.advance(flow.user, flow.version, now, last_code=code, **_alive(now)):
+                await _patch(services, moved, progress_card(area, state.text))
         else:
             await flows.touch(flow.user, now)
         return
     if state.kind in ("need_sms", "need_image"):
         wanted = SMS if state.kind == "need_sms" else IMAGE
-        # Waiting for the user's answer, or the same request just answered and not yet taken in by Tcredit;
-        # unless Tcredit says the code was wrong and the task waits for another (its msg): then ask again.
-        again = flow.state == RUNNING and code == flow.last_code and bool(state.msg)
-        if flow.state != RUNNING or (code == flow.last_code and not again):
+        # Waiting for the user's answer, or the same request just answered and not yet taken in by Tcredit.
+        # Tcredit moved on (e.g. 10001) and waits for the same kind of code again: the site asks again, so the
+        # person enters it again in the same task (Tcredit's msg says why, when it says anything).
+        if flow.state != RUNNING or code == flow.last_code:
             await flows.touch(flow.user, now)
             return
+        again = flow.dialog.data.get("answered") == code
         image_key = ""
         if wanted == IMAGE:
             if not state.image:
@@ -455,7 +468,7 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
             flow.user, flow.version, now, state=wanted, last_code=code, **_alive(now)
         )
         if advanced is not None:
-            problem = "验证码不正确，请重新输入" if again else None
+            problem = (state.msg[:MAX_FIELD_CHARS] or "请输入新收到的验证码") if again else None
             card = (
                 sms_card(area, advanced.version, problem=problem)
                 if wanted == SMS
@@ -464,15 +477,15 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
             await _patch(services, advanced, card)
         return
     if state.kind in ("done", "done_partial"):
-        if await flows.advance(flow.user, flow.version, now, state=DONE, last_code=code):
+        if done := await flows.advance(flow.user, flow.version, now, state=DONE, last_code=code):
             await _settle(services, flow, refused=False)
             card = result_card(
                 area, state.base_info, state.records, state.fail, services.local(now), flow.tid or ""
             )
-            await _patch(services, flow, card)
+            await _patch(services, done, card)
         return
-    if state.kind == "failed" and await flows.advance(
-        flow.user, flow.version, now, state=FAILED, last_code=code
+    if state.kind == "failed" and (
+        failed := await flows.advance(flow.user, flow.version, now, state=FAILED, last_code=code)
     ):
         await services.ledger.refund("tcredit", flow.tid or "")  # Tcredit rolls back a failed task's charge
         verdict = await _settle(services, flow, refused=code in CREDENTIALS_REFUSED)
@@ -481,7 +494,7 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
             reason += "。" + (
                 f"还可以再试 {verdict.left} 次" if verdict.allowed else _locked(services, verdict)
             )
-        await _patch(services, flow, failed_card(area, reason))
+        await _patch(services, failed, failed_card(area, reason))
 
 
 async def _settle(services: Services, flow: Flow, *, refused: bool) -> Verdict | None:
@@ -499,17 +512,23 @@ def _locked(services: Services, verdict: Verdict) -> str:
 
 
 async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:
+    """Show `flow`'s step on its card, unless the flow has moved on: one update at a time per card, so an update
+    Feishu paces (230020, waited out) cannot land after a newer step's and show a stale one."""
     if not flow.message_id:
         return
-    try:
-        # The flow's card lives in the user's private chat; a withdrawn or too-old card is sent there anew.
-        shown_in = await services.feishu.patch_card(
-            flow.message_id, card, resend_to=flow.user, id_type="open_id"
-        )
-        if shown_in != flow.message_id:
-            await Flows(services.store).set_message(flow.user, shown_in)
-    except Exception:
-        log.exception("could not update a personal social-security card")
+    async with _card_updates.setdefault(flow.message_id, asyncio.Lock()):
+        current = await Flows(services.store).get(flow.user)
+        if current is None or current.version != flow.version:
+            return
+        try:
+            # The flow's card lives in the user's private chat; a withdrawn or too-old card is sent there anew.
+            shown_in = await services.feishu.patch_card(
+                flow.message_id, card, resend_to=flow.user, id_type="open_id"
+            )
+            if shown_in != flow.message_id:
+                await Flows(services.store).set_message(flow.user, shown_in)
+        except Exception:
+            log.exception("could not update a personal social-security card")
 
 
 # Personal data (handlers/privacy: 我的数据, 删除我的数据, people who leave) ------------------------------------------
