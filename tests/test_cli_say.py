@@ -205,3 +205,10 @@ def test_without_a_run_file_or_hrbot_port_the_message_says_both(
     )
     status, _out, err = hrbot("say", "帮助")
     assert status == 1 and "no running bot recorded in ./.hrbot-run.json" in err and "HRBOT_PORT" in err
+
+
+def test_a_card_in_the_making_is_printed_once_it_is_done(hrbot: Hrbot) -> None:
+    """The digest says 正在生成 at once and is replaced seconds later: `say` prints the digest."""
+    status, out, err = hrbot("say", "增减员摘要", "--chat", "group", "--user", "hr")
+    assert status == 0, err
+    assert "社保增减员摘要" in out and " · 基数 " in out and "正在生成" not in out

@@ -1,13 +1,16 @@
 """Where a running bot listens, left in the working directory for `hrbot say` and `hrbot whoami` in another shell.
 
 `hrbot serve` writes `.hrbot-run.json` (its URL and process id) once it listens and removes it when it stops; the
-commands read it when HRBOT_PORT is not set for them, so a bot started on another port is still found.
+commands read it when HRBOT_PORT is not set for them, so a bot started on another port is still found. In a directory
+others can write to, the file is trusted only when it is a plain file of this user, writable by nobody else, naming a
+running process of this user: otherwise another local user could send `say`'s words elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +26,19 @@ class BotAddress:
 
 
 def write(url: str, path: Path = STATE_FILE) -> None:
+    """Written beside and renamed over: a symlink planted at `path` is replaced, never followed."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}")
     try:
-        path.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+        temporary.unlink(missing_ok=True)  # a leftover of a bot that died with this pid
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        os.fchmod(descriptor, 0o644)  # whatever the umask: the reader refuses a file others may write
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+        os.replace(temporary, path)
     except OSError:
-        pass  # a read-only working directory: `say` and `whoami` then need HRBOT_PORT
+        temporary.unlink(
+            missing_ok=True
+        )  # a read-only working directory: `say` and `whoami` then need HRBOT_PORT
 
 
 def remove(path: Path = STATE_FILE) -> None:
@@ -37,21 +49,31 @@ def remove(path: Path = STATE_FILE) -> None:
 
 def _read(path: Path) -> dict[str, object]:
     try:
-        found = json.loads(path.read_text())
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    try:
+        info = os.fstat(descriptor)
+        mine = stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()
+        if not mine or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return {}
+        with os.fdopen(descriptor, closefd=False) as file:
+            found = json.loads(file.read(4096))
     except (OSError, ValueError):
         return {}
+    finally:
+        os.close(descriptor)
     return found if isinstance(found, dict) else {}
 
 
 def _alive(pid: object) -> bool:
+    """A running process of this user (signal 0 to another user's process is refused)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except OSError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -62,8 +84,9 @@ def bot_address(settings: Settings, path: Path = STATE_FILE) -> BotAddress:
     if "hrbot_port" in settings.model_fields_set:
         return BotAddress(configured, "HRBOT_PORT")
     found = _read(path)
-    if isinstance(found.get("url"), str) and _alive(found.get("pid")):
-        return BotAddress(str(found["url"]), f"the running bot recorded in ./{path}")
+    url = found.get("url")
+    if isinstance(url, str) and url.startswith(("http://", "https://")) and _alive(found.get("pid")):
+        return BotAddress(url, f"the running bot recorded in ./{path}")
     return BotAddress(
         configured,
         f"the default port; no running bot recorded in ./{path}, set HRBOT_PORT if it runs elsewhere",

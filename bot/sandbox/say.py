@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 import time
@@ -26,6 +27,10 @@ BOT_MARKERS = ("@hrbot", "@bot")
 _MENTION = re.compile(r"@(\S+)")
 # After the first card, wait this long for more: some commands answer with a card and then a follow-up.
 SETTLE_SECONDS = 0.5
+# A card that says it is being made (a digest of every employee takes seconds) is awaited until it is replaced,
+# at most this long after it came.
+IN_THE_MAKING = "正在生成"
+MAKING_SECONDS = 60.0
 
 
 class SayError(Exception):
@@ -136,7 +141,9 @@ async def _collect_replies(
         ).json()
         if replies and settle_until is None:
             settle_until = time.monotonic() + SETTLE_SECONDS
-        if settle_until is not None and time.monotonic() >= settle_until:
+            deadline = max(deadline, time.monotonic() + MAKING_SECONDS)
+        making = any(IN_THE_MAKING in json.dumps(r.get("content"), ensure_ascii=False) for r in replies)
+        if settle_until is not None and time.monotonic() >= settle_until and not making:
             break
         await asyncio.sleep(0.1)
     return replies
