@@ -246,7 +246,12 @@ async def test_usage_card_for_admins_with_chart_and_export(bot: RunningBot) -> N
     row = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
     assert sheet.max_row == 2 and row["结果"] == "已计费"
     # Names, as on the card; the ids only in their own columns at the end, for reconciling.
-    assert (row["数据源"], row["功能"], row["使用人"]) == ("聚合数据", "企业社保", "张**")
+    assert (row["数据源"], row["接口"], row["功能"], row["使用人"]) == (
+        "聚合数据",
+        "企业社保缴纳查询",
+        "企业社保",
+        "张**",
+    )
     assert row["使用人 open_id"] == EMPLOYEE and header[-2:] == ["使用人 open_id", "会话 chat_id"]
 
 

@@ -240,6 +240,7 @@ def billed_api(services: Services) -> BilledApi:
         api="insurance",
         price=settings.tcredit_price_insurance,
         monthly_budget=settings.tcredit_monthly_budget,
+        api_name="个人社保查询",
     )
 
 

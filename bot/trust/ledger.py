@@ -134,6 +134,7 @@ class BilledApi:
     api: str  # "social_security", ...
     price: float  # yuan per billed call
     monthly_budget: float | None  # yuan per month for the whole provider; None: no budget
+    api_name: str = ""  # 企业社保缴纳查询, as an export names it
 
 
 @dataclass

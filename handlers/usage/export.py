@@ -36,6 +36,7 @@ class Names:
     """What the usage card calls ids: 聚合数据 for juhe, 企业社保 for its feature, a person's (masked) name."""
 
     providers: Mapping[str, str] = field(default_factory=dict)
+    apis: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (provider, api) → 企业社保缴纳查询
     features: Mapping[str, str] = field(default_factory=dict)
     people: Mapping[str, str] = field(default_factory=dict)
 
@@ -54,7 +55,7 @@ def workbook_bytes(
             (
                 f"{row['started_at'].astimezone(tz):%Y-%m-%d %H:%M:%S}",
                 names.providers.get(row["provider"], row["provider"]),
-                row["api"],
+                names.apis.get((row["provider"], row["api"]), row["api"]),
                 names.features.get(row["feature"], row["feature"]),
                 names.people.get(row["user_id"], "同事"),
                 float(row["price"]),

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.lifecycle.services import Services
-from bot.providers.billed import billed_providers
+from bot.providers.billed import billed_apis, billed_providers
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.guards import admins_only, private_only
 from bot.routing.protocol import ActionResponse
@@ -148,6 +148,7 @@ async def send_export(services: Services, open_id: str, month: str) -> None:
     found = await services.feishu.names({row["user_id"] for row in rows})
     names = Names(
         providers={api.provider: api.provider_name for api in billed_providers(services)},
+        apis={(api.provider, api.api): api.api_name for api in billed_apis(services)},
         features=_feature_names(services),
         people={user: mask_name(name) for user, name in found.items()},
     )
