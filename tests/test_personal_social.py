@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import respx
@@ -111,9 +112,11 @@ async def test_success_through_city_form_and_progress_to_result(bot: RunningBot)
     assert "***********6789" in text  # social security number: last four
     for section in ("养老保险", "医疗保险", "生育保险", "工伤保险", "失业保险"):
         assert f"{section}** · 22 个月" in text
-    assert "2026-10" in text and "单位合计" in text
-    # The headline reads as a sentence: the last month paid, then that month's total.
-    assert "**最近一次缴费是 2026-10**，此后没有缴费记录。该月合计 5,517.08 元" in text
+    # Paid every month up to last month (he is employed in 增减员's sandbox too): up to date.
+    today = datetime.now(ZoneInfo("Asia/Shanghai"))
+    last_month = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    assert last_month in text and "单位合计" in text
+    assert f"**已缴至 {last_month}**。该月合计 5,517.08 元" in text
     assert bot.sandbox.tcredit.created_tasks == 1
 
 

@@ -400,7 +400,11 @@ class JuheSettings(SettingsModel):
 
 
 BILLED_APIS = ("social_security", "micro_ent", "four_factors")
-API_NAMES = {"social_security": "企业社保缴纳查询", "micro_ent": "小微企业查询", "four_factors": "企业四要素核验"}
+API_NAMES = {
+    "social_security": "企业社保缴纳查询",
+    "micro_ent": "小微企业查询",
+    "four_factors": "企业四要素核验",
+}
 
 
 def billed_api(services: Services, api: str) -> BilledApi:

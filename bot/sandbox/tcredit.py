@@ -25,7 +25,9 @@ import struct
 import uuid
 import zlib
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -33,6 +35,7 @@ from bot.clock import Clock
 from bot.sandbox.compensation import EMPLOYEE_BASE
 from bot.sandbox.corehr import WORKPLACES
 
+CHINA = ZoneInfo("Asia/Shanghai")
 SMS_CODE = "123456"
 IMAGE_CODE = "K7q2"
 CODE_TIMEOUT = 120.0
@@ -144,12 +147,13 @@ DEFAULT_SCRIPT = [10001, 10002, 20001, 30001, 40001]
 WAITING = {10003: SMS_CODE, 10004: IMAGE_CODE}
 
 
-def _months(
-    start_year: int, count: int, base: float, company_rate: float, personal_rate: float
-) -> list[dict]:
+def _months(last: date, count: int, base: float, company_rate: float, personal_rate: float) -> list[dict]:
+    """`count` months of contributions up to `last`'s month."""
     rows = []
+    first = last.year * 12 + last.month - count
     for index in range(count):
-        year, month = start_year + index // 12, index % 12 + 1
+        year, month = divmod(first + index, 12)
+        month += 1
         rows.append(
             {
                 "payDate": f"{year}-{month:02d}-15",
@@ -164,13 +168,16 @@ def _months(
     return rows
 
 
-def result_data(tid: str, partial: bool) -> dict[str, Any]:
-    """The API doc's result shape with realistic values."""
+def result_data(tid: str, partial: bool, now: datetime) -> dict[str, Any]:
+    """The API doc's result shape with realistic values: paid every month up to last month (正常缴存, as 增减员's
+    sandbox has him employed)."""
+    local = now.astimezone(CHINA)
+    last = (local.replace(day=1) - timedelta(days=1)).date()
     data: dict[str, Any] = {
         "code": 40002 if partial else 40001,
         "msg": "获取成功",
         "tid": tid,
-        "createTime": "2026-11-23 09:00:00",
+        "createTime": f"{local:%Y-%m-%d %H:%M:%S}",
         "baseInfo": {
             "name": "张小明",
             "idcard": "11010519811231002X",
@@ -182,14 +189,14 @@ def result_data(tid: str, partial: bool) -> dict[str, Any]:
             "sex": "男",
             "birthday": "1981-12-31",
             "payStatus": "正常缴存",
-            "lastPayDate": "2026-10-15",
+            "lastPayDate": f"{last:%Y-%m}-15",
         },
         # The ratios of the sandbox company's insurance kinds (bot/sandbox/corehr.py INSURANCES).
-        "oldageInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.16, 0.08),
-        "medicalInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.09, 0.02),
-        "birthInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.008, 0.0),
-        "injuryInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.002, 0.0),
-        "unemployInsuranceInfos": _months(2025, 22, EMPLOYEE_BASE, 0.005, 0.005),
+        "oldageInsuranceInfos": _months(last, 22, EMPLOYEE_BASE, 0.16, 0.08),
+        "medicalInsuranceInfos": _months(last, 22, EMPLOYEE_BASE, 0.09, 0.02),
+        "birthInsuranceInfos": _months(last, 22, EMPLOYEE_BASE, 0.008, 0.0),
+        "injuryInsuranceInfos": _months(last, 22, EMPLOYEE_BASE, 0.002, 0.0),
+        "unemployInsuranceInfos": _months(last, 22, EMPLOYEE_BASE, 0.005, 0.005),
     }
     if partial:
         data["medicalInsuranceInfos"] = []
@@ -329,7 +336,7 @@ class TcreditEmulator:
         else:
             task.move_on()
         if code in (40001, 40002):
-            return _answer(0, "成功", result_data(form["tid"], partial=code == 40002))
+            return _answer(0, "成功", result_data(form["tid"], partial=code == 40002, now=self.clock.now()))
         wrong = code in WAITING and task.wrong_codes > 0
         data: dict[str, Any] = {"code": code, "msg": WRONG_CODE_MSG if wrong else ""}
         if code in WAITING:
