@@ -41,11 +41,15 @@ def help_card(commands: Sequence[CommandLine], *, unknown: str | None = None) ->
     return card("hrbot · 使用帮助", INFO, elements)
 
 
-def suggestion_card(unknown: str, command: CommandLine) -> Card:
-    """A typo of a command word (企业社宝): the nearest command and how to use it, instead of the whole list."""
-    shown = unknown if len(unknown) <= ECHO_LIMIT else unknown[:ECHO_LIMIT] + "…"
+def suggestion_card(typed: str, command: CommandLine) -> Card:
+    """The command a message most likely means, and how to use it, instead of the whole list: `typed` is the
+    message's start taken for the command's word, a typo (企业社宝) or the word itself followed by what the command
+    does not take (`撤回同意了会怎么样？`)."""
+    words = {word.casefold() for word in (command.name, *command.aliases)}
+    shown = typed if len(typed) <= ECHO_LIMIT else typed[:ECHO_LIMIT] + "…"
+    asked = f"你是不是想用「{md(command.name)}」？"
     elements: list[Element] = [
-        markdown(f"没有「{md(shown)}」这个命令。你是不是想用「{md(command.name)}」？"),
+        markdown(asked if typed.casefold() in words else f"没有「{md(shown)}」这个命令。{asked}"),
         markdown(f"**{command.name}** — {command.summary}\n发送：`{command.example}`"),
         note("私聊直接发送；在群里请先 @我 再发送。"),
         button_row(button("查看全部命令", action_value(BACK))),

@@ -324,6 +324,7 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     help.suggestion_card: {
         "typo": lambda: help.suggestion_card("企业社宝", COMMANDS[0]),
         "hostile typo": lambda: help.suggestion_card(HOSTILE, COMMANDS[0]),
+        "word with what it does not take": lambda: help.suggestion_card(COMMANDS[0].aliases[0], COMMANDS[0]),
     },
     help.welcome_card: {
         "private": lambda: help.welcome_card(COMMANDS, group=False),

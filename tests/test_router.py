@@ -17,7 +17,7 @@ from bot.lifecycle.services import Services
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal, UserFacingError
 from bot.routing.protocol import ActionResponse, Card
-from bot.routing.router import Dispatcher, Router
+from bot.routing.router import Dispatcher, Router, split_command
 from tests import feishu_wire as wire
 from tests.conftest import eventually
 from tests.fakes import P2P, USER, action_context, core_settings, fake_services, message_context
@@ -328,8 +328,9 @@ async def test_a_stored_job_id_runs_its_handler_with_the_services_and_stored_arg
     assert services.scheduler.removed == ["gone.job"] and len(runs) == 1  # type: ignore[union-attr]
 
 
-def test_every_command_word_is_found_with_or_without_a_space_or_colon() -> None:
-    """Chinese users type 企业社保小米… or 企业社保：小米…; a full-width space works as well."""
+def test_every_command_word_is_found_with_a_space_or_colon_and_joined_only_to_what_it_takes() -> None:
+    """Chinese users type 企业社保：小米… or 企业社保 小米… (a full-width space works as well), and 企业社保小米…: joined,
+    the word is the command only when the command declares that what follows is its argument."""
     dispatcher = build_dispatcher(discover())
     for command in dispatcher.commands:
         for word in command.words:
@@ -340,12 +341,22 @@ def test_every_command_word_is_found_with_or_without_a_space_or_colon() -> None:
                 f"{word}: 参数",
                 f" {word}\n参数",
             ):
-                assert dispatcher.match(text) == (command, word.casefold(), "参数"), text
-            if not word[-1].isascii():
-                assert dispatcher.match(f"{word}参数") == (command, word.casefold(), "参数"), word
+                expected = (
+                    (command, word.casefold(), "参数") if command.takes_args else (None, *split_command(text))
+                )
+                assert dispatcher.match(text) == expected, text
+            # Nothing joined is an argument unless the command says so; never after a two-character word.
+            joined = f"{word}是什么？"
+            assert dispatcher.match(joined) == (None, joined, ""), joined
             assert dispatcher.match(word)[0] is command and dispatcher.match(word)[2] == ""
+            if not command.takes_args:
+                assert (
+                    dispatcher.match(f"{word}。")[0] is command
+                    and dispatcher.match(f"{word} !")[0] is command
+                )
     assert dispatcher.match("增减员摘要")[0] is dispatcher.find_command("增减员摘要"), "the longest word wins"
-    assert dispatcher.match("小微企业成都")[2] == "成都" and dispatcher.match("小微成都")[2] == "成都"
+    assert dispatcher.match("小微企业成都某某有限公司")[2] == "成都某某有限公司"
+    assert dispatcher.match("小微成都某某有限公司")[0] is None and dispatcher.match("小微 成都")[2] == "成都"
     # A Latin word needs a boundary: `helpful` is nobody's command.
     assert dispatcher.match("helpful") == (None, "helpful", "")
     assert dispatcher.match("吃饭了吗 今天") == (None, "吃饭了吗", "今天")

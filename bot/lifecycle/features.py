@@ -90,7 +90,7 @@ def build_catalogue(features: Sequence[Feature], dispatcher: Dispatcher) -> Cata
                 command.summary,
                 command.example,
                 router.name,
-                tuple(required_roles(command.guards)),
+                tuple(dict.fromkeys([*required_roles(command.guards), *command.shown_to])),
             )
             for router in dispatcher.routers
             for command in router.commands

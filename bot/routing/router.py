@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.routing.command_words import match_word
+from bot.routing.command_words import accepts, match_word
 from bot.routing.context import (
     ActionContext,
     ActionHandler,
@@ -28,6 +28,7 @@ from bot.routing.protocol import ActionResponse
 
 if TYPE_CHECKING:
     from bot.lifecycle.services import Services
+    from bot.routing.roles import Role
 
 log = logging.getLogger("hrbot.router")
 
@@ -45,10 +46,20 @@ class Command:
     example: str
     handler: CommandHandler
     guards: tuple[Guard, ...] = ()
+    # False for a command without arguments: `撤回同意` followed by anything but punctuation is not it.
+    takes_args: bool = True
+    # Whether text written straight after the word (`企业社保小米…`) is this command's argument; None: it never is.
+    joined: Callable[[str], bool] | None = None
+    # Roles help lists the command to, besides those its guards ask for (a command that checks the role itself).
+    shown_to: tuple[Role, ...] = ()
 
     @property
     def words(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def accepts(self, word: str, args: str, joined: bool) -> bool:
+        """Whether a message starting with `word` followed by `args` is this command (`command_words`)."""
+        return accepts(word, args, joined, takes_args=self.takes_args, joined_args=self.joined)
 
     async def run(self, ctx: MessageContext) -> None:
         await _guarded(self.guards, ctx)
@@ -98,10 +109,36 @@ class Router:
         return f"{self.name}.{name}"
 
     def command(
-        self, name: str, *aliases: str, summary: str, example: str | None = None, guards: Sequence[Guard] = ()
+        self,
+        name: str,
+        *aliases: str,
+        summary: str,
+        example: str | None = None,
+        guards: Sequence[Guard] = (),
+        takes_args: bool = True,
+        joined: Callable[[str], bool] | None = None,
+        shown_to: Sequence[Role] = (),
     ) -> Callable[[CommandHandler], CommandHandler]:
+        """`takes_args=False`: the command takes no argument. `joined`: whether text typed straight after the word,
+        without a space or colon, is the command's argument (default: never). `shown_to`: roles help lists the
+        command to when the handler, not a guard, checks them (who may run it does not change)."""
+        if not takes_args and joined is not None:
+            raise ValueError(f"command {name!r} takes no argument: nothing can be joined to it")
+
         def register(handler: CommandHandler) -> CommandHandler:
-            self.commands.append(Command(name, aliases, summary, example or name, handler, tuple(guards)))
+            self.commands.append(
+                Command(
+                    name,
+                    aliases,
+                    summary,
+                    example or name,
+                    handler,
+                    tuple(guards),
+                    takes_args,
+                    joined,
+                    tuple(shown_to),
+                )
+            )
             return handler
 
         return register
@@ -221,9 +258,11 @@ class Dispatcher:
         return self._commands.get(word.casefold())
 
     def match(self, text: str) -> tuple[Command | None, str, str]:
-        """(command, word, arguments) for a message: the command word it starts with, with or without a space or a
-        colon after it; else no command, the first word and the rest."""
-        found = match_word(text, self._commands)
+        """(command, word, arguments) for a message: the command word it starts with, followed by a space or a
+        colon, or joined to what its command takes (`command_words`); else no command, the first word and the rest."""
+        found = match_word(
+            text, self._commands, lambda word, args, joined: self._commands[word].accepts(word, args, joined)
+        )
         if found is None:
             return None, *split_command(text)
         word, args = found

@@ -84,3 +84,52 @@ def company_keyword_problem(keyword: str) -> str | None:
     if len(keyword) < 4 and not keyword.isdigit():
         return "企业名称太短，请输入企业全称"
     return None
+
+
+# How registered names end (公司, 集团, 厂, 合作社, 事务所, 研究院, 门市部…), a partnership's 「（有限合伙）」 aside.
+_NAME_ENDINGS = (
+    "公司",
+    "集团",
+    "厂",
+    "店",
+    "中心",
+    "社",
+    "所",
+    "院",
+    "馆",
+    "场",
+    "站",
+    "行",
+    "工作室",
+    "经营部",
+    "门市部",
+    "营业部",
+    "服务部",
+    "学校",
+    "幼儿园",
+    "协会",
+    "基金会",
+    "商会",
+)
+_PARTNERSHIP = re.compile(r"[（(][^（）()]*[）)]$")
+_QUESTION = re.compile(r"[?？]|怎么|什么|如何|哪|是否|为何|能否|可以|[吗呢嘛]$")
+
+
+def looks_like_question(value: str) -> bool:
+    """`怎么查询比较好`, `能查吗`: words typed after a command that ask about it rather than name what it is for."""
+    return bool(_QUESTION.search(value))
+
+
+def looks_like_company(value: str) -> bool:
+    """Whether `value` reads as one company (a registered name, a registration number or a credit code) rather than
+    a question or a sentence: how a command tells `企业社保小米科技有限责任公司` from `企业社保怎么查询比较好`."""
+    value = value.strip()
+    if looks_like_uscc(value) or looks_like_reg_number(value):
+        return True
+    if (
+        not 4 <= len(value) <= MAX_COMPANY_CHARS
+        or any(c.isspace() for c in value)
+        or looks_like_question(value)
+    ):
+        return False
+    return _PARTNERSHIP.sub("", value).endswith(_NAME_ENDINGS)

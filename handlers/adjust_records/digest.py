@@ -234,7 +234,13 @@ async def load_snapshot(services: Services, snapshot: str) -> dict[str, Any] | N
 
 
 # On demand ---------------------------------------------------------------------------------------------------------
-@router.command("增减员摘要", summary="立即生成增减员摘要（仅 HR）", example="增减员摘要")
+@router.command(
+    "增减员摘要",
+    summary="立即生成增减员摘要（仅 HR）",
+    example="增减员摘要",
+    takes_args=False,
+    shown_to=[Role.HR],
+)
 async def digest_now(ctx: MessageContext) -> None:
     services = ctx.services
     if not await is_hr(services, ctx.user):
@@ -335,7 +341,13 @@ async def _send_export(
 
 
 # Subscriptions -----------------------------------------------------------------------------------------------------
-@router.command("订阅增减员摘要", summary="HR 在全员为 HR 的群里订阅定时增减员摘要", example="订阅增减员摘要")
+@router.command(
+    "订阅增减员摘要",
+    summary="HR 在全员为 HR 的群里订阅定时增减员摘要",
+    example="订阅增减员摘要",
+    takes_args=False,
+    shown_to=[Role.HR],
+)
 async def subscribe_chat(ctx: MessageContext) -> None:
     services = ctx.services
     if not await is_hr(services, ctx.user):
@@ -367,7 +379,13 @@ async def subscribe_chat(ctx: MessageContext) -> None:
     await ctx.reply(subscribed_card(settings_of(services).hrbot_digest_cron))
 
 
-@router.command("取消订阅增减员摘要", summary="HR 取消本群的增减员摘要订阅", example="取消订阅增减员摘要")
+@router.command(
+    "取消订阅增减员摘要",
+    summary="HR 取消本群的增减员摘要订阅",
+    example="取消订阅增减员摘要",
+    takes_args=False,
+    shown_to=[Role.HR],
+)
 async def unsubscribe_chat(ctx: MessageContext) -> None:
     services = ctx.services
     if not await is_hr(services, ctx.user):

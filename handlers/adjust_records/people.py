@@ -61,6 +61,16 @@ def split_args(args: str) -> list[str]:
     return [token for token in _SEPARATORS.split(args) if token]
 
 
+def names_contacts(args: str) -> bool:
+    """Only emails and mobile numbers: what may follow 增减员 without a space (`增减员13800138000`). A name may not,
+    since `增减员怎么查` would be a search for a colleague called 怎么查."""
+    tokens = split_args(args)
+    return bool(tokens) and all(
+        _EMAIL.match(bare) or _MOBILE.match(re.sub(r"[-\s]", "", bare))
+        for bare in (token[:MAX_TOKEN].removeprefix("@") for token in tokens)
+    )
+
+
 async def resolve_people(services: Services, mentions: Sequence[Mention], args: str) -> Resolution:
     result = Resolution()
     tokens = split_args(args)

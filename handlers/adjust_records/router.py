@@ -21,7 +21,7 @@ from cards.adjust_records import (
 )
 from handlers.adjust_records.audience import full_view_in_private, is_hr
 from handlers.adjust_records.names import NameBook
-from handlers.adjust_records.people import resolve_people
+from handlers.adjust_records.people import names_contacts, resolve_people
 
 router = Router("adjust_records")
 
@@ -45,6 +45,7 @@ async def others_only_for_hr(ctx: MessageContext) -> None:
     example="增减员 @张三",
     # Salary bases are not for a group's eyes: the records go to the requester privately.
     guards=[others_only_for_hr, private_only(moved_private_card)],
+    joined=names_contacts,
 )
 async def show_records(ctx: MessageContext) -> None:
     services = ctx.services

@@ -12,7 +12,7 @@ from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport,
 from bot.providers.juhe_errors import juhe_error
 from bot.routing.context import MessageContext
 from bot.routing.router import Router
-from bot.trust.validators import company_keyword_problem, looks_like_uscc
+from bot.trust.validators import company_keyword_problem, looks_like_company, looks_like_uscc
 from cards.enterprise_social import EXAMPLE, failed_card, report_card, usage_card
 
 router = Router("enterprise_social")
@@ -85,7 +85,9 @@ async def lookup(
         return report, fetched_at, False
 
 
-@router.command("企业社保", summary="查询企业工商年报中的社保缴纳情况", example=EXAMPLE)
+@router.command(
+    "企业社保", summary="查询企业工商年报中的社保缴纳情况", example=EXAMPLE, joined=looks_like_company
+)
 async def enterprise_social(ctx: MessageContext) -> None:
     keyword = normalise(ctx.args)
     if not keyword:

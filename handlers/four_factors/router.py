@@ -124,7 +124,12 @@ class Factors:
         return problems
 
 
-@router.command("企业核验", summary="企业四要素核验：发送后填写表单，由管理员核验", example="企业核验")
+@router.command(
+    "企业核验",
+    summary="企业四要素核验：发送后填写表单，由管理员核验",
+    example="企业核验",
+    joined=lambda rest: len(rest.split()) >= 4,
+)
 async def ask(ctx: MessageContext) -> None:
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
         # Nothing typed is stored before the requester has agreed: 同意 carries it and the request goes on.

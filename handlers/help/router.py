@@ -48,17 +48,23 @@ async def _commands(services: Services, user: str) -> list[CommandLine]:
 
 @router.command("帮助", "help", "?", "？", summary="查看所有命令和示例", example="帮助")
 async def show_help(ctx: MessageContext) -> None:
-    unknown = (
-        ctx.command if ctx.services.catalogue.find_command(ctx.command) is None and ctx.command else None
-    )
+    await ctx.reply(help_card(await _commands(ctx.services, ctx.user)))
+
+
+async def answer_unknown(ctx: MessageContext) -> None:
+    """A message that is no command: the command it most likely means (a typo, or a command word followed by what
+    that command does not take: `企业社保怎么查询比较好`) with its usage; else the whole list."""
     usable = await _usable(ctx.services, ctx.user)
-    if unknown:
-        words = {word: command for command in usable for word in command.words}
-        nearest = nearest_word(ctx.message.text, words)
-        if nearest is not None:
-            await ctx.reply(suggestion_card(unknown, _line(words[nearest])))
-            return
-    await ctx.reply(help_card([_line(c) for c in usable], unknown=unknown))
+    # Help's own words are left out: the list below is help.
+    words = {word: command for command in usable if command.feature != router.name for word in command.words}
+    nearest = nearest_word(ctx.message.text, words)
+    if nearest is not None:
+        word, typed = nearest
+        await ctx.reply(suggestion_card(typed, _line(words[word])))
+        return
+    # A command word with what it does not take, of a command this user is not shown: no "没有…这个命令".
+    unknown = ctx.command if ctx.services.catalogue.find_command(ctx.command) is None else None
+    await ctx.reply(help_card([_line(c) for c in usable], unknown=unknown or None))
 
 
 @router.action("usage")
@@ -80,7 +86,7 @@ async def answer_anything_else(ctx: MessageContext) -> None:
     if ctx.message.message_type != "text":
         await ctx.reply(non_text_hint())
     else:
-        await show_help(ctx)
+        await answer_unknown(ctx)
 
 
 @router.on_error

@@ -21,7 +21,7 @@ from bot.routing.context import ActionContext, MessageContext
 from bot.routing.errors import Refusal
 from bot.routing.router import ActionResponse, Router
 from bot.trust.personal_data import Held
-from bot.trust.validators import company_keyword_problem
+from bot.trust.validators import company_keyword_problem, looks_like_company
 from cards.micro_ent import (
     EXPIRED_WHY,
     expired_card,
@@ -87,6 +87,7 @@ def _normalise(keyword: str) -> str:
     "小微",
     summary="查询小微企业扶持信息（异步，一般 30 分钟内出结果）",
     example="小微企业 成都成电光信科技股份有限公司",
+    joined=looks_like_company,
 )
 async def submit(ctx: MessageContext) -> None:
     keyword = _normalise(ctx.args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from bot.routing.protocol import ActionResponse, Card
 from bot.routing.router import Router
 from bot.trust.consent import Consents, Notice
 from bot.trust.personal_data import Held
-from bot.trust.validators import valid_id_number
+from bot.trust.validators import looks_like_question, valid_id_number
 from cards.common import consent_declined_card
 from cards.personal_social import (
     Field,
@@ -73,6 +74,14 @@ MAX_FIELD_CHARS = 64
 MAX_CODE_CHARS = 16
 ID_FIELDS = ("id_card", "idcard")
 MAX_CITY_CHARS = 32
+# A city as Tcredit names it (北京, 浙江省直), typed straight after the command: `个人社保北京`.
+_CITY = re.compile(r"[\u4e00-\u9fff]{2,10}")
+
+
+def names_a_city(text: str) -> bool:
+    return bool(_CITY.fullmatch(text)) and not looks_like_question(text)
+
+
 COMMAND = "个人社保"
 # Tcredit's codes after which the city itself is the problem: 重新开始 shows the city picker again.
 CITY_REFUSED = ("50003", "50005")
@@ -154,6 +163,7 @@ async def _form_step(
     summary="查询本人社保缴纳记录（私聊进行，需登录当地社保网站）",
     example="个人社保 北京",
     guards=[private_only(moved_private_card)],
+    joined=names_a_city,
 )
 async def start(ctx: MessageContext) -> None:
     services = ctx.services

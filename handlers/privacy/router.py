@@ -108,6 +108,7 @@ async def _named_lines(services: Services, rows: list[audit.AuditRow]) -> list[A
     "我的数据",
     summary="查看机器人保存的与你有关的个人信息",
     example="我的数据",
+    takes_args=False,
     guards=[private_only(moved_private_card)],
 )
 async def my_data(ctx: MessageContext) -> None:
@@ -138,6 +139,7 @@ async def _confirm_card(services: Services, open_id: str) -> dict[str, Any]:
     "删除我的数据",
     summary="删除机器人保存的你的个人信息（访问审计记录和收费查询记录除外）",
     example="删除我的数据",
+    takes_args=False,
     guards=[private_only(moved_private_card)],
 )
 async def ask_erase_command(ctx: MessageContext) -> None:
@@ -192,6 +194,7 @@ async def _withdraw(services: Services, open_id: str) -> dict[str, Any]:
     "撤回同意",
     summary="撤回向数据源发送个人信息的同意",
     example="撤回同意",
+    takes_args=False,
     # Which notices someone had agreed to says which features they used.
     guards=[private_only(moved_private_card)],
 )

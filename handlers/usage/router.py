@@ -125,6 +125,7 @@ async def build_view(services: Services) -> UsageView:
     summary="查看计费查询的花费、预算和熔断状态（管理员）",
     # Spend, budget and who asked most are not for a group: answered privately, as 审计 is.
     guards=[admins_only(NOT_ADMIN), private_only(moved_private_card)],
+    takes_args=False,
 )
 async def usage(ctx: MessageContext) -> None:
     await ctx.reply(usage_card(await build_view(ctx.services)))
