@@ -226,11 +226,14 @@ def _withdraw_button(view: RequestView) -> Element:
     return button("撤回申请", action_value(WITHDRAW, request=view.request_id, attempt=view.attempt))
 
 
-def consent_card(notice: Notice, typed: str = "", requester: str = "") -> Card:
-    """Before a request: the named person's data goes to Juhe once a manager verifies. `typed`: what came with the
-    command, carried by 同意 (the bot keeps nothing before consent) so the request goes on as typed."""
-    agree = action_value(AGREE, typed=typed, requester=requester) if typed else action_value(AGREE)
-    return notice_card(notice, agree, action_value(REFUSE))
+def consent_card(notice: Notice, requester: str = "", source: str = "", sealed: str = "") -> Card:
+    """Before a request: the named person's data goes to Juhe once a manager verifies. Only `requester` may agree.
+    `sealed`: what came with the command (message `source`), sealed by the handler so the card holds nothing
+    readable; 同意 carries it back and the request goes on as typed."""
+    payload = {"requester": requester} if requester else {}
+    if sealed:
+        payload |= {"source": source, "sealed": sealed}
+    return notice_card(notice, action_value(AGREE, **payload), action_value(REFUSE))
 
 
 def withdrawn_card(view: RequestView) -> Card:

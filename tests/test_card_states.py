@@ -23,6 +23,7 @@ from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import validate_card
 from bot.trust.personal_data import Held
+from bot.trust.sealing import Sealing
 from cards import (
     adjust_records,
     common,
@@ -238,7 +239,16 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     four_factors.consent_card: {
         "notice": lambda: four_factors.consent_card(JUHE_NOTICE),
         "notice carrying what was typed": lambda: four_factors.consent_card(
-            JUHE_NOTICE, f"{HOSTILE} 91110108551385082Q 雷军 11010119691202123X", "ou_1"
+            JUHE_NOTICE,
+            "ou_1",
+            "om_1",
+            Sealing("cards").seal_text(
+                # As long as the ingress lets a command's words be (MAX_ARGUMENT_CHARS), all wide characters.
+                {
+                    "typed": f"{HOSTILE} 91110108551385082Q 雷军 11010119691202123X".ljust(200, "雷"),
+                    "until": 0.0,
+                }
+            ),
         ),
     },
     four_factors.withdrawn_card: {"withdrawn": lambda: four_factors.withdrawn_card(VIEW)},

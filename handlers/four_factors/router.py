@@ -25,6 +25,7 @@ from bot.routing.router import Router
 from bot.trust.consent import Consents, Notice
 from bot.trust.masking import mask_name
 from bot.trust.personal_data import Held
+from bot.trust.sealing import Sealing
 from bot.trust.validators import valid_id_number, valid_reg_number, valid_uscc
 from cards.common import consent_declined_card
 from cards.four_factors import (
@@ -66,6 +67,10 @@ INTERRUPTED_AFTER = timedelta(minutes=10)
 INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次收费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
+NOT_THE_REQUESTER = "只有申请人可以同意"
+# What was typed with the command rides on the consent notice's 同意, sealed, this long: as long as an undecided
+# request would keep it.
+TYPED_KEPT = REQUEST_LIFETIME
 COMMAND = "企业核验"
 # Open (waiting or being verified) requests one person may have at once.
 MAX_OPEN_PER_REQUESTER = 3
@@ -127,8 +132,8 @@ class Factors:
 @router.command("企业核验", summary="企业四要素核验：发送后填写表单，由管理员核验", example="企业核验")
 async def ask(ctx: MessageContext) -> None:
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
-        # Nothing typed is stored before the requester has agreed: 同意 carries it and the request goes on.
-        await ctx.reply(consent_card(NOTICE, ctx.args, ctx.user))
+        # Nothing typed is stored before the requester has agreed: 同意 carries it, sealed, and the request goes on.
+        await ctx.reply(_notice(ctx))
         return
     typed = _typed(ctx.argv)
     if not isinstance(typed, Factors):
@@ -140,6 +145,27 @@ async def ask(ctx: MessageContext) -> None:
     copies = [await ctx.reply(card)]
     copies += await _post_to_managers(services, card, ctx.message.chat_id)
     await Verifications(services.store).set_messages(request.id, copies)
+
+
+def _notice(ctx: MessageContext) -> Card:
+    """The consent notice for whoever typed the command; what came with it sealed to them, this chat and message."""
+    message = ctx.message
+    if not ctx.args.strip():
+        return consent_card(NOTICE, ctx.user)
+    until = ctx.services.clock.now() + TYPED_KEPT
+    sealed = _carrier(ctx.services).seal_text(
+        {"typed": ctx.args, "until": until.timestamp()}, _place(ctx.user, message.chat_id, message.message_id)
+    )
+    return consent_card(NOTICE, ctx.user, message.message_id, sealed)
+
+
+def _carrier(services: Services) -> Sealing:
+    settings = services.settings
+    return Sealing("hrbot-card.four_factors.typed", settings.feishu_app_secret, settings.feishu_encrypt_key)
+
+
+def _place(requester: str, chat_id: str, message_id: str) -> str:
+    return f"{requester}\0{chat_id}\0{message_id}"
 
 
 def _typed(argv: list[str]) -> Factors | Card:
@@ -158,7 +184,9 @@ def _typed(argv: list[str]) -> Factors | Card:
 async def submit(ctx: ActionContext) -> ActionResponse:
     """The form: the same card becomes the request card."""
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
-        return ActionResponse.toast("请先阅读并同意个人信息使用告知", "warning", card=consent_card(NOTICE))
+        return ActionResponse.toast(
+            "请先阅读并同意个人信息使用告知", "warning", card=consent_card(NOTICE, ctx.user)
+        )
     form = ctx.form
     factors = Factors.cleaned(
         *(str(form.get(name) or "") for name in ("entname", "entmark", "realname", "idcard"))
@@ -172,11 +200,12 @@ async def submit(ctx: ActionContext) -> ActionResponse:
     return ActionResponse.toast("已提交，等待管理员核验", "success", card=card)
 
 
-async def _submit_in_place(ctx: ActionContext, factors: Factors) -> Card | None:
-    """The clicked card (form or notice) becomes the request card, once; None if it already did."""
+async def _submit_in_place(ctx: ActionContext, factors: Factors, once: str = "") -> Card | None:
+    """The clicked card (form or notice) becomes the request card, once (and once for `once`, when given); None if
+    it already did."""
     services = ctx.services
     clicked = ctx.action.open_message_id
-    if not await services.store.claim([f"four-factors-form:{clicked}"]):
+    if not await services.store.claim([f"four-factors-form:{clicked}", *([once] if once else [])]):
         return None
     request = await _create(services, ctx.user, ctx.action.open_chat_id, factors)
     card = request_card(await _view(services, request))
@@ -225,16 +254,32 @@ async def _post_to_managers(services: Services, card: Card, chat_id: str) -> lis
 # Consent -----------------------------------------------------------------------------------------------------------
 @router.action("agree")
 async def agree(ctx: ActionContext) -> ActionResponse:
-    """同意: recorded; the request goes on as it was typed with the command (only the person who typed it goes
-    on with it: anyone else in a group who agrees gets the form)."""
+    """同意 by the person who typed the command: recorded, and the request goes on as typed. Anyone else's click
+    (in a group) changes nothing: the notice and what it carries stay the requester's."""
+    requester = ctx.value.get("requester")
+    if requester and requester != ctx.user:
+        return ActionResponse.toast(NOT_THE_REQUESTER, "warning")
     await Consents(ctx.services.store).agree(ctx.user, NOTICE)
-    typed = str(ctx.value.get("typed") or "")
-    if not typed or ctx.value.get("requester") != ctx.user:
+    sealed = str(ctx.value.get("sealed") or "")
+    if not sealed:
         return ActionResponse.toast("已同意，请填写核验信息", "success", card=form_card())
+    source = str(ctx.value.get("source") or "")
+    try:
+        carried = _carrier(ctx.services).open_text(sealed, _place(ctx.user, ctx.action.open_chat_id, source))
+        typed, until = str(carried["typed"]), float(carried["until"])
+    except (ValueError, KeyError, TypeError):
+        # Not sealed for this person in this chat (a forwarded notice), or under secrets since changed.
+        return ActionResponse.toast("已同意；之前输入的信息无法带入，请重新填写", "warning", card=form_card())
+    if ctx.services.clock.now().timestamp() > until:
+        return ActionResponse.toast(
+            f"已同意；之前输入的信息已超过 {TYPED_KEPT.days} 天，不再保留，请重新填写",
+            "warning",
+            card=form_card(),
+        )
     factors = _typed(typed.split())
     if not isinstance(factors, Factors):
         return ActionResponse.toast("已同意", "success", card=factors)
-    card = await _submit_in_place(ctx, factors)
+    card = await _submit_in_place(ctx, factors, once=f"four-factors-typed:{source}")
     if card is None:
         return ActionResponse.toast("这条申请已经提交过了", "info")
     return ActionResponse.toast("已同意并提交，等待管理员核验", "success", card=card)
