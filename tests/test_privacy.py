@@ -133,6 +133,7 @@ async def test_four_factors_asks_before_a_request_is_stored(settings, clock) -> 
         # 同意 goes on with what was typed: the notice becomes the request, nothing to type again.
         assert answer["toast"]["content"] == "已同意并提交，等待管理员核验"
         assert "企业核验申请" in card_text(notice.content) and MASKED_ID in card_text(notice.content)
+        assert "申请人：张小明" in card_text(notice.content)  # the requester's private chat: their own name
         assert await Consents(bot.app.services.store).agreed(EMPLOYEE, JUHE_NOTICE)
         [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
         assert request.message_ids and notice.message_id in request.message_ids
@@ -165,6 +166,7 @@ async def test_a_bystanders_agree_in_a_group_leaves_the_requesters_notice_as_it_
         assert "企业核验申请" in card_text(notice.content) and MASKED_ID in card_text(notice.content)
         [request] = await Verifications(bot.app.services.store).of_requester(HR)
         assert (request.entname, request.realname, request.idcard) == (COMPANY, NAME, ID_NUMBER)
+        assert bot.feishu.directory.person(HR).name not in card_text(notice.content)  # a group: masked
         # Nor can anyone agree in the requester's place on a notice that carries nothing typed.
         bare = await card_of(
             bot,
