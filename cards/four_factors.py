@@ -1,6 +1,7 @@
 """企业核验 cards: the form, the request managers act on, and its states (核验中 → 一致 / 不一致 / 失败 / 驳回 / 已过期).
 
-Every card here is seen by a whole chat: it only ever receives masked personal data (`RequestView`).
+Every card here may be seen by a whole chat: it only ever receives masked personal data (`RequestView`), but for
+the requester's own name on the copy in their private chat with the bot.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class RequestView:
     entmark: str
     masked_name: str
     masked_idcard: str
-    requester: str  # masked name of whoever asked
+    requester: str  # name of whoever asked: masked, but in full on the copy in their own private chat
     requested_at: datetime  # in the bot's time zone
     # The requester's private chat with the bot, when this copy is there (`requester` is then their full name).
     private_chat: str = ""
