@@ -1,6 +1,7 @@
 """企业核验 cards: the form, the request managers act on, and its states (核验中 → 一致 / 不一致 / 失败 / 驳回 / 已过期).
 
-Every card here is seen by a whole chat: it only ever receives masked personal data (`RequestView`).
+Every card here may be seen by a whole chat: it only ever receives masked personal data (`RequestView`), but for
+the requester's own name on the copy in their private chat with the bot.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ class RequestView:
     entmark: str
     masked_name: str
     masked_idcard: str
-    requester: str  # masked name of whoever asked
+    requester: str  # name of whoever asked: masked, but in full on the copy in their own private chat
     requested_at: datetime  # in the bot's time zone
+    # The requester's private chat with the bot, when this copy is there (`requester` is then their full name).
+    private_chat: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,14 +103,23 @@ def _requested(view: RequestView) -> str:
     return f"申请人：{md(view.requester)} · 申请时间：{view.requested_at:%Y-%m-%d %H:%M}"
 
 
-def form_card() -> Card:
+def _private(chat: str) -> dict[str, str]:
+    """What a button carries when its card is in the clicker's private chat with the bot."""
+    return {"private_chat": chat} if chat else {}
+
+
+def form_card(private_chat: str = "") -> Card:
+    """`private_chat`: the form is sent into the clicker's private chat with the bot (the request names them)."""
     inputs = [text_input(name, label, placeholder=hint, required=True) for name, label, hint in FORM_FIELDS]
     return card(
         "企业四要素核验",
         INFO,
         [
             markdown("填写企业和法人/负责人信息，提交后由管理员核验。"),
-            form("four_factors", [*inputs, submit_button("提交核验申请", action_value(SUBMIT))]),
+            form(
+                "four_factors",
+                [*inputs, submit_button("提交核验申请", action_value(SUBMIT, **_private(private_chat)))],
+            ),
             note("证件号码只保存在服务器上，卡片上只显示打码后的号码；核验完成后原始号码即被删除。"),
         ],
     )
@@ -193,7 +205,7 @@ def result_card(view: RequestView, outcome: Outcome) -> Card:
             note(f"{_requested(view)} · 接口：{md(MODES.get(outcome.mode, outcome.mode))}"),
             footer(SOURCE, outcome.verified_at, ref=outcome.orderid or None),
             # The next step: a fresh form in this chat (nothing billed until a manager presses 核验 again).
-            button_row(button("发起新的核验", action_value(NEW))),
+            button_row(button("发起新的核验", action_value(NEW, **_private(view.private_chat)))),
         ],
     )
 
@@ -226,11 +238,17 @@ def _withdraw_button(view: RequestView) -> Element:
     return button("撤回申请", action_value(WITHDRAW, request=view.request_id, attempt=view.attempt))
 
 
-def consent_card(notice: Notice, typed: str = "", requester: str = "") -> Card:
-    """Before a request: the named person's data goes to Juhe once a manager verifies. `typed`: what came with the
-    command, carried by 同意 (the bot keeps nothing before consent) so the request goes on as typed."""
-    agree = action_value(AGREE, typed=typed, requester=requester) if typed else action_value(AGREE)
-    return notice_card(notice, agree, action_value(REFUSE))
+def consent_card(
+    notice: Notice, requester: str = "", source: str = "", sealed: str = "", *, private_chat: str = ""
+) -> Card:
+    """Before a request: the named person's data goes to Juhe once a manager verifies. Only `requester` may agree.
+    `sealed`: what came with the command (message `source`), sealed by the handler so the card holds nothing
+    readable; 同意 carries it back and the request goes on as typed."""
+    payload = {"requester": requester} if requester else {}
+    payload |= _private(private_chat)
+    if sealed:
+        payload |= {"source": source, "sealed": sealed}
+    return notice_card(notice, action_value(AGREE, **payload), action_value(REFUSE))
 
 
 def withdrawn_card(view: RequestView) -> Card:

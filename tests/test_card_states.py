@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 
 import cards
+from bot.ingress.events import MAX_ARGUMENT_CHARS
 from bot.providers.compensation import AdjustDetail, AdjustRecord, InsuranceItem
 from bot.providers.juhe import SocialSecurity, SocialSecurityReport, YearReport
 from bot.sandbox.card_rules import validate_card
 from bot.trust.personal_data import Held
+from bot.trust.sealing import Sealing
 from cards import (
     adjust_records,
     common,
@@ -238,7 +240,20 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
     four_factors.consent_card: {
         "notice": lambda: four_factors.consent_card(JUHE_NOTICE),
         "notice carrying what was typed": lambda: four_factors.consent_card(
-            JUHE_NOTICE, f"{HOSTILE} 91110108551385082Q 雷军 11010119691202123X", "ou_1"
+            JUHE_NOTICE,
+            "ou_1",
+            "om_1",
+            Sealing("cards").seal_text(
+                # As long as the ingress lets a command's words be, all wide characters.
+                {
+                    "typed": f"{HOSTILE} 91110108551385082Q 雷军 11010119691202123X".ljust(
+                        MAX_ARGUMENT_CHARS, "雷"
+                    ),
+                    "until": 0.0,
+                },
+                "ou_1\0oc_1\0om_1",
+            ),
+            private_chat="oc_1",
         ),
     },
     four_factors.withdrawn_card: {"withdrawn": lambda: four_factors.withdrawn_card(VIEW)},
@@ -297,7 +312,10 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
         "with keyword": lambda: enterprise_social.failed_card("查无此企业", HOSTILE),
         "without keyword": lambda: enterprise_social.failed_card("数据源暂时不可用"),
     },
-    four_factors.form_card: {"form": four_factors.form_card},
+    four_factors.form_card: {
+        "form": four_factors.form_card,
+        "in the clicker's private chat": lambda: four_factors.form_card("oc_1"),
+    },
     four_factors.usage_card: {
         "usage": four_factors.usage_card,
         "with reason": lambda: four_factors.usage_card("缺少证件号码"),
@@ -311,6 +329,9 @@ STATES: dict[Builder, dict[str, Callable[[], dict[str, Any]]]] = {
             VIEW, outcome(False, detail_code=7, detail_desc="法人姓名不一致")
         ),
         "v2": lambda: four_factors.result_card(VIEW, outcome(True, mode="v2", res=1, orderid="")),
+        "in the requester's private chat": lambda: four_factors.result_card(
+            replace(VIEW, requester="欧阳娜娜", private_chat="oc_1"), outcome(True)
+        ),
     },
     four_factors.failed_card: {"failed": lambda: four_factors.failed_card(VIEW, "数据源超时", "王*", NOW)},
     four_factors.rejected_card: {"rejected": lambda: four_factors.rejected_card(VIEW, "王*", NOW)},

@@ -26,6 +26,7 @@ from bot.sandbox.juhe import (
     FOUR_FACTORS_V2_PATH,
     JuheEmulator,
 )
+from bot.trust.masking import mask_name
 from cards.text import card_text
 from handlers.four_factors.router import expire_stale
 from handlers.four_factors.state import four_factors_requests
@@ -154,7 +155,9 @@ async def test_request_card_is_masked_and_posted_in_both_chats(bot: RunningBot) 
         assert "[核验]" in text and "[驳回]" in text
         assert NAME not in text and ID_NUMBER not in json.dumps(copy.content)
         assert set(button_value(copy, "核验")) == {"action", "request", "attempt"}
-        assert "申请人：张**" in text
+    # One's own name is not masked to oneself in one's private chat; the managers' group sees it masked.
+    assert "申请人：张小明" in card_text(in_chat.content) and "张小明" not in card_text(in_managers.content)
+    assert "申请人：张**" in card_text(in_managers.content)
     assert calls(bot) == 0
     # The copies' ids are stored once both are sent: wait for that, not for the sends alone.
     [row] = await eventually(lambda: rows_with_messages(bot, 2), what="both copies recorded")
@@ -168,9 +171,14 @@ async def test_asked_in_the_managers_chat_is_posted_once(bot: RunningBot) -> Non
     asked = await bot.say(
         f"@_user_1 {INLINE}", user=MANAGER, chat_id=MANAGER_GROUP, chat_type="group", mentions=mentions
     )
-    await bot.replies(asked)
+    [card] = await bot.replies(asked)
     await bot.idle()
     assert len(bot.feishu.bot_messages(MANAGER_GROUP)) == 1
+    # In a group even the requester's own copy masks their name (CARDS.md).
+    manager = bot.feishu.directory.person(MANAGER).name
+    assert f"申请人：{mask_name(manager)}" in card_text(card.content) and manager not in card_text(
+        card.content
+    )
 
 
 @pytest.mark.parametrize(
@@ -273,7 +281,9 @@ async def test_a_withdrawn_copy_gets_the_card_anew_in_its_chat(bot: RunningBot) 
         again.message_id,
     ]
     assert title(in_managers).startswith("企业核验申请")  # the withdrawn copy is left alone
-    assert card_text(again.content) == card_text(in_chat.content)
+    # The asker's private copy names them; the managers' copy is the same card with the name masked.
+    assert "申请人：张小明" in card_text(in_chat.content)
+    assert card_text(again.content) == card_text(in_chat.content).replace("申请人：张小明", "申请人：张**")
     assert billed(bot) == 1
     [row] = await rows(bot)
     assert row["message_ids"] == [in_chat.message_id, again.message_id]
@@ -448,6 +458,7 @@ async def test_form_flow_keeps_the_id_number_out_of_every_message(bot: RunningBo
     ok = await press(bot, form, user=EMPLOYEE, value=submit, form_value=FORM)
     assert ok["toast"]["type"] == "success"
     assert title(form) == f"企业核验申请 · {COMPANY}" and MASKED_ID in card_text(form.content)
+    assert "申请人：张小明" in card_text(form.content)  # the form was in the requester's private chat
     again = await press(bot, form, user=EMPLOYEE, value=submit, form_value=FORM)
     assert again["toast"]["content"] == "这张表单已经提交过了"
     [in_managers] = bot.feishu.bot_messages(MANAGER_GROUP)
@@ -456,6 +467,7 @@ async def test_form_flow_keeps_the_id_number_out_of_every_message(bot: RunningBo
     await press(bot, form, user=MANAGER, value=button_value(form, "核验"))
     await settled(bot, form, in_managers, prefix="企业核验一致")
     assert billed(bot) == 1
+    assert "申请人：张小明" in card_text(form.content) and "申请人：张**" in card_text(in_managers.content)
     no_full_id_anywhere(bot)  # every message, the users' too: the form kept the number off the chat
 
 

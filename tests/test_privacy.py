@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +29,18 @@ from handlers.personal_social.router import NOTICE as TCREDIT_NOTICE
 from handlers.personal_social.state import Flows
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, card_buttons, eventually, make_settings, running_bot, wait_for
-from tests.test_four_factors import INLINE, MASKED_ID, button_value, juhe, press, request_inline
+from tests.test_four_factors import (
+    COMPANY,
+    ID_NUMBER,
+    INLINE,
+    MASKED_ID,
+    NAME,
+    USCC,
+    button_value,
+    juhe,
+    press,
+    request_inline,
+)
 from tests.test_personal_social import PASSWORD, choose, submit
 
 AGREED = "请选择你参保的城市"
@@ -121,6 +133,7 @@ async def test_four_factors_asks_before_a_request_is_stored(settings, clock) -> 
         # 同意 goes on with what was typed: the notice becomes the request, nothing to type again.
         assert answer["toast"]["content"] == "已同意并提交，等待管理员核验"
         assert "企业核验申请" in card_text(notice.content) and MASKED_ID in card_text(notice.content)
+        assert "申请人：张小明" in card_text(notice.content)  # the requester's private chat: their own name
         assert await Consents(bot.app.services.store).agreed(EMPLOYEE, JUHE_NOTICE)
         [request] = await Verifications(bot.app.services.store).of_requester(EMPLOYEE)
         assert request.message_ids and notice.message_id in request.message_ids
@@ -128,14 +141,72 @@ async def test_four_factors_asks_before_a_request_is_stored(settings, clock) -> 
         again = await click(bot, notice, "同意") if "同意" in card_buttons(notice.content) else None
         assert again is None, "the notice is gone: no second request from it"
 
-        # Without anything typed, 同意 opens the form; someone else's 同意 never sends another's typed request.
+        # Without anything typed, 同意 opens the form.
         bare = await card_of(bot, "企业核验", user=HR)
         await click(bot, bare, "同意", user=HR)
         assert "[提交核验申请]" in card_text(bare.content)
-        others = await card_of(bot, INLINE, user=MANAGER)
-        await click(bot, others, "同意", user=HR)
-        assert "[提交核验申请]" in card_text(others.content)
-        assert await Verifications(bot.app.services.store).of_requester(HR) == []
+
+
+async def test_a_bystanders_agree_in_a_group_leaves_the_requesters_notice_as_it_was(settings, clock) -> None:
+    """HR asks in the managers' group; a manager's 同意 must neither record the manager's consent nor replace the
+    shared notice (the typed request would be lost): only HR's 同意 goes on with what HR typed."""
+    async with running_bot(settings, clock, consented=False) as bot:
+        notice = await card_of(
+            bot, f"@_user_1 {INLINE}", user=HR, chat_id=MANAGER_GROUP, chat_type="group", mentions=[_bot()]
+        )
+        shown = json.dumps(notice.content, ensure_ascii=False)
+        answer = await click(bot, notice, "同意", user=MANAGER)
+        assert answer["toast"]["content"] == "只有申请人可以同意" and "card" not in answer
+        await bot.idle()
+        assert json.dumps(notice.content, ensure_ascii=False) == shown
+        assert await Consents(bot.app.services.store).of(MANAGER) == []
+
+        answer = await click(bot, notice, "同意", user=HR)
+        assert answer["toast"]["content"] == "已同意并提交，等待管理员核验"
+        assert "企业核验申请" in card_text(notice.content) and MASKED_ID in card_text(notice.content)
+        [request] = await Verifications(bot.app.services.store).of_requester(HR)
+        assert (request.entname, request.realname, request.idcard) == (COMPANY, NAME, ID_NUMBER)
+        assert bot.feishu.directory.person(HR).name not in card_text(notice.content)  # a group: masked
+        # Nor can anyone agree in the requester's place on a notice that carries nothing typed.
+        bare = await card_of(
+            bot,
+            "@_user_1 企业核验",
+            user=EMPLOYEE,
+            chat_id=MANAGER_GROUP,
+            chat_type="group",
+            mentions=[_bot()],
+        )
+        answer = await click(bot, bare, "同意", user=MANAGER)
+        assert answer["toast"]["content"] == "只有申请人可以同意"
+        assert "个人信息使用告知" in card_text(bare.content)
+        assert await Consents(bot.app.services.store).of(MANAGER) == []
+
+
+async def test_the_notice_holds_what_was_typed_sealed_for_the_requester_this_chat_and_a_week(
+    settings, clock
+) -> None:
+    """Nothing typed is readable on the notice while nobody clicks; the sealed text opens only for the requester in
+    the chat it was typed in (not on a forwarded copy), and not after the week an undecided request is kept."""
+    async with running_bot(settings, clock, consented=False) as bot:
+        notice = await card_of(bot, INLINE)
+        shown = json.dumps(notice.content, ensure_ascii=False)
+        for typed in (ID_NUMBER, ID_NUMBER[:6], ID_NUMBER[-4:], NAME, USCC, COMPANY):
+            assert typed not in shown
+        # The same card in another chat (forwarded): its 同意 records the consent but brings nothing along.
+        forwarded = bot.feishu.messages[await bot.app.services.feishu.send_card(HR_GROUP, notice.content)]
+        answer = await click(bot, forwarded, "同意")
+        assert answer["toast"]["content"] == "已同意；之前输入的信息无法带入，请重新填写"
+        assert "[提交核验申请]" in card_text(forwarded.content)
+        assert await Verifications(bot.app.services.store).of_requester(EMPLOYEE) == []
+
+        later = await card_of(bot, "撤回同意")
+        assert "已撤回同意" in card_text(later.content)
+        stale = await card_of(bot, INLINE)
+        clock.advance(timedelta(days=7, minutes=1))
+        answer = await click(bot, stale, "同意")
+        assert answer["toast"]["content"] == "已同意；之前输入的信息已超过 7 天，不再保留，请重新填写"
+        assert "[提交核验申请]" in card_text(stale.content)
+        assert await Verifications(bot.app.services.store).of_requester(EMPLOYEE) == []
 
 
 async def test_the_requester_withdraws_a_request_and_its_id_number_is_erased(bot: RunningBot) -> None:

@@ -10,6 +10,7 @@ request to the next attempt: 重新核验 is a new claim.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from bot.routing.router import Router
 from bot.trust.consent import Consents, Notice
 from bot.trust.masking import mask_name
 from bot.trust.personal_data import Held
+from bot.trust.sealing import Sealing
 from bot.trust.validators import valid_id_number, valid_reg_number, valid_uscc
 from cards.common import consent_declined_card
 from cards.four_factors import (
@@ -66,6 +68,10 @@ INTERRUPTED_AFTER = timedelta(minutes=10)
 INTERRUPTED = "核验过程被中断，结果未知；如需可重新核验（会再次收费）"
 
 NOT_A_MANAGER = "只有管理员可以核验或驳回企业核验申请"
+NOT_THE_REQUESTER = "只有申请人可以同意"
+# What was typed with the command rides on the consent notice's 同意, sealed, this long: as long as an undecided
+# request would keep it.
+TYPED_KEPT = REQUEST_LIFETIME
 COMMAND = "企业核验"
 # Open (waiting or being verified) requests one person may have at once.
 MAX_OPEN_PER_REQUESTER = 3
@@ -132,25 +138,55 @@ class Factors:
 )
 async def ask(ctx: MessageContext) -> None:
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
-        # Nothing typed is stored before the requester has agreed: 同意 carries it and the request goes on.
-        await ctx.reply(consent_card(NOTICE, ctx.args, ctx.user))
+        # Nothing typed is stored before the requester has agreed: 同意 carries it, sealed, and the request goes on.
+        await ctx.reply(_notice(ctx))
         return
-    typed = _typed(ctx.argv)
+    typed = _typed(ctx.argv, ctx.message.chat_id if ctx.message.is_private else "")
     if not isinstance(typed, Factors):
         await ctx.reply(typed)
         return
     services = ctx.services
-    request = await _create(services, ctx.user, ctx.message.chat_id, typed)
-    card = request_card(await _view(services, request))
-    copies = [await ctx.reply(card)]
-    copies += await _post_to_managers(services, card, ctx.message.chat_id)
+    message = ctx.message
+    request = await _create(services, ctx.user, message.chat_id, typed, private=message.is_private)
+    cards = await _copies(services, request, request_card)
+    copies = [await ctx.reply(cards.own)]
+    copies += await _post_to_managers(services, cards.shared, message.chat_id)
     await Verifications(services.store).set_messages(request.id, copies)
 
 
-def _typed(argv: list[str]) -> Factors | Card:
+def _notice(ctx: MessageContext) -> Card:
+    """The consent notice for whoever typed the command; what came with it sealed to them, this chat and message."""
+    message = ctx.message
+    private_chat = message.chat_id if message.is_private else ""
+    if not ctx.args.strip():
+        return consent_card(NOTICE, ctx.user, private_chat=private_chat)
+    until = ctx.services.clock.now() + TYPED_KEPT
+    sealed = _carrier(ctx.services).seal_text(
+        {"typed": ctx.args, "until": until.timestamp()}, _place(ctx.user, message.chat_id, message.message_id)
+    )
+    return consent_card(NOTICE, ctx.user, message.message_id, sealed, private_chat=private_chat)
+
+
+def _carrier(services: Services) -> Sealing:
+    settings = services.settings
+    return Sealing("hrbot-card.four_factors.typed", settings.feishu_app_secret, settings.feishu_encrypt_key)
+
+
+def _place(requester: str, chat_id: str, message_id: str) -> str:
+    return f"{requester}\0{chat_id}\0{message_id}"
+
+
+def _in_private(ctx: ActionContext) -> str:
+    """The chat clicked in, if the card says it is the clicker's private chat with the bot (a card forwarded
+    elsewhere is not)."""
+    chat = ctx.action.open_chat_id
+    return chat if ctx.value.get("private_chat") == chat else ""
+
+
+def _typed(argv: list[str], private_chat: str = "") -> Factors | Card:
     """The four factors typed after the command, or the card saying what to do instead (the form when none)."""
     if not argv:
-        return form_card()
+        return form_card(private_chat)
     if len(argv) < 4:
         return usage_card("需要 4 项信息：企业全称、企业标识、法人/负责人姓名、证件号码")
     # The last three are single words; whatever comes before is the company name (it may contain spaces).
@@ -163,7 +199,8 @@ def _typed(argv: list[str]) -> Factors | Card:
 async def submit(ctx: ActionContext) -> ActionResponse:
     """The form: the same card becomes the request card."""
     if not await Consents(ctx.services.store).agreed(ctx.user, NOTICE):
-        return ActionResponse.toast("请先阅读并同意个人信息使用告知", "warning", card=consent_card(NOTICE))
+        notice = consent_card(NOTICE, ctx.user, private_chat=_in_private(ctx))
+        return ActionResponse.toast("请先阅读并同意个人信息使用告知", "warning", card=notice)
     form = ctx.form
     factors = Factors.cleaned(
         *(str(form.get(name) or "") for name in ("entname", "entmark", "realname", "idcard"))
@@ -177,20 +214,24 @@ async def submit(ctx: ActionContext) -> ActionResponse:
     return ActionResponse.toast("已提交，等待管理员核验", "success", card=card)
 
 
-async def _submit_in_place(ctx: ActionContext, factors: Factors) -> Card | None:
-    """The clicked card (form or notice) becomes the request card, once; None if it already did."""
+async def _submit_in_place(ctx: ActionContext, factors: Factors, once: str = "") -> Card | None:
+    """The clicked card (form or notice) becomes the request card, once (and once for `once`, when given); None if
+    it already did."""
     services = ctx.services
     clicked = ctx.action.open_message_id
-    if not await services.store.claim([f"four-factors-form:{clicked}"]):
+    if not await services.store.claim([f"four-factors-form:{clicked}", *([once] if once else [])]):
         return None
-    request = await _create(services, ctx.user, ctx.action.open_chat_id, factors)
-    card = request_card(await _view(services, request))
-    copies = [clicked, *await _post_to_managers(services, card, ctx.action.open_chat_id)]
+    chat = ctx.action.open_chat_id
+    request = await _create(services, ctx.user, chat, factors, private=bool(_in_private(ctx)))
+    cards = await _copies(services, request, request_card)
+    copies = [clicked, *await _post_to_managers(services, cards.shared, chat)]
     await Verifications(services.store).set_messages(request.id, copies)
-    return card
+    return cards.own
 
 
-async def _create(services: Services, requester: str, chat_id: str, factors: Factors) -> VerificationRequest:
+async def _create(
+    services: Services, requester: str, chat_id: str, factors: Factors, *, private: bool
+) -> VerificationRequest:
     """A new request, unless the requester has MAX_OPEN_PER_REQUESTER open already or the same one is open: each
     posts a card in the managers' chat and keeps a full ID number, so a flood of them is refused."""
     verifications = Verifications(services.store)
@@ -207,6 +248,7 @@ async def _create(services: Services, requester: str, chat_id: str, factors: Fac
         return await verifications.create(
             requester=requester,
             chat_id=chat_id,
+            private=private,
             entname=factors.entname,
             entmark=factors.entmark,
             realname=factors.realname,
@@ -230,16 +272,33 @@ async def _post_to_managers(services: Services, card: Card, chat_id: str) -> lis
 # Consent -----------------------------------------------------------------------------------------------------------
 @router.action("agree")
 async def agree(ctx: ActionContext) -> ActionResponse:
-    """同意: recorded; the request goes on as it was typed with the command (only the person who typed it goes
-    on with it: anyone else in a group who agrees gets the form)."""
+    """同意 by the person who typed the command: recorded, and the request goes on as typed. Anyone else's click
+    (in a group) changes nothing: the notice and what it carries stay the requester's."""
+    requester = ctx.value.get("requester")
+    if requester and requester != ctx.user:
+        return ActionResponse.toast(NOT_THE_REQUESTER, "warning")
     await Consents(ctx.services.store).agree(ctx.user, NOTICE)
-    typed = str(ctx.value.get("typed") or "")
-    if not typed or ctx.value.get("requester") != ctx.user:
-        return ActionResponse.toast("已同意，请填写核验信息", "success", card=form_card())
-    factors = _typed(typed.split())
+    form = form_card(_in_private(ctx))
+    sealed = str(ctx.value.get("sealed") or "")
+    if not sealed:
+        return ActionResponse.toast("已同意，请填写核验信息", "success", card=form)
+    source = str(ctx.value.get("source") or "")
+    try:
+        carried = _carrier(ctx.services).open_text(sealed, _place(ctx.user, ctx.action.open_chat_id, source))
+        typed, until = str(carried["typed"]), float(carried["until"])
+    except (ValueError, KeyError, TypeError):
+        # Not sealed for this person in this chat (a forwarded notice), or under secrets since changed.
+        return ActionResponse.toast("已同意；之前输入的信息无法带入，请重新填写", "warning", card=form)
+    if ctx.services.clock.now().timestamp() > until:
+        return ActionResponse.toast(
+            f"已同意；之前输入的信息已超过 {TYPED_KEPT.days} 天，不再保留，请重新填写",
+            "warning",
+            card=form,
+        )
+    factors = _typed(typed.split(), _in_private(ctx))
     if not isinstance(factors, Factors):
         return ActionResponse.toast("已同意", "success", card=factors)
-    card = await _submit_in_place(ctx, factors)
+    card = await _submit_in_place(ctx, factors, once=f"four-factors-typed:{source}")
     if card is None:
         return ActionResponse.toast("这条申请已经提交过了", "info")
     return ActionResponse.toast("已同意并提交，等待管理员核验", "success", card=card)
@@ -276,7 +335,7 @@ def _state_text(status: str) -> str:
 @router.action("new")
 async def new_request(ctx: ActionContext) -> ActionResponse:
     """From a result card: a new, empty form in the same chat; the result card stays as it is."""
-    await ctx.services.feishu.send_card(ctx.action.open_chat_id, form_card())
+    await ctx.services.feishu.send_card(ctx.action.open_chat_id, form_card(_in_private(ctx)))
     return ActionResponse.toast("已发送新的核验表单", "success")
 
 
@@ -285,7 +344,7 @@ async def verify(ctx: ActionContext) -> ActionResponse:
     request = await _open_request(ctx)
     if not await Consents(ctx.services.store).agreed(request.requester, NOTICE):
         # 撤回同意 (or 删除我的数据) since the request was made: its ID number must not go to Juhe.
-        card = await _close_withdrawn(ctx.services, request, skip=ctx.action.open_message_id)
+        card = await _close_withdrawn(ctx.services, request, clicked=ctx.action.open_message_id)
         return ActionResponse.toast("申请人已撤回同意，这条申请已关闭，未发起查询", "info", card=card)
     await Verifications(ctx.services.store).start(request.id, ctx.user, ctx.services.clock.now())
     # The call may take seconds: answer the click now, update every copy when Juhe has answered.
@@ -300,10 +359,10 @@ async def run_verification(
 ) -> None:
     """The single billed call for this attempt, then every copy of the card shows the outcome."""
     store = Verifications(services.store)
-    view = await _view(services, request)
     verifier = await _masked_name(services, manager)
     # The clicked copy is one of the request's; were it not (an older request), it is updated all the same.
-    request = await _patch_all(services, request, verifying_card(view, verifier), extra=clicked_message)
+    verifying = await _copies(services, request, lambda view: verifying_card(view, verifier))
+    request = await _patch_all(services, request, verifying, extra=clicked_message)
     assert request.realname is not None and request.idcard is not None  # open requests keep them
     try:
         async with services.ledger.call(
@@ -315,25 +374,25 @@ async def run_verification(
             entry.ref = result.orderid
     except (ProviderError, Refusal) as exc:
         # Refusal: a quota, the budget or the breaker stopped the call; the request stays open to retry.
-        await _failed(services, request, view, manager, verifier, clicked_message, exc.user_message, place)
+        await _failed(services, request, manager, verifier, clicked_message, exc.user_message, place)
         return
     except Exception:
         # A bug must not leave the request stuck in 核验中: it fails like an unavailable provider.
         log.exception("four-factor verification %s failed", request.id)
-        await _failed(services, request, view, manager, verifier, clicked_message, SERVICE_UNAVAILABLE, place)
+        await _failed(services, request, manager, verifier, clicked_message, SERVICE_UNAVAILABLE, place)
         return
     now = services.clock.now()
     outcome = _outcome(result, verifier, services.local(now))
     await store.decide(request.id, DONE, _stored(result), manager, now)
     verdict = "consistent" if result.consistent else "inconsistent"
     await _audit(services, request, manager, verdict, result.orderid, _stored(result), place)
-    await _patch_all(services, request, result_card(view, outcome), extra=clicked_message)
+    results = await _copies(services, request, lambda view: result_card(view, outcome))
+    await _patch_all(services, request, results, extra=clicked_message)
 
 
 async def _failed(
     services: Services,
     request: VerificationRequest,
-    view: RequestView,
     manager: str,
     verifier: str,
     clicked_message: str,
@@ -346,10 +405,12 @@ async def _failed(
     await _audit(
         services, request, manager, "failed", None, {"error": reason, "mode": _mode(services)}, place
     )
-    retry = replace(view, attempt=request.attempt + 1)
-    await _patch_all(
-        services, request, failed_card(retry, reason, verifier, services.local(now)), extra=clicked_message
-    )
+    at = services.local(now)
+
+    def draw(view: RequestView) -> Card:
+        return failed_card(replace(view, attempt=request.attempt + 1), reason, verifier, at)
+
+    await _patch_all(services, request, await _copies(services, request, draw), extra=clicked_message)
 
 
 @router.action("reject", guards=[managers_only(NOT_A_MANAGER)])
@@ -359,12 +420,12 @@ async def reject(ctx: ActionContext) -> ActionResponse:
     now = services.clock.now()
     await Verifications(services.store).decide(request.id, REJECTED, None, ctx.user, now)
     await _audit(services, request, ctx.user, "rejected", None, None, ctx.action.open_chat_id)
-    card = rejected_card(
-        await _view(services, request), await _masked_name(services, ctx.user), services.local(now)
-    )
+    manager, at = await _masked_name(services, ctx.user), services.local(now)
+    cards = await _copies(services, request, lambda view: rejected_card(view, manager, at))
     # The clicked copy takes the card from the callback's answer; the others are patched.
-    ctx.after_answer(_patch_all(services, request, card, skip=ctx.action.open_message_id))
-    return ActionResponse.toast("已驳回", "success", card=card)
+    clicked = ctx.action.open_message_id
+    ctx.after_answer(_patch_all(services, request, cards, skip=clicked))
+    return ActionResponse.toast("已驳回", "success", card=cards.of(request, clicked))
 
 
 # Withdrawing -------------------------------------------------------------------------------------------------------
@@ -382,15 +443,16 @@ async def withdraw(ctx: ActionContext) -> ActionResponse:
     # The same claim as 核验 / 驳回: a withdrawal and a decision cannot both happen.
     if not await services.store.claim([f"four-factors:{request.id}:{request.attempt}"]):
         return ActionResponse.toast("管理员正在处理这条申请，无法撤回", "info")
-    card = await _close_withdrawn(services, request, skip=ctx.action.open_message_id)
+    card = await _close_withdrawn(services, request, clicked=ctx.action.open_message_id)
     return ActionResponse.toast("已撤回，证件信息已删除", "success", card=card)
 
 
-async def _close_withdrawn(services: Services, request: VerificationRequest, skip: str = "") -> Card:
+async def _close_withdrawn(services: Services, request: VerificationRequest, clicked: str = "") -> Card:
+    """Every copy but the clicked one is patched; the clicked copy's card is returned (the callback's answer)."""
     await Verifications(services.store).withdraw(request.id)
-    card = withdrawn_card(await _view(services, request))
-    await _patch_all(services, request, card, skip=skip)
-    return card
+    cards = await _copies(services, request, withdrawn_card)
+    await _patch_all(services, request, cards, skip=clicked)
+    return cards.of(request, clicked)
 
 
 # Housekeeping ------------------------------------------------------------------------------------------------------
@@ -401,10 +463,11 @@ async def expire_stale(services: Services) -> None:
     store = Verifications(services.store)
     now = services.clock.now()
     for request in await store.expire(now - REQUEST_LIFETIME):
-        await _patch_all(services, request, expired_card(await _view(services, request)))
+        await _patch_all(services, request, await _copies(services, request, expired_card))
+    at = services.local(now)
     for request in await store.interrupted(now - INTERRUPTED_AFTER, INTERRUPTED):
-        card = failed_card(await _view(services, request), INTERRUPTED, "—", services.local(now))
-        await _patch_all(services, request, card)
+        cards = await _copies(services, request, lambda view: failed_card(view, INTERRUPTED, "—", at))
+        await _patch_all(services, request, cards)
 
 
 @router.every(timedelta(hours=1), id="purge")
@@ -447,7 +510,12 @@ async def _masked_name(services: Services, open_id: str) -> str:
     return mask_name(name) if name else "同事"
 
 
-async def _view(services: Services, request: VerificationRequest) -> RequestView:
+async def _view(services: Services, request: VerificationRequest, *, own: bool = False) -> RequestView:
+    """`own`: the copy in the requester's private chat, which names them in full (their own name is not masked to
+    themselves); every other copy is seen by a group and masks it."""
+    requester = await _masked_name(services, request.requester)
+    if own:
+        requester = (await services.feishu.names([request.requester])).get(request.requester) or requester
     return RequestView(
         request_id=request.id,
         attempt=request.attempt,
@@ -455,9 +523,29 @@ async def _view(services: Services, request: VerificationRequest) -> RequestView
         entmark=request.entmark,
         masked_name=request.masked_name,
         masked_idcard=request.masked_idcard,
-        requester=await _masked_name(services, request.requester),
+        requester=requester,
         requested_at=services.local(request.created_at),
+        private_chat=request.chat_id if own else "",
     )
+
+
+@dataclass(frozen=True)
+class Copies:
+    """A request's card as its copies show it: `own` in the requester's chat (their private chat: their full
+    name), `shared` everywhere else."""
+
+    own: Card
+    shared: Card
+
+    def of(self, request: VerificationRequest, message_id: str) -> Card:
+        return self.own if request.message_ids[:1] == (message_id,) else self.shared
+
+
+async def _copies(
+    services: Services, request: VerificationRequest, draw: Callable[[RequestView], Card]
+) -> Copies:
+    shared = draw(await _view(services, request))
+    return Copies(draw(await _view(services, request, own=True)) if request.private else shared, shared)
 
 
 def _outcome(result: FourFactorsResult, verifier: str, at: datetime) -> Outcome:
@@ -516,9 +604,9 @@ async def _audit(
 
 
 async def _patch_all(
-    services: Services, request: VerificationRequest, card: Card, *, extra: str = "", skip: str = ""
+    services: Services, request: VerificationRequest, cards: Copies, *, extra: str = "", skip: str = ""
 ) -> VerificationRequest:
-    """Every copy of the request's card shows `card` (`extra` too, `skip` not). A copy Feishu will no longer update
+    """Every copy of the request's card shows its card of `cards` (`extra` too, `skip` not). A copy Feishu will no longer update
     (withdrawn, or too old: bot.feishu.client.MessageGone) is sent anew into its own chat, and the request remembers the new
     message; the request is returned with its messages as they now are."""
     ids = list(request.message_ids)
@@ -529,13 +617,14 @@ async def _patch_all(
             continue
         done.add(message_id)
         chat = chats[index] if index < len(chats) else None
+        card = cards.own if index == 0 else cards.shared
         try:
             ids[index] = await services.feishu.patch_card(message_id, card, resend_to=chat)
         except Exception:
             log.exception("could not update a copy of a verification card")
     if extra and extra not in done:
         try:
-            await services.feishu.patch_card(extra, card)
+            await services.feishu.patch_card(extra, cards.shared)
         except Exception:
             log.exception("could not update a copy of a verification card")
     if ids == list(request.message_ids):

@@ -13,7 +13,21 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    and_,
+    delete,
+    false,
+    insert,
+    select,
+    update,
+)
 
 from bot.state.store import Store, aware, metadata
 from bot.trust.masking import mask_id_number, mask_name
@@ -37,6 +51,8 @@ four_factors_requests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("requester", String(128), nullable=False),
     Column("chat_id", String(128), nullable=False),
+    # chat_id is the requester's private chat with the bot: the copy there may name them in full.
+    Column("private", Boolean, nullable=False, server_default=false()),
     Column("entname", String(255), nullable=False),
     Column("entmark", String(32), nullable=False),
     # Erased (NULL) once the request is decided.
@@ -60,6 +76,7 @@ class VerificationRequest:
     created_at: datetime
     requester: str
     chat_id: str
+    private: bool
     entname: str
     entmark: str
     realname: str | None
@@ -80,6 +97,7 @@ def _request(row: Any) -> VerificationRequest:
         created_at=aware(row.created_at),
         requester=row.requester,
         chat_id=row.chat_id,
+        private=bool(row.private),
         entname=row.entname,
         entmark=row.entmark,
         realname=row.realname,
@@ -105,6 +123,7 @@ class Verifications:
         *,
         requester: str,
         chat_id: str,
+        private: bool = False,
         entname: str,
         entmark: str,
         realname: str,
@@ -116,6 +135,7 @@ class Verifications:
             "created_at": now,
             "requester": requester,
             "chat_id": chat_id,
+            "private": private,
             "entname": entname,
             "entmark": entmark,
             "realname": realname,
