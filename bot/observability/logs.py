@@ -86,6 +86,9 @@ def setup_logging(level: str, fmt: str) -> None:
         if fmt == "json"
         else MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    # Neither format shows where a line was logged from; finding it (a walk up the stack) was a third of the per-event
+    # line's CPU. The logging HOWTO's "Optimization" section names this switch.
+    logging._srcfile = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
