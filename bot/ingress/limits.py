@@ -170,16 +170,12 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["Server"] = SERVER_NAME
-
-
 def harden(app: web.Application) -> None:
     """Body deadline and a `Server` header without versions, for every route of `app`."""
     app.middlewares.append(body_deadline)
-    app.on_response_prepare.append(_plain_server_header)
-    # aiohttp's own rejections (a request its parser refuses) never reach an app hook, and aiohttp names itself and
-    # Python's version in every response it prepares without a Server header: it reads this constant when it does.
+    # aiohttp names itself and Python's version in every response it prepares without a Server header (its own
+    # rejections of what its parser refuses included): it reads this constant when it does. No handler sets one, so
+    # no per-response hook is needed (one cost ~2 µs a request on the ignored path).
     web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
