@@ -12,7 +12,7 @@ from bot.routing.command_words import nearest_word
 from bot.routing.context import ActionContext, MessageContext
 from bot.routing.protocol import ActionResponse, Card
 from bot.routing.router import Router
-from cards.common import error_card
+from cards.common import error_card, sent_often
 from cards.help import CommandLine, help_card, non_text_hint, suggestion_card, usage_card, welcome_card
 
 router = Router("help")
@@ -46,9 +46,8 @@ async def _usable(services: Services, user: str) -> tuple[CommandInfo, ...]:
 @functools.lru_cache(maxsize=64)
 def _help_card_for(usable: tuple[CommandInfo, ...]) -> Card:
     """The help card for one list of commands (one per catalogue and set of roles), built once: it is pure data, and
-    building it anew was a seventh of the CPU of an answered 帮助 (README, benchmarks). Never changed once built: a
-    card is serialised as it is sent."""
-    return help_card([_line(c) for c in usable])
+    building it anew was a seventh of the CPU of an answered 帮助 (README, benchmarks); its JSON is made once too."""
+    return sent_often(help_card([_line(c) for c in usable]))
 
 
 async def _commands(services: Services, user: str) -> list[CommandLine]:
