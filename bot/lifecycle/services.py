@@ -68,6 +68,11 @@ class Catalogue:
         return self._by_word.get(word.casefold())
 
     @functools.cached_property
+    def roles_asked(self) -> frozenset[Role]:
+        """Every role some command asks for (help checks each once per message)."""
+        return frozenset(role for command in self.commands for role in command.roles)
+
+    @functools.cached_property
     def _by_word(self) -> dict[str, CommandInfo]:
         """Each command word, casefolded, to the first command that has it (help asks for every 帮助)."""
         found: dict[str, CommandInfo] = {}

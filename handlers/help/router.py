@@ -37,10 +37,9 @@ def _others(services: Services) -> list[CommandLine]:
 async def _usable(services: Services, user: str) -> tuple[CommandInfo, ...]:
     """The commands `user` may use: an employee's help does not list the admins' 审计 and 用量. Each role any command
     asks for is checked once, not once per command."""
-    commands = services.catalogue.commands
-    asked = {role for command in commands for role in command.roles}
-    held = {role for role in asked if await services.roles.has(role, user)}
-    return tuple(c for c in commands if held.issuperset(c.roles))
+    catalogue = services.catalogue
+    held = {role for role in catalogue.roles_asked if await services.roles.has(role, user)}
+    return tuple(c for c in catalogue.commands if held.issuperset(c.roles))
 
 
 @functools.lru_cache(maxsize=64)
