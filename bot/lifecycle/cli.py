@@ -110,7 +110,7 @@ def _run(argv: list[str] | None) -> int:
 
 def _say(args: argparse.Namespace) -> int:
     """Only what `say` needs: HRBOT_HOST and HRBOT_PORT (or the running bot's run file), and a blocking HTTP client;
-    no settings model, no event loop, nothing the server needs (tests/test_cli.py checks it)."""
+    no settings model, no event loop, nothing the server needs (tests/test_cli_say.py checks it)."""
     import http.client
 
     from bot.lifecycle.run_state import AddressError, address_from_environment

@@ -73,7 +73,7 @@ def address_from_environment(
     environ: Mapping[str, str], env_file: Path | None = Path(".env"), path: Path = STATE_FILE
 ) -> BotAddress:
     """As `bot_address`, from HRBOT_HOST and HRBOT_PORT alone (the environment, else `.env`, names in any case, as
-    the settings read them): `hrbot say` needs no more, and the settings' model costs ~0.2 s to import."""
+    the settings read them): `hrbot say` needs no more, and importing the settings' model costs ~0.1 s."""
     found: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
         from dotenv import dotenv_values
@@ -95,7 +95,7 @@ def address_from_environment(
     return _address(host, port, port_set=True, path=path)
 
 
-# As bot.config.Settings's defaults (tests/test_cli.py holds them equal).
+# As bot.config.Settings's defaults (tests/test_cli_say.py holds them equal).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
