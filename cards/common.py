@@ -36,7 +36,24 @@ def card_json(card: Card) -> str:
 
     orjson writes the same bytes as `json.dumps(ensure_ascii=False, separators=(",", ":"))` at a sixth of the cost:
     every answer serialises a card."""
+    if type(card) is SentOften:
+        return card.wire
     return orjson.dumps(card).decode()
+
+
+class SentOften(dict):
+    """A card built once and sent many times (the help card for one set of commands), with its JSON made once too.
+    Made by `sent_often`, and never changed after."""
+
+    __slots__ = ("wire",)
+    wire: str
+
+
+def sent_often(card: Card) -> SentOften:
+    """`card`, its JSON made now (not a builder: it makes no card of its own)."""
+    kept = SentOften(card)
+    kept.wire = orjson.dumps(card).decode()
+    return kept
 
 
 def request_bytes(card: Card) -> int:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.lifecycle.cli import main
@@ -37,14 +36,11 @@ def sandbox_port(sandbox_home: Path) -> Iterator[int]:
         [sys.executable, "-m", "bot.lifecycle.cli", "serve"], env=env, cwd=home, stderr=subprocess.DEVNULL
     )
     try:
+        # The run file is written once the bot has finished starting (it answers /healthz a little before).
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and server.poll() is None, "the sandbox did not start"
-                time.sleep(0.1)
+        while not (home / ".hrbot-run.json").exists():
+            assert time.monotonic() < deadline and server.poll() is None, "the sandbox did not start"
+            time.sleep(0.05)
         yield port
     finally:
         server.terminate()
@@ -212,3 +208,48 @@ def test_a_card_in_the_making_is_printed_once_it_is_done(hrbot: Hrbot) -> None:
     status, out, err = hrbot("say", "增减员摘要", "--chat", "group", "--user", "hr")
     assert status == 0, err
     assert "社保增减员摘要" in out and " · 基数 " in out and "正在生成" not in out
+
+
+def test_say_imports_nothing_the_server_needs(sandbox_port: int, tmp_path: Path) -> None:
+    """`hrbot say` answers in a fraction of a second: no settings model, HTTP library or server module is imported."""
+    from tests.test_cli import HEAVY
+
+    heavy = (*HEAVY, "pydantic_settings", "bot.config", "asyncio")
+    probe = (
+        "import sys\n"
+        "from bot.lifecycle import cli\n"
+        "status = cli.main(['say', '帮助'])\n"
+        f"print(status, sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEISHU_", "HRBOT_"))}
+    env["HRBOT_PORT"] = str(sandbox_port)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "使用帮助" in done.stdout
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout
+
+
+def test_say_reads_hrbot_port_from_dotenv_and_refuses_a_bad_one(
+    hrbot: Hrbot, sandbox_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the settings read it: the environment first, else `.env` (any case); a bad value is named."""
+    monkeypatch.delenv("HRBOT_PORT")
+    Path(".env").write_text(f"hrbot_port={sandbox_port}\n")
+    status, out, _err = hrbot("say", "帮助")
+    assert status == 0 and "使用帮助" in out
+    monkeypatch.setenv("HRBOT_PORT", "80000")
+    status, _out, err = hrbot("say", "帮助")
+    assert status == 2 and "HRBOT_PORT" in err and "port number" in err
+
+
+def test_say_defaults_are_the_settings_defaults() -> None:
+    from bot.config import Settings
+    from bot.lifecycle import run_state
+
+    fields = Settings.model_fields
+    assert (run_state.DEFAULT_HOST, run_state.DEFAULT_PORT) == (
+        fields["hrbot_host"].default,
+        fields["hrbot_port"].default,
+    )

@@ -39,7 +39,11 @@ class ChatPacer:
     @contextlib.asynccontextmanager
     async def slot(self, chat: str) -> AsyncIterator[None]:
         """Hold one of `chat`'s five places for one send."""
-        lane = self._lanes.setdefault(chat, _Lane())
+        lane = self._lanes.get(chat)
+        if (
+            lane is None
+        ):  # not setdefault: a lane (and its Condition) made for every send, then mostly discarded
+            lane = self._lanes[chat] = _Lane()
         lane.users += 1
         try:
             await self._enter(lane)

@@ -215,6 +215,13 @@ class FeishuClient:
     ) -> dict[str, Any]:
         """One Open API call; returns its `data`. A rate limit is waited out as long as Feishu says (bounded), within
         a time budget; a stale token is refreshed once."""
+        # The first attempt is made outside tenacity: setting up its retry state for every call was ~5 % of an
+        # answered message's CPU, and nearly every call succeeds at once. A rate-limit answer enters the retry
+        # machinery as its first attempt's outcome, so the waits and the budget are tenacity's as before.
+        try:
+            return await self._call_with_fresh_token(method, path, params, json_body, files, data)
+        except RateLimited as limited:
+            first: RateLimited | None = limited
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RateLimited),
             wait=_rate_limit_wait,
@@ -223,6 +230,9 @@ class FeishuClient:
             reraise=True,
         ):
             with attempt:
+                if first is not None:
+                    outcome, first = first, None
+                    raise outcome
                 return await self._call_with_fresh_token(method, path, params, json_body, files, data)
         raise AssertionError("unreachable")  # pragma: no cover
 

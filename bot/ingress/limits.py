@@ -95,7 +95,11 @@ class _Guarded(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._timer is None and self._between_requests():
-            self._arm()  # a keep-alive request's head: HEAD_SECONDS from its first byte, as the first one's
+            # A keep-alive request's head: HEAD_SECONDS from its first byte, as the first one's. Most heads come
+            # whole in one read: nothing to time then (a timer armed and cancelled per request cost ~4 µs).
+            started = data.lstrip(b"\r\n")
+            if not (started and b"\r\n\r\n" in started):
+                self._arm()
         if self._timer is not None:
             if not self._head_started:
                 # Blank lines before a request line are not a head (aiohttp skips them): they do not stop the clock.
@@ -170,16 +174,12 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["Server"] = SERVER_NAME
-
-
 def harden(app: web.Application) -> None:
     """Body deadline and a `Server` header without versions, for every route of `app`."""
     app.middlewares.append(body_deadline)
-    app.on_response_prepare.append(_plain_server_header)
-    # aiohttp's own rejections (a request its parser refuses) never reach an app hook, and aiohttp names itself and
-    # Python's version in every response it prepares without a Server header: it reads this constant when it does.
+    # aiohttp names itself and Python's version in every response it prepares without a Server header (its own
+    # rejections of what its parser refuses included): it reads this constant when it does. No handler sets one, so
+    # no per-response hook is needed (one cost ~2 µs a request on the ignored path).
     web_response.SERVER_SOFTWARE = SERVER_NAME
 
 

@@ -87,6 +87,8 @@ def _run(argv: list[str] | None) -> int:
     )
     doctor_cmd.add_argument("--json", action="store_true", help="print the checks as JSON, for scripts")
     args = parser.parse_args(argv)
+    if args.command == "say":
+        return _say(args)
 
     import asyncio
 
@@ -101,17 +103,27 @@ def _run(argv: list[str] | None) -> int:
         return _serve(settings, args.mode)
     if args.command == "doctor":
         return asyncio.run(_doctor(settings, args.mode, as_json=args.json))
-    if args.command == "whoami":
-        from bot.feishu.whoami import whoami
+    from bot.feishu.whoami import whoami
 
-        return asyncio.run(whoami(settings))
-    import httpx
+    return asyncio.run(whoami(settings))
 
+
+def _say(args: argparse.Namespace) -> int:
+    """Only what `say` needs: HRBOT_HOST and HRBOT_PORT (or the running bot's run file), and a blocking HTTP client;
+    no settings model, no event loop, nothing the server needs (tests/test_cli_say.py checks it)."""
+    import http.client
+
+    from bot.lifecycle.run_state import AddressError, address_from_environment
     from bot.sandbox.say import say
 
     try:
-        return asyncio.run(say(settings, args.text, args.user, args.chat, args.wait))
-    except httpx.HTTPError:
+        address = address_from_environment(os.environ)
+    except AddressError as exc:
+        print(f"hrbot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return say(address, args.text, args.user, args.chat, args.wait)
+    except (OSError, http.client.HTTPException, ValueError):
         print(
             "hrbot: lost the connection to the sandbox bot; is `hrbot serve` still running?", file=sys.stderr
         )

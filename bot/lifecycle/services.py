@@ -6,6 +6,7 @@ Nothing here imports the router or the features: the contexts hold the services,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,8 +65,21 @@ class Catalogue:
     personal_data: tuple[PersonalData, ...] = ()
 
     def find_command(self, word: str) -> CommandInfo | None:
-        key = word.casefold()
-        return next((c for c in self.commands if key in (w.casefold() for w in c.words)), None)
+        return self._by_word.get(word.casefold())
+
+    @functools.cached_property
+    def roles_asked(self) -> frozenset[Role]:
+        """Every role some command asks for (help checks each once per message)."""
+        return frozenset(role for command in self.commands for role in command.roles)
+
+    @functools.cached_property
+    def _by_word(self) -> dict[str, CommandInfo]:
+        """Each command word, casefolded, to the first command that has it (help asks for every 帮助)."""
+        found: dict[str, CommandInfo] = {}
+        for command in self.commands:
+            for word in command.words:
+                found.setdefault(word.casefold(), command)
+        return found
 
     def first_command_of(self, feature: str) -> str | None:
         return next((c.name for c in self.commands if c.feature == feature), None)

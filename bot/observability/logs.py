@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -43,9 +44,22 @@ class MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask_text(super().format(record))
 
+    # (second, its date and time, the zone's offset), replaced whole: a thread reading it sees one second's parts.
+    _stamp: tuple[float, str, str] = (-1.0, "", "")
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # With its offset: a line read beside Feishu's or a provider's logs must say which zone it means.
-        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+        # The date, time and offset are made once a second (~5 µs a line otherwise); the milliseconds are cut from
+        # the microseconds rounded as `datetime.fromtimestamp` rounds them.
+        fraction, second = math.modf(record.created)
+        micro = round(fraction * 1e6)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        stamp = self._stamp
+        if stamp[0] != second:
+            text = datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
+            stamp = self._stamp = (second, text[:19], text[19:])
+        return f"{stamp[1]}.{micro // 1000:03d}{stamp[2]}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,6 +86,9 @@ def setup_logging(level: str, fmt: str) -> None:
         if fmt == "json"
         else MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    # Neither format shows where a line was logged from; finding it (a walk up the stack) was a third of the per-event
+    # line's CPU. The logging HOWTO's "Optimization" section names this switch.
+    logging._srcfile = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import http.client
 import json
 import re
 import sys
 import time
+import urllib.parse
 from typing import Any
 
-import httpx
-
-from bot.config import Settings
-from bot.lifecycle.run_state import bot_address
+from bot.lifecycle.run_state import BotAddress
 from bot.observability.logs import clean
 from bot.sandbox.directory import HR_GROUP, MANAGER_GROUP, PERSONAS, Directory
 from cards.text import card_text
@@ -25,8 +23,10 @@ CHAT_HELP = (
 USER_HELP = "who types: an open_id, a persona's name or role (employee 张小明, hr 李思, manager 王建国)"
 BOT_MARKERS = ("@hrbot", "@bot")
 _MENTION = re.compile(r"@(\S+)")
-# After the first card, wait this long for more: some commands answer with a card and then a follow-up.
+# After the first card, while the bot still has work in flight, wait at most this long for more: some commands answer
+# with a card and then a follow-up. Once none is in flight, the answers are all there.
 SETTLE_SECONDS = 0.5
+POLL_SECONDS = 0.02
 # A card that says it is being made (a digest of every employee takes seconds) is awaited until it is replaced,
 # at most this long after it came.
 IN_THE_MAKING = "正在生成"
@@ -67,46 +67,48 @@ def message_text(words: list[str], chat: str) -> str:
     return text
 
 
-async def say(settings: Settings, words: list[str], user: str, chat: str, wait: float) -> int:
+def say(address: BotAddress, words: list[str], user: str, chat: str, wait: float) -> int:
+    """Type the message, wait until the bot has answered and finished with it, print the answers.
+
+    Plain blocking HTTP (http.client): a terminal command that sends one message has no use for an event loop, and
+    `hrbot say` answers in a fraction of a second only if it imports little."""
     try:
         open_id = resolve_user(user)
         text = message_text(words, chat)
     except SayError as exc:
         print(f"hrbot: {exc}", file=sys.stderr)
         return 2
-    address = bot_address(settings)
     bot_url = address.url
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        try:
-            health = (await client.get(f"{bot_url}/healthz")).json()
-        except (httpx.HTTPError, ValueError):
-            print(
-                f"hrbot: no bot answers at {bot_url} ({address.how}); start it with `hrbot serve`",
-                file=sys.stderr,
-            )
-            return 1
-        sandbox = health.get("sandbox_url")
-        if not sandbox:
-            print("hrbot: `say` talks to a sandbox bot; this one is connected to Feishu", file=sys.stderr)
-            return 1
-        chat_id = CHATS[chat] or Directory.p2p_chat_of(open_id)
-        response = await client.post(
-            f"{sandbox}/sandbox/api/say", json={"text": text, "user": open_id, "chat_id": chat_id}
+    try:
+        health = _get_json(f"{bot_url}/healthz")
+    except (OSError, http.client.HTTPException, ValueError):
+        print(
+            f"hrbot: no bot answers at {bot_url} ({address.how}); start it with `hrbot serve`",
+            file=sys.stderr,
         )
-        if response.status_code != 200:
-            print(f"hrbot: the sandbox refused the message: {_error(response)}", file=sys.stderr)
-            return 2 if response.status_code == 400 else 1
-        sent = response.json()
-        replies = await _collect_replies(client, sandbox, sent["message_id"], wait)
-        if not replies:
-            busy = (await client.get(f"{bot_url}/healthz")).json().get("in_flight", 0)
-            why = (
-                f"it is still working on it; wait longer with --wait {int(wait * 4)}"
-                if busy
-                else "see the log of `hrbot serve` for why"
-            )
-            print(f"hrbot: the bot sent no answer within {wait:g} s; {why}", file=sys.stderr)
-            return 1
+        return 1
+    sandbox = health.get("sandbox_url") if isinstance(health, dict) else None
+    if not sandbox:
+        print("hrbot: `say` talks to a sandbox bot; this one is connected to Feishu", file=sys.stderr)
+        return 1
+    chat_id = CHATS[chat] or Directory.p2p_chat_of(open_id)
+    status, body = _request(
+        "POST", f"{sandbox}/sandbox/api/say", {"text": text, "user": open_id, "chat_id": chat_id}
+    )
+    if status != 200:
+        print(f"hrbot: the sandbox refused the message: {_error(body)}", file=sys.stderr)
+        return 2 if status == 400 else 1
+    sent = json.loads(body)
+    replies = _collect_replies(bot_url, sandbox, sent["message_id"], wait)
+    if not replies:
+        busy = _in_flight(bot_url)
+        why = (
+            f"it is still working on it; wait longer with --wait {int(wait * 4)}"
+            if busy
+            else "see the log of `hrbot serve` for why"
+        )
+        print(f"hrbot: the bot sent no answer within {wait:g} s; {why}", file=sys.stderr)
+        return 1
     for reply in replies:
         print(_visible(reply))
         print()
@@ -122,28 +124,55 @@ def _visible(reply: dict[str, Any]) -> str:
     return clean(str(content.get("text", "")), keep_newlines=True)
 
 
-def _error(response: httpx.Response) -> str:
+def _error(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
     try:
-        return clean(str(response.json().get("error", response.text)))
+        found = json.loads(text)
     except ValueError:
-        return clean(response.text)
+        return clean(text)
+    return clean(str(found.get("error", text)) if isinstance(found, dict) else text)
 
 
-async def _collect_replies(
-    client: httpx.AsyncClient, sandbox: str, message_id: str, wait: float
-) -> list[dict[str, Any]]:
+def _request(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, bytes]:
+    """One request on a connection of its own (loopback: connecting costs less than keeping one)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        connection.request(method, target, body=payload, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _get_json(url: str) -> Any:
+    _status, body = _request("GET", url)
+    return json.loads(body)
+
+
+def _collect_replies(bot_url: str, sandbox: str, message_id: str, wait: float) -> list[dict[str, Any]]:
+    """The replies once the bot has no work in flight (it has answered, follow-ups of the same handling included),
+    or SETTLE_SECONDS after the first reply while work is still in flight (another user's); at most `wait` seconds."""
+    query = urllib.parse.urlencode({"reply_to": message_id})
     deadline = time.monotonic() + wait
-    replies: list[dict[str, Any]] = []
     settle_until = None
+    replies: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        replies = (
-            await client.get(f"{sandbox}/sandbox/api/messages", params={"reply_to": message_id})
-        ).json()
+        # In-flight work first, replies after: a reply sent by work that has just finished is read.
+        busy = _in_flight(bot_url)
+        replies = _get_json(f"{sandbox}/sandbox/api/messages?{query}")
         if replies and settle_until is None:
             settle_until = time.monotonic() + SETTLE_SECONDS
             deadline = max(deadline, time.monotonic() + MAKING_SECONDS)
         making = any(IN_THE_MAKING in json.dumps(r.get("content"), ensure_ascii=False) for r in replies)
-        if settle_until is not None and time.monotonic() >= settle_until and not making:
+        if replies and not making and (not busy or time.monotonic() >= settle_until):
             break
-        await asyncio.sleep(0.1)
+        time.sleep(POLL_SECONDS)
     return replies
+
+
+def _in_flight(bot_url: str) -> int:
+    return int(_get_json(f"{bot_url}/healthz").get("in_flight", 0))

@@ -157,6 +157,11 @@ class Sandbox:
             return web.json_response(
                 {"error": f"unknown user {body.get('user')!r}; the personas are {personas}"}, status=400
             )
+        if self.feishu.target is None and not self.longconn.subscribed:
+            # The bot answers /healthz before it has finished starting; the sandbox learns its address after.
+            return web.json_response(
+                {"error": "the bot is still starting; try again in a moment"}, status=503
+            )
         try:
             message = await self.feishu.user_says(
                 str(body["text"]), user=str(body["user"]), chat_id=str(body["chat_id"])
