@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -48,7 +49,14 @@ async def test_jobs_stored_where_the_scheduler_lived_before_are_kept(tmp_path, d
             conn.execute(sa.update(table).where(table.c.id == key).values(job_state=pickle.dumps(state)))
     engine.dispose()
     async with running_bot(settings, Clock()) as second:
+        restarted = datetime.now(UTC)
         jobs = second.app.services.scheduler.scheduler.get_jobs()
         after = {job.id: (job.next_run_time, job.args) for job in jobs}
         assert {job.func_ref for job in jobs} == {JOB_REF}
-    assert after == before
+    assert after.keys() == before.keys()
+    for job_id, (next_run, args) in after.items():
+        was, args_before = before[job_id]
+        assert args == args_before, job_id
+        # A job due while the bot restarted (the 2 s polls, on a busy machine) has run and moved on; the others keep
+        # the time they had: a job made anew would start its count again.
+        assert next_run == was or (next_run > was and was <= restarted), job_id
