@@ -39,10 +39,9 @@ class ChatPacer:
     @contextlib.asynccontextmanager
     async def slot(self, chat: str) -> AsyncIterator[None]:
         """Hold one of `chat`'s five places for one send."""
+        # Not setdefault: that would make a lane (and its Condition) for every send, then mostly discard it.
         lane = self._lanes.get(chat)
-        if (
-            lane is None
-        ):  # not setdefault: a lane (and its Condition) made for every send, then mostly discarded
+        if lane is None:
             lane = self._lanes[chat] = _Lane()
         lane.users += 1
         try:
@@ -69,9 +68,13 @@ class ChatPacer:
                     lane.in_flight += 1
                     return
                 # Woken when a send finishes, or when the oldest finished one leaves the window.
+                # asyncio.timeout, not wait_for: wait_for waits in a task of its own, and a send cancelled twice (a
+                # shutdown's grace, then the loop's end) left that task to take the lane's lock after the send had
+                # gone, holding it for ever: every later send to the chat hung.
                 timeout = lane.finished[0] + self._window - now if lane.finished else None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.changed.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await lane.changed.wait()
 
     def _drop_idle(self) -> None:
         horizon = time.monotonic() - self._window
