@@ -208,4 +208,8 @@ async def test_a_job_left_by_a_previous_sandbox_session_expires_quietly(tmp_path
         assert "重新查询" in card_text(expired.content)
         await wait_for(lambda: notices(second))
         await second.idle()
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # A 1 s poll round that outlasts its second on a busy machine is skipped by design (one instance at a time):
+    # APScheduler says so; it is not about the expired job.
+    overlapped = "skipped: maximum number of running instances reached"
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [m for m in warned if overlapped not in m] == []
