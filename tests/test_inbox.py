@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from bot.clock import Clock
 from bot.config import SANDBOX_APP_ID, SANDBOX_APP_SECRET
@@ -292,3 +293,23 @@ async def test_a_reply_whose_answer_is_lost_is_sent_again_and_lands_once() -> No
         sandbox.holds.release_all()
         await client.aclose()
         await sandbox.stop()
+
+
+async def test_a_lease_the_database_will_not_take_back_still_lets_the_shutdown_finish(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await _store(tmp_path)
+    try:
+        lease = Lease(store, on_gain=lambda: None, on_loss=lambda: None)
+        await lease.start()
+        assert lease.leading
+
+        async def locked() -> None:
+            raise OperationalError("UPDATE leases", {}, Exception("database is locked"))
+
+        lease.release = locked  # type: ignore[method-assign]
+        await lease.stop()
+        assert not lease.leading
+        assert "could not hand the scheduler lease back" in caplog.text
+    finally:
+        await store.dispose()

@@ -165,7 +165,16 @@ class Lease:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.release()
+        try:
+            await self.release()
+        except Exception:
+            # The rest of the shutdown goes on (the store and clients still close); the lease lapses by itself.
+            self.leading = False
+            log.warning(
+                "could not hand the scheduler lease back (the database is busy or gone); another replica takes it "
+                "within %.0f s",
+                self.lease.total_seconds(),
+            )
 
 
 async def _maybe_await(value: Awaitable[None] | None) -> None:
