@@ -80,6 +80,15 @@ async def submit(bot: RunningBot, card: SandboxMessage, form: dict) -> dict:
     )
 
 
+async def enter_code(bot: RunningBot, card: SandboxMessage, code: str) -> dict:
+    return await bot.feishu.user_clicks(
+        card.message_id,
+        user=EMPLOYEE,
+        value=value_of(card.content, "button", "提交验证码"),
+        form_value={"code": code},
+    )
+
+
 async def poll_until(bot: RunningBot, card: SandboxMessage, text: str, within: float = 10.0) -> str:
     """Poll Tcredit as the scheduler does until the card shows `text` (a card update Feishu paces lands later)."""
 
@@ -126,12 +135,7 @@ async def test_sms_step(bot: RunningBot) -> None:
     await submit(bot, card, {"account": "sms", "password": PASSWORD})
     text = await poll_until(bot, card, "短信验证码")
     assert "[提交验证码]" in text
-    await bot.feishu.user_clicks(
-        card.message_id,
-        user=EMPLOYEE,
-        value=value_of(card.content, "button", "提交验证码"),
-        form_value={"code": "123456"},
-    )
+    await enter_code(bot, card, "123456")
     await poll_until(bot, card, "查询完成")
 
 
@@ -142,21 +146,11 @@ async def test_image_captcha_is_uploaded_and_shown(bot: RunningBot) -> None:
     text = await poll_until(bot, card, "图片中的验证码")
     image = next(e for e in card.content["body"]["elements"] if e.get("tag") == "img")
     assert bot.feishu.images[image["img_key"]].startswith(b"\x89PNG\r\n\x1a\n")
-    await bot.feishu.user_clicks(
-        card.message_id,
-        user=EMPLOYEE,
-        value=value_of(card.content, "button", "提交验证码"),
-        form_value={"code": "0000"},
-    )
+    await enter_code(bot, card, "0000")
     # A wrong code while the task still waits: the same login goes on, the person types the code again.
     text = await poll_until(bot, card, WRONG_CODE_MSG)
     assert "图片中的验证码" in text and "[提交验证码]" in text and "查询失败" not in text
-    await bot.feishu.user_clicks(
-        card.message_id,
-        user=EMPLOYEE,
-        value=value_of(card.content, "button", "提交验证码"),
-        form_value={"code": IMAGE_CODE},
-    )
+    await enter_code(bot, card, IMAGE_CODE)
     await poll_until(bot, card, "查询完成")
     assert bot.sandbox.tcredit.created_tasks == 1
 
@@ -167,12 +161,7 @@ async def test_a_wrong_code_ends_the_login_as_tcredit_documents_and_restart_open
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "sms", "password": PASSWORD})
     await poll_until(bot, card, "短信验证码")
-    await bot.feishu.user_clicks(
-        card.message_id,
-        user=EMPLOYEE,
-        value=value_of(card.content, "button", "提交验证码"),
-        form_value={"code": "000000"},
-    )
+    await enter_code(bot, card, "000000")
     text = await poll_until(bot, card, "查询失败")
     assert "验证码不正确" in text and text.count("不收费") == 1 and "[重新开始]" in text
 
@@ -192,12 +181,7 @@ async def test_a_site_that_asks_again_takes_codes_until_its_last_try_then_fails_
     for attempt in range(3):
         if attempt:
             await poll_until(bot, card, WRONG_CODE_MSG)
-        await bot.feishu.user_clicks(
-            card.message_id,
-            user=EMPLOYEE,
-            value=value_of(card.content, "button", "提交验证码"),
-            form_value={"code": "000000"},
-        )
+        await enter_code(bot, card, "000000")
     text = await poll_until(bot, card, "查询失败")
     assert "验证码不正确" in text and text.count("不收费") == 1 and "[重新开始]" in text
 
@@ -282,12 +266,7 @@ async def test_password_and_captcha_answers_are_never_kept(bot: RunningBot, capl
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "captcha", "password": PASSWORD})
     await poll_until(bot, card, "图片中的验证码")
-    await bot.feishu.user_clicks(
-        card.message_id,
-        user=EMPLOYEE,
-        value=value_of(card.content, "button", "提交验证码"),
-        form_value={"code": CAPTCHA},
-    )
+    await enter_code(bot, card, CAPTCHA)
     await poll_until(bot, card, "查询完成")
     leaked = [
         r.getMessage() for r in caplog.records if PASSWORD in r.getMessage() or CAPTCHA in r.getMessage()
