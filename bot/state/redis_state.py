@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
+from redis.exceptions import LockNotOwnedError
+
+log = logging.getLogger("hrbot.redis")
 
 # A held lock is renewed every LOCK_RENEW_SECONDS while its holder lives; one a killed replica left lapses within
 # LOCK_SECONDS, so the replica taking over its events is not kept waiting long.
@@ -82,19 +86,29 @@ class RedisState:
         """Held across replicas without holding a database connection (a provider call can take seconds), renewed
         while held."""
         lock: Lock = self.redis.lock(f"{PREFIX}lock:{name}", timeout=LOCK_SECONDS, sleep=0.02)
-        async with lock:
-            renewing = asyncio.create_task(_renew(lock))
+        await lock.acquire()
+        renewing = asyncio.create_task(_renew(lock, name))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             try:
-                yield
-            finally:
-                renewing.cancel()
-                await asyncio.gather(renewing, return_exceptions=True)
+                await lock.release()
+            except LockNotOwnedError:
+                # The work inside is done (a reply, a cached answer): failing it now would only hide its result.
+                log.warning("lock %s lapsed while held (renewal came too late); it was not released", name)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
 
 
-async def _renew(lock: Lock) -> None:
+async def _renew(lock: Lock, name: str) -> None:
     while True:
         await asyncio.sleep(LOCK_RENEW_SECONDS)
-        await lock.reacquire()
+        try:
+            await lock.reacquire()
+        except LockNotOwnedError:
+            # Too late (this process was stalled past LOCK_SECONDS): another holder may be inside now.
+            log.warning("lock %s lapsed while held: another replica may enter it meanwhile", name)
+            return
