@@ -371,3 +371,12 @@ def test_no_import_circle_in_the_core_or_the_features() -> None:
 def test_the_circle_check_finds_a_circle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c"]]
+
+
+def test_an_entry_point_listed_twice_is_one_feature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip replacing an editable install while a bot starts leaves two metadata copies for a moment."""
+    import bot.lifecycle.features as features
+
+    listed = list(entry_points(group=ENTRY_POINT_GROUP))
+    monkeypatch.setattr(features, "entry_points", lambda group: listed + listed)
+    assert sorted(feature.name for feature in discover()) == FEATURE_NAMES

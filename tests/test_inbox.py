@@ -313,3 +313,21 @@ async def test_a_lease_the_database_will_not_take_back_still_lets_the_shutdown_f
         assert "could not hand the scheduler lease back" in caplog.text
     finally:
         await store.dispose()
+
+
+async def test_a_heartbeat_the_database_will_not_withdraw_still_lets_the_shutdown_finish(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await _store(tmp_path)
+    try:
+        inbox = Inbox(store, Sealer("s", "k"), home="here")
+        await inbox.beat()
+
+        async def locked(_statement: object) -> int:
+            raise OperationalError("DELETE FROM replicas", {}, Exception("database is locked"))
+
+        store.changed = locked  # type: ignore[method-assign]
+        await inbox.hand_back()
+        assert "could not withdraw this replica's heartbeat" in caplog.text
+    finally:
+        await store.dispose()

@@ -66,7 +66,10 @@ def discover() -> list[Feature]:
         feature = entry.load()
         if not isinstance(feature, Feature):
             raise TypeError(f"entry point {entry.name!r} is not a Feature")
-        found.append(feature)
+        # The same object twice is one feature: two metadata copies of one install (pip replacing an editable
+        # install while another process starts) list each entry point twice.
+        if not any(feature is known for known in found):
+            found.append(feature)
     return sorted(found, key=lambda f: (f.order, f.name))
 
 
