@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.ingress.lark_frames import frame_class
+
 ENDPOINT_PATH = "/callback/ws/endpoint"
 SOCKET_PATH = "/ws/v2"
 MAX_CONNECTIONS = 50
@@ -38,13 +40,6 @@ TICKET_SECONDS = 60.0
 # lark_oapi/ws/const.py and ws/enum.py
 OK, SYSTEM_BUSY, FORBIDDEN, AUTH_FAILED, EXCEED_CONN_LIMIT = 0, 1, 403, 514, 1000040350
 CONTROL, DATA = 0, 1
-
-
-def frame_class() -> Any:
-    # Imported on first use: importing lark_oapi takes seconds.
-    from lark_oapi.ws.pb.pbbp2_pb2 import Frame
-
-    return Frame
 
 
 @dataclass
