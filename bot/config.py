@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
@@ -214,15 +215,15 @@ class Settings(SettingsModel):
 
     @property
     def managers(self) -> frozenset[str]:
-        return frozenset(items(self.hrbot_managers))
+        return id_set(self.hrbot_managers)
 
     @property
     def admins(self) -> frozenset[str]:
-        return frozenset(items(self.hrbot_admins))
+        return id_set(self.hrbot_admins)
 
     @property
     def hr_open_ids(self) -> frozenset[str]:
-        return frozenset(items(self.hrbot_hr_open_ids))
+        return id_set(self.hrbot_hr_open_ids)
 
     @property
     def sandbox(self) -> bool:
@@ -232,6 +233,12 @@ class Settings(SettingsModel):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.hrbot_timezone)
+
+
+@functools.lru_cache(maxsize=64)
+def id_set(value: str) -> frozenset[str]:
+    """A comma-separated list of ids as a set, parsed once per value: roles are checked on every message."""
+    return frozenset(items(value))
 
 
 def items(value: str) -> tuple[str, ...]:

@@ -159,18 +159,29 @@ class GuardedSite(web.BaseSite):
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Read the whole body within BODY_SECONDS (it is cached for the handler), else 408 and close."""
+async def body_in_time(request: web.BaseRequest) -> bool:
+    """Read the whole body within BODY_SECONDS (it is cached for the handler); False when it came too slowly."""
     # Most bodies came with the head and are complete already: no timer to arm and cancel for them.
     if request.body_exists and not request.content.is_eof():
         try:
             async with asyncio.timeout(BODY_SECONDS):
                 await request.read()
         except TimeoutError:
-            response = web.json_response({"error": "request body too slow"}, status=408)
-            response.force_close()
-            return response
+            return False
+    return True
+
+
+def body_too_slow() -> web.Response:
+    response = web.json_response({"error": "request body too slow"}, status=408)
+    response.force_close()
+    return response
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the whole body within BODY_SECONDS, else 408 and close."""
+    if not await body_in_time(request):
+        return body_too_slow()
     return await handler(request)
 
 

@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.feishu.client import FeishuClient
 from bot.feishu.identity import BotIdentity
+from bot.ingress.direct_route import EVENTS_PATH, route_events_directly
 from bot.ingress.events import EventPipeline
 from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, raise_fd_limit, runner_options
 from bot.ingress.longconn import LongConnection
@@ -226,14 +227,18 @@ class BotApp:
         app = web.Application(client_max_size=1024 * 1024)
         harden(app)
         if self.mode == "webhook":
-            # With the long connection, events come only through it: no open door for posted envelopes.
-            app.router.add_post("/feishu/events", webhook.handle)
+            # With the long connection, events come only through it: no open door for posted envelopes. The POST
+            # itself takes the direct route below; the application's route answers other methods (405).
+            app.router.add_post(EVENTS_PATH, webhook.handle)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         for extend in self._http_extensions:
             extend(app, self)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
         await self._runner.setup()
+        if self.mode == "webhook":
+            assert self._runner.server is not None
+            route_events_directly(self._runner.server, webhook.handle)
         fds = raise_fd_limit(settings.hrbot_max_connections + RESERVED_FDS)
         self.connections = Connections(min(settings.hrbot_max_connections, max(fds - RESERVED_FDS, 64)))
         site = GuardedSite(self._runner, settings.hrbot_host, settings.hrbot_port, self.connections)

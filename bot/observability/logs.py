@@ -89,6 +89,8 @@ def setup_logging(level: str, fmt: str) -> None:
     # Neither format shows where a line was logged from; finding it (a walk up the stack) was a third of the per-event
     # line's CPU. The logging HOWTO's "Optimization" section names this switch.
     logging._srcfile = None
+    # Nor the thread, process or multiprocessing names, which every record otherwise looks up (same section).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

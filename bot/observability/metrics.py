@@ -118,7 +118,7 @@ def ack(ingress: str, started: float) -> None:
 
 
 def outbound(upstream: str, code: int | str) -> None:
-    OUTBOUND.labels(upstream, str(code)).inc()
+    _labelled(OUTBOUND, upstream, str(code)).inc()
 
 
 def rate_limited(upstream: str, seconds: float) -> None:

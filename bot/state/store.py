@@ -181,9 +181,15 @@ class _SqliteClaims:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
 
-    async def insert(self, rows: list[ClaimRow], created_at: datetime) -> set[str]:
+    async def write(
+        self, claims: list[ClaimRow], created_at: datetime, finishes: list[tuple[str, int]]
+    ) -> tuple[set[str], set[str]]:
+        """Claims inserted and events finished, in one hop and one transaction: which keys were new, which events
+        were marked done."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._insert, rows, self._stamp(created_at))
+        return await loop.run_in_executor(
+            self._thread, self._write, claims, self._stamp(created_at), finishes
+        )
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -195,9 +201,12 @@ class _SqliteClaims:
             self._connection = connection
         return self._connection
 
-    def _insert(self, claims: list[ClaimRow], created_at: Any) -> set[str]:
+    def _write(
+        self, claims: list[ClaimRow], created_at: Any, finishes: list[tuple[str, int]]
+    ) -> tuple[set[str], set[str]]:
         connection = self._connect()
         inserted: set[str] = set()
+        finished: set[str] = set()
         connection.execute("BEGIN")
         try:
             for start in range(0, len(claims), self.CHUNK):
@@ -213,31 +222,15 @@ class _SqliteClaims:
                     ],
                 )
                 inserted.update(row[0] for row in rows)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        return inserted
-
-    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._finish, rows)
-
-    def _finish(self, rows: list[tuple[str, int]]) -> set[str]:
-        connection = self._connect()
-        finished: set[str] = set()
-        connection.execute("BEGIN")
-        try:
-            for key, generation in rows:
-                changed = connection.execute(FINISH_SQLITE, (key, generation)).rowcount
-                if changed:
+            for key, generation in finishes:
+                if connection.execute(FINISH_SQLITE, (key, generation)).rowcount:
                     finished.add(key)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        return finished
+        return inserted, finished
 
     async def aclose(self) -> None:
         if self._connection is not None:
@@ -267,29 +260,26 @@ class _PostgresClaims:
     async def open(self) -> None:
         await self._connected()
 
-    async def insert(self, rows: list[ClaimRow], created_at: datetime) -> set[str]:
+    async def write(
+        self, claims: list[ClaimRow], created_at: datetime, finishes: list[tuple[str, int]]
+    ) -> tuple[set[str], set[str]]:
         connection = await self._connected()
-        keys, states, owners, payloads = (list(column) for column in zip(*rows, strict=True))
+        inserted: set[str] = set()
+        finished: set[str] = set()
         try:
-            cursor = await connection.execute(self.INSERT, (created_at, keys, states, owners, payloads))
-            rows = await cursor.fetchall()
+            if claims:
+                keys, states, owners, payloads = (list(column) for column in zip(*claims, strict=True))
+                cursor = await connection.execute(self.INSERT, (created_at, keys, states, owners, payloads))
+                inserted = {row[0] for row in await cursor.fetchall()}
+            if finishes:
+                keys, generations = (list(column) for column in zip(*finishes, strict=True))
+                cursor = await connection.execute(FINISH_POSTGRES, (keys, generations))
+                finished = {row[0] for row in await cursor.fetchall()}
         except psycopg.OperationalError:
             await connection.close()  # the next batch connects anew
             raise
         self._used_at = time.monotonic()
-        return {row[0] for row in rows}
-
-    async def finish(self, rows: list[tuple[str, int]]) -> set[str]:
-        connection = await self._connected()
-        keys, generations = (list(column) for column in zip(*rows, strict=True))
-        try:
-            cursor = await connection.execute(FINISH_POSTGRES, (keys, generations))
-            found = await cursor.fetchall()
-        except psycopg.OperationalError:
-            await connection.close()
-            raise
-        self._used_at = time.monotonic()
-        return {row[0] for row in found}
+        return inserted, finished
 
     async def _connected(self) -> psycopg.AsyncConnection[Any]:
         connection = self._connection
@@ -328,9 +318,8 @@ class Store:
         self._claims: list[tuple[list[ClaimRow], asyncio.Future[bool]]] = []
         # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._claim_writer: asyncio.Task[None] | None = None
         self._finishes: list[tuple[str, int, asyncio.Future[bool]]] = []
-        self._finish_writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._claims_db = _claims_writer(self.engine, url)
 
     async def open(self) -> None:
@@ -365,59 +354,55 @@ class Store:
         ]
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._claims.append((rows, future))
-        if self._claim_writer is None or self._claim_writer.done():
-            self._claim_writer = asyncio.create_task(self._write_claims())
+        self._wake_writer()
         fresh = await future
         if fresh and self.redis is not None:
             await self.redis.claim(keys)
         return fresh
 
-    async def _write_claims(self) -> None:
-        while self._claims:
-            batch, self._claims = self._claims, []
+    def _wake_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Claims and finishes that arrived while a write was in flight go in the next one, together: one
+        transaction (on SQLite, one commit) for both."""
+        while self._claims or self._finishes:
+            claims, self._claims = self._claims, []
+            finishes, self._finishes = self._finishes, []
+            first: dict[str, ClaimRow] = {}
+            for rows, _ in claims:
+                for row in rows:
+                    first.setdefault(row[0], row)
             try:
-                inserted = await self._insert_new_keys([row for rows, _ in batch for row in rows])
+                inserted, finished = await self._claims_db.write(
+                    list(first.values()),
+                    self.clock.now(),
+                    [(key, generation) for key, generation, _ in finishes],
+                )
             except Exception as exc:
-                for _rows, future in batch:
+                for future in [future for _rows, future in claims] + [future for *_row, future in finishes]:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for rows, future in batch:
+            for rows, future in claims:
                 # Within a batch the first claim of a key wins; later ones are redeliveries.
                 keys = [row[0] for row in rows]
                 fresh = all(key in inserted for key in keys)
                 inserted.difference_update(keys)
                 if not future.done():
                     future.set_result(fresh)
-
-    async def _insert_new_keys(self, rows: list[ClaimRow]) -> set[str]:
-        first: dict[str, ClaimRow] = {}
-        for row in rows:
-            first.setdefault(row[0], row)
-        return await self._claims_db.insert(list(first.values()), self.clock.now())
-
-    async def finish(self, key: str, generation: int) -> bool:
-        """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written in groups, as
-        claims are."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._finishes.append((key, generation, future))
-        if self._finish_writer is None or self._finish_writer.done():
-            self._finish_writer = asyncio.create_task(self._write_finishes())
-        return await future
-
-    async def _write_finishes(self) -> None:
-        while self._finishes:
-            batch, self._finishes = self._finishes, []
-            try:
-                finished = await self._claims_db.finish([(key, generation) for key, generation, _ in batch])
-            except Exception as exc:
-                for *_row, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for key, _generation, future in batch:
+            for key, _generation, future in finishes:
                 if not future.done():
                     future.set_result(key in finished)
+
+    async def finish(self, key: str, generation: int) -> bool:
+        """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written in groups,
+        with the claims."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._finishes.append((key, generation, future))
+        self._wake_writer()
+        return await future
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""
