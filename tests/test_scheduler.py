@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from bot.clock import Clock
 from bot.state.scheduler import JOB_REF, SCHEDULER_TABLE
 from bot.state.store import scheduler_url
+from handlers.personal_social.router import POLL_JOB
 from tests.conftest import make_settings, running_bot
 
 
@@ -53,8 +54,11 @@ async def test_jobs_stored_where_the_scheduler_lived_before_are_kept(tmp_path, d
         jobs = second.app.services.scheduler.scheduler.get_jobs()
         after = {job.id: (job.next_run_time, job.args) for job in jobs}
         assert {job.func_ref for job in jobs} == {JOB_REF}
-    assert after.keys() == before.keys()
+    # 个人社保's poll job removes itself once it finds no flow in progress, and every start stores it again.
+    assert after.keys() - {POLL_JOB} == before.keys() - {POLL_JOB}
     for job_id, (next_run, args) in after.items():
+        if job_id not in before:
+            continue
         was, args_before = before[job_id]
         assert args == args_before, job_id
         # A job due while the bot restarted (the 2 s polls, on a busy machine) has run and moved on; the others keep

@@ -327,16 +327,12 @@ class BotApp:
         scheduler_storage = SchedulerCheck(scheduler.engine)
         await scheduler_storage.remember()
         self.readiness.add("scheduler_storage", scheduler_storage)
-        for schedule in schedules:
-            if schedule.every is not None:
-                scheduler.every(schedule.id, schedule.value(services))
-            elif schedule.cron is not None:
-                scheduler.cron(schedule.id, schedule.value(services))
+        self._register_schedules()
         await self.dispatcher.run_startup(services)
         assert self.inbox is not None
         await self.inbox.start(self.pipeline.resume)
         self.lease = Lease(
-            services.store, on_gain=scheduler.resume, on_loss=scheduler.pause, on_renew=scheduler.wakeup
+            services.store, on_gain=self._lead, on_loss=scheduler.pause, on_renew=scheduler.wakeup
         )
         await self.lease.start()
         if self.mode == "ws":
@@ -345,6 +341,24 @@ class BotApp:
             self.readiness.add("long_connection", self._longconn_ready)
         if self.health["mode"] == "live":
             self._golive = asyncio.create_task(self._go_live_checks())
+
+    def _register_schedules(self) -> None:
+        """Store each recurring job; one already stored keeps its next run time."""
+        services = self.services
+        assert services is not None and services.scheduler is not None
+        for schedule in self.dispatcher.schedules.values():
+            if schedule.every is not None:
+                services.scheduler.every(schedule.id, schedule.value(services))
+            elif schedule.cron is not None:
+                services.scheduler.cron(schedule.id, schedule.value(services))
+
+    def _lead(self) -> None:
+        """This replica runs the scheduled work from now on. A job that exists only while it has work (个人社保's
+        poll) may have removed itself just before the previous leader died with new work already waiting: stored
+        again here, it runs and finds that work (or removes itself again)."""
+        assert self.services is not None and self.services.scheduler is not None
+        self.services.scheduler.resume()  # first: a store that fails the registration must not keep it paused
+        self._register_schedules()
 
     async def _go_live_checks(self) -> None:
         """`hrbot doctor`'s checks once: each failure one WARNING naming the fix; a missing scope only disables what

@@ -87,6 +87,9 @@ class Lease:
                     if exists.first() is not None:
                         self.generation = None
                         return False
+            if renewed.rowcount and self.generation is not None:
+                # A renewal keeps the generation this replica gained: only a take-over (a new holder) bumps it.
+                return True
             if renewed.rowcount or taken.rowcount:
                 self.generation = await self._generation(conn)
                 return True

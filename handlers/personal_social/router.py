@@ -64,6 +64,7 @@ _card_updates: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValu
 router = Router(FEATURE)
 
 POLL_SECONDS = 2.0
+POLL_JOB = router.qualified("poll")
 FLOW_LIFETIME = timedelta(minutes=30)
 CITIES_TTL = timedelta(days=1)
 POLL_BATCH = 100
@@ -188,7 +189,9 @@ async def _fresh_flow(services: Services, user: str, chat_id: str) -> Flow:
     if old is not None:
         await _close_card(services, old, cancelled_card())
     now = services.clock.now()
-    return await flows.start(user, chat_id, now, now + FLOW_LIFETIME)
+    flow = await flows.start(user, chat_id, now, now + FLOW_LIFETIME)
+    _keep_polling(services)
+    return flow
 
 
 async def _close_card(services: Services, flow: Flow, closed: Card) -> None:
@@ -404,6 +407,7 @@ async def restart(ctx: ActionContext) -> ActionResponse:
         return ActionResponse.replace(consent_card(NOTICE))
     now = services.clock.now()
     flow = await flows.start(ctx.user, old.chat_id, now, now + FLOW_LIFETIME)
+    _keep_polling(services)
     await flows.set_message(ctx.user, ctx.action.open_message_id)
     # A login that failed (a wrong code, password or a timeout) starts again at the same city's form.
     city = "" if old.last_code in CITY_REFUSED else (old.area_name or "")
@@ -421,10 +425,25 @@ async def cancel(ctx: ActionContext) -> ActionResponse:
 
 
 # Polling -----------------------------------------------------------------------------------------------------------
+# The poll job exists only while a flow is in progress, so an idle bot does not run it every 2 s: a flow started puts
+# it back, and it removes itself once none is left. Every start and every new leader store it again, so one removed
+# just before its replica died comes back.
+def _keep_polling(services: Services) -> None:
+    assert services.scheduler is not None
+    services.scheduler.every(POLL_JOB, timedelta(seconds=POLL_SECONDS))
+
+
 @router.every(timedelta(seconds=POLL_SECONDS), id="poll", legacy="handlers.personal_social:poll_flows")
 async def poll_flows(services: Services) -> None:
-    """Expire abandoned flows, and move running tasks' cards along."""
+    """Expire abandoned flows, and move running tasks' cards along; with none in progress, stop polling."""
     flows = Flows(services.store)
+    if not await flows.any_active():
+        assert services.scheduler is not None
+        services.scheduler.remove(POLL_JOB)
+        # A flow started on another replica meanwhile may have found the job still there: look once more.
+        if await flows.any_active():
+            _keep_polling(services)
+        return
     now = services.clock.now()
     for flow in await flows.lapsed(now, POLL_BATCH):
         if expired := await flows.advance(flow.user, flow.version, now, state=EXPIRED):

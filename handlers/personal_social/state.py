@@ -118,5 +118,9 @@ class Flows:
         """Flows with a Tcredit task in progress, least recently polled first."""
         return [Flow(d) for d in await self.dialogs.in_steps(POLLED, limit)]
 
+    async def any_active(self) -> bool:
+        """Whether any flow is in progress: the poll job exists only then."""
+        return bool(await self.dialogs.in_steps(ACTIVE, 1))
+
     async def lapsed(self, now: datetime, limit: int) -> list[Flow]:
         return [Flow(d) for d in await self.dialogs.lapsed(ACTIVE, now, limit)]
