@@ -7,6 +7,8 @@ import logging
 from datetime import timedelta
 
 import pytest
+from redis.asyncio.lock import Lock
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.state import redis_state
 from bot.state.redis_state import PREFIX, RedisState
@@ -48,3 +50,18 @@ async def test_a_renewal_that_came_too_late_is_logged(
                 return "another replica may enter it meanwhile" in caplog.text
 
             await eventually(warned, what="the lapsed renewal logged")
+
+
+async def test_a_release_redis_cannot_take_lets_the_work_finish(
+    state: RedisState, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(_lock: Lock) -> None:
+        raise RedisConnectionError("Redis restarting")
+
+    monkeypatch.setattr(Lock, "release", unreachable)
+    finished = False
+    with caplog.at_level(logging.WARNING, logger="hrbot.redis"):
+        async with state.lock("enterprise-social:小米"):
+            finished = True
+    assert finished
+    assert "lock enterprise-social:小米 not released (ConnectionError)" in caplog.text

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from bot.clock import Clock
 from bot.state.migrations import upgrade
 from bot.state.redis_state import RedisState
-from bot.state.store import Store, _PostgresClaims
+from bot.state.store import Store, Written, _PostgresClaims
 from tests.conftest import REDIS_URL, eventually
 
 
@@ -163,4 +163,31 @@ async def test_claims_go_on_after_postgresql_drops_the_connection(database_url: 
         assert await store.claim(["event:after"])
         assert not await store.claim(["event:before"])
     finally:
+        await store.dispose()
+
+
+async def test_a_failed_finish_does_not_fail_the_claims_written_beside_it(database_url: str) -> None:
+    """On PostgreSQL the claims' INSERT commits before the finishes' UPDATE runs: if only the UPDATE fails, the
+    claims stand (failing them would answer Feishu 500 and drop the redelivery as a duplicate: the message lost)."""
+    upgrade(database_url)
+    store = Store(database_url, Clock())
+    real = store._claims_db
+
+    class FinishesFail:
+        async def write(self, claims: list, created_at: object, finishes: list) -> Written:
+            written = await real.write(claims, created_at, [])
+            if finishes:
+                written.finishes_error = RuntimeError("connection lost during the UPDATE")
+            return written
+
+    try:
+        assert await store.claim(["event:a"], owner="me", payload=b"x")
+        store._claims_db = FinishesFail()  # type: ignore[assignment]
+        finishing = asyncio.create_task(store.finish("event:a", 0))
+        claiming = asyncio.create_task(store.claim(["event:b"], owner="me", payload=b"x"))
+        assert await claiming
+        with pytest.raises(RuntimeError):
+            await finishing
+    finally:
+        store._claims_db = real
         await store.dispose()

@@ -21,13 +21,14 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def route_events_directly(server: web.Server, handle: Handler) -> None:
-    """Before any connection is accepted (each connection's handler copies the server's at its start)."""
+    """Before any connection is accepted (each connection's handler copies the server's at its start). The path is
+    compared as the application's router compares it (still percent-encoded: `/feishu%2Fevents` is not it)."""
     through_app = server.request_handler
 
     async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
         if (
             request.method == hdrs.METH_POST
-            and request.path == EVENTS_PATH
+            and request.rel_url.path_safe == EVENTS_PATH
             and hdrs.EXPECT not in request.headers
         ):
             if not await body_in_time(request):

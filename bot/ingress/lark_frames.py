@@ -13,25 +13,40 @@ import functools
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from pathlib import Path
 from typing import Any
 
 FRAME_MODULE = "lark_oapi.ws.pb.pbbp2_pb2"
+_loading = threading.Lock()
 
 
 @functools.cache
 def frame_class() -> Any:
+    """Call it before any other thread of the process may import lark_oapi (the bot does, at its first connection):
+    an import that finds the bare entries in between takes them for the package."""
+    with _loading:
+        return _load()
+
+
+def _load() -> Any:
     if "lark_oapi" in sys.modules:  # the SDK is there already (a test using its clients): nothing to save
         return importlib.import_module(FRAME_MODULE).Frame
     spec = importlib.util.find_spec("lark_oapi")
     if spec is None or spec.origin is None:
         raise ImportError("lark-oapi is not installed")
     root = Path(spec.origin).parent
-    # The import lock: no other thread may import `lark_oapi` while the bare entries stand in for it.
+    pb = root / "ws" / "pb"
+    # The import lock: no other thread starts importing these packages while the bare entries stand in for them. The
+    # vendored protobuf's `google` package would import pkg_resources to declare a namespace: bare too.
     _imp.acquire_lock()
     try:
-        for name, path in (("lark_oapi", root), ("lark_oapi.ws", root / "ws")):
+        for name, path in (
+            ("lark_oapi", root),
+            ("lark_oapi.ws", root / "ws"),
+            ("lark_oapi.ws.pb.google", pb / "google"),
+        ):
             package = types.ModuleType(name)
             package.__path__ = [str(path)]
             sys.modules[name] = package

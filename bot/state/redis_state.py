@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import LockNotOwnedError, RedisError
 
 log = logging.getLogger("hrbot.redis")
 
@@ -98,6 +98,11 @@ class RedisState:
             except LockNotOwnedError:
                 # The work inside is done (a reply, a cached answer): failing it now would only hide its result.
                 log.warning("lock %s lapsed while held (renewal came too late); it was not released", name)
+            except RedisError as exc:
+                # Likewise; the lock lapses by itself within LOCK_SECONDS.
+                log.warning(
+                    "lock %s not released (%s); it lapses within %d s", name, type(exc).__name__, LOCK_SECONDS
+                )
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -112,3 +117,6 @@ async def _renew(lock: Lock, name: str) -> None:
             # Too late (this process was stalled past LOCK_SECONDS): another holder may be inside now.
             log.warning("lock %s lapsed while held: another replica may enter it meanwhile", name)
             return
+        except RedisError as exc:
+            # A blip: the next renewal may still come in time.
+            log.warning("lock %s not renewed this time (%s)", name, type(exc).__name__)

@@ -10,6 +10,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, overload
@@ -165,6 +166,17 @@ FINISH_POSTGRES = (
 )
 
 
+@dataclass
+class Written:
+    """What one write did: the claims' new keys and the events marked done, or the error each kind met (on
+    PostgreSQL the two statements commit apart, so one may fail after the other committed)."""
+
+    inserted: set[str] = field(default_factory=set)
+    finished: set[str] = field(default_factory=set)
+    claims_error: Exception | None = None
+    finishes_error: Exception | None = None
+
+
 class _SqliteClaims:
     """Dedup writes on SQLite: one connection in a thread of its own, each batch in one hop there (BEGIN, INSERT,
     COMMIT). Through aiosqlite and SQLAlchemy a batch took a dozen thread hops (checkout, ping, cursor, execute,
@@ -186,13 +198,13 @@ class _SqliteClaims:
 
     async def write(
         self, claims: list[ClaimRow], created_at: datetime, finishes: list[tuple[str, int]]
-    ) -> tuple[set[str], set[str]]:
-        """Claims inserted and events finished, in one hop and one transaction: which keys were new, which events
-        were marked done."""
+    ) -> Written:
+        """Claims inserted and events finished, in one hop and one transaction: both written, or neither."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        inserted, finished = await loop.run_in_executor(
             self._thread, self._write, claims, self._stamp(created_at), finishes
         )
+        return Written(inserted, finished)
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -265,24 +277,35 @@ class _PostgresClaims:
 
     async def write(
         self, claims: list[ClaimRow], created_at: datetime, finishes: list[tuple[str, int]]
-    ) -> tuple[set[str], set[str]]:
+    ) -> Written:
+        """Each kind in its own statement (autocommit): a finish that fails leaves the committed claims claimed,
+        and the other way round."""
+        written = Written()
+        if claims:
+            keys, states, owners, payloads = (list(column) for column in zip(*claims, strict=True))
+            try:
+                rows = await self._run(self.INSERT, (created_at, keys, states, owners, payloads))
+                written.inserted = {row[0] for row in rows}
+            except Exception as exc:
+                written.claims_error = exc
+        if finishes:
+            keys, generations = (list(column) for column in zip(*finishes, strict=True))
+            try:
+                written.finished = {row[0] for row in await self._run(FINISH_POSTGRES, (keys, generations))}
+            except Exception as exc:
+                written.finishes_error = exc
+        return written
+
+    async def _run(self, statement: str, parameters: tuple[Any, ...]) -> list[Any]:
         connection = await self._connected()
-        inserted: set[str] = set()
-        finished: set[str] = set()
         try:
-            if claims:
-                keys, states, owners, payloads = (list(column) for column in zip(*claims, strict=True))
-                cursor = await connection.execute(self.INSERT, (created_at, keys, states, owners, payloads))
-                inserted = {row[0] for row in await cursor.fetchall()}
-            if finishes:
-                keys, generations = (list(column) for column in zip(*finishes, strict=True))
-                cursor = await connection.execute(FINISH_POSTGRES, (keys, generations))
-                finished = {row[0] for row in await cursor.fetchall()}
+            cursor = await connection.execute(statement, parameters)
+            rows = await cursor.fetchall()
         except psycopg.OperationalError:
-            await connection.close()  # the next batch connects anew
+            await connection.close()  # the next statement connects anew
             raise
         self._used_at = time.monotonic()
-        return inserted, finished
+        return rows
 
     async def _connected(self) -> psycopg.AsyncConnection[Any]:
         connection = self._connection
@@ -378,26 +401,32 @@ class Store:
                 for row in rows:
                     first.setdefault(row[0], row)
             try:
-                inserted, finished = await self._claims_db.write(
+                written = await self._claims_db.write(
                     list(first.values()),
                     self.clock.now(),
                     [(key, generation) for key, generation, _ in finishes],
                 )
             except Exception as exc:
-                for future in [future for _rows, future in claims] + [future for *_row, future in finishes]:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+                written = Written(claims_error=exc, finishes_error=exc)
+            inserted = written.inserted
             for rows, future in claims:
                 # Within a batch the first claim of a key wins; later ones are redeliveries.
                 keys = [row[0] for row in rows]
                 fresh = all(key in inserted for key in keys)
                 inserted.difference_update(keys)
-                if not future.done():
+                if future.done():
+                    continue
+                if written.claims_error is not None:
+                    future.set_exception(written.claims_error)
+                else:
                     future.set_result(fresh)
             for key, _generation, future in finishes:
-                if not future.done():
-                    future.set_result(key in finished)
+                if future.done():
+                    continue
+                if written.finishes_error is not None:
+                    future.set_exception(written.finishes_error)
+                else:
+                    future.set_result(key in written.finished)
 
     async def finish(self, key: str, generation: int) -> bool:
         """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written in groups,

@@ -441,7 +441,12 @@ async def poll_flows(services: Services) -> None:
         assert services.scheduler is not None
         services.scheduler.remove(POLL_JOB)
         # A flow started on another replica meanwhile may have found the job still there: look once more.
-        if await flows.any_active():
+        try:
+            started_meanwhile = await flows.any_active()
+        except Exception:
+            _keep_polling(services)  # not knowing, keep polling: a flow must never be left without its poll
+            raise
+        if started_meanwhile:
             _keep_polling(services)
         return
     now = services.clock.now()
