@@ -129,7 +129,9 @@ async def test_two_replicas_connected_answer_each_event_once(tmp_path: Path, dat
 
         await eventually(settled, 20, what="every event answered")
         assert all(c.frames_sent for c in hub.connections), "both replicas got events"
-        assert hub.frames_sent == 15
+        # 10 events and 5 duplicates, plus one frame per re-push: on a busy machine an answer can outlast the hub's
+        # 3 s, and Feishu pushes again then too (each still gets one reply, below).
+        assert hub.frames_sent == 15 + hub.redeliveries
         for replica in replicas:
             replica.send_signal(signal.SIGTERM)
         for replica in replicas:

@@ -199,14 +199,14 @@ class BotApp:
             assert services.scheduler is not None
             services.scheduler.remove(job_id)
             return
-        if self.lease is not None and not await self.lease.holds():
-            # Fenced: another replica took the lease since this one's scheduler woke up; the job is theirs now.
-            log.info("scheduled job %s skipped: this replica no longer holds the scheduler lease", job_id)
-            return
         task = asyncio.current_task()
         assert task is not None
         self._jobs_running.add(task)
         try:
+            if self.lease is not None and not await self.lease.holds():
+                # Fenced: another replica took the lease since this one's scheduler woke up; the job is theirs now.
+                log.info("scheduled job %s skipped: this replica no longer holds the scheduler lease", job_id)
+                return
             await schedule.handler(services, *args)
         except asyncio.CancelledError:
             # Only stop() cancels a job, past its grace: no error for the scheduler to log, it runs again later.
