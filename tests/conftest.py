@@ -23,7 +23,8 @@ from bot.sandbox.compose import SandboxedBot
 from bot.sandbox.directory import EMPLOYEE, PERSONAS, Directory
 from bot.sandbox.feishu import FeishuEmulator, SandboxMessage
 from bot.sandbox.server import Sandbox
-from bot.state.store import sync_url
+from bot.state.migrations import upgrade
+from bot.state.store import Store, sync_url
 from bot.trust.consent import Consents
 from cards.text import card_text
 from tests import feishu_wire as wire
@@ -328,3 +329,11 @@ async def running_bot(
 async def bot(settings: Settings, clock: Clock) -> AsyncIterator[RunningBot]:
     async with running_bot(settings, clock) as running:
         yield running
+
+
+async def open_store(url: str) -> Store:
+    """A migrated database and its store, the claims connection open."""
+    upgrade(url)
+    store = Store(url, Clock())
+    await store.open()
+    return store

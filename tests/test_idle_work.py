@@ -15,16 +15,14 @@ from typing import Any
 from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 
-from bot.clock import Clock
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.state.inbox import Accepted, Inbox, Sealer, replicas
 from bot.state.leader import Lease, leases
 from bot.state.migrations import upgrade
 from bot.state.scheduler import Scheduler
-from bot.state.store import Store
 from handlers.personal_social.router import POLL_JOB, POLL_SECONDS, _fresh_flow, poll_flows
 from handlers.personal_social.state import Flows
-from tests.conftest import RunningBot, eventually, make_settings
+from tests.conftest import RunningBot, eventually, make_settings, open_store
 
 HOUR = timedelta(hours=1)
 
@@ -49,15 +47,8 @@ def statements(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "commit", committed)
 
 
-async def _store(database_url: str) -> Store:
-    upgrade(database_url)
-    store = Store(database_url, Clock())
-    await store.open()
-    return store
-
-
 async def test_a_plain_renewal_is_one_statement_and_a_take_over_still_fences(database_url: str) -> None:
-    store = await _store(database_url)
+    store = await open_store(database_url)
     try:
         first, second = (Lease(store, on_gain=lambda: None, on_loss=lambda: None) for _ in range(2))
         await first._step()
@@ -77,7 +68,7 @@ async def test_a_plain_renewal_is_one_statement_and_a_take_over_still_fences(dat
 
 
 async def test_the_heartbeat_and_the_look_for_orphans_are_one_transaction(database_url: str) -> None:
-    store = await _store(database_url)
+    store = await open_store(database_url)
     sealer = Sealer("s", "k")
     taken: list[Accepted] = []
     try:

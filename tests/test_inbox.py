@@ -29,7 +29,7 @@ from bot.state.redis_state import RedisState
 from bot.state.store import Store, processed_events
 from bot.trust.ledger import BILLED, CallInterrupted, ledger_calls
 from cards.common import card, markdown
-from tests.conftest import REDIS_URL, RunningBot, eventually, make_settings, running_bot
+from tests.conftest import REDIS_URL, RunningBot, eventually, make_settings, open_store, running_bot
 from tests.test_feishu_client import CARD, emulator_and_client
 
 assert emulator_and_client
@@ -91,11 +91,7 @@ def test_the_record_is_sealed_and_opens_only_with_the_same_secrets() -> None:
 
 
 async def _store(tmp_path: Path) -> Store:
-    url = f"sqlite:///{tmp_path / 'inbox.db'}"
-    upgrade(url)
-    store = Store(url, Clock())
-    await store.open()
-    return store
+    return await open_store(f"sqlite:///{tmp_path / 'inbox.db'}")
 
 
 async def test_a_dead_replicas_event_is_taken_over_once_and_done_once(tmp_path: Path) -> None:
