@@ -54,7 +54,9 @@ async def sandbox_for(port: int, *, employees: int = 20) -> Sandbox:
 async def start_bot(
     env: dict[str, str], cwd: Path, *, log_file: Path | None = None, mode: str = "webhook"
 ) -> asyncio.subprocess.Process:
-    stderr = log_file.open("wb") if log_file else asyncio.subprocess.DEVNULL
+    # Kept beside the test's files: a failing test's report shows each bot's last lines (tests/conftest.py).
+    log_file = log_file or _next_log(cwd)
+    stderr = log_file.open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.lifecycle.cli", "serve", "--mode", mode, env=env, cwd=cwd, stderr=stderr
     )
@@ -68,6 +70,11 @@ async def start_bot(
                 await asyncio.sleep(0.1)
     process.kill()
     raise AssertionError("the bot did not start")
+
+
+def _next_log(cwd: Path) -> Path:
+    taken = {path.name for path in cwd.glob("bot-*.log")}
+    return cwd / next(f"bot-{n}.log" for n in range(1, len(taken) + 2) if f"bot-{n}.log" not in taken)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
