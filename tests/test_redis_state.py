@@ -3,6 +3,7 @@ quietly, with a warning, instead of failing what was done inside it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -65,3 +66,34 @@ async def test_a_release_redis_cannot_take_lets_the_work_finish(
             finished = True
     assert finished
     assert "lock enterprise-social:小米 not released (ConnectionError)" in caplog.text
+
+
+async def test_a_renewal_that_swallowed_its_cancellation_does_not_keep_the_holder(
+    state: RedisState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's wait_for, inside redis-py's send, loses a cancellation that lands as the reply does (CPython
+    gh-86296): the renewer went on renewing and the holder, a user's message, waited for it for ever."""
+    monkeypatch.setattr(redis_state, "LOCK_RENEW_SECONDS", 0.01)
+    monkeypatch.setattr("bot.cancelling.RECANCEL_SECONDS", 0.05)
+    renew = Lock.reacquire
+    lost: list[bool] = []
+
+    async def reacquire_losing_one_cancellation(lock: Lock) -> bool:
+        try:
+            await asyncio.sleep(0.05)  # the command on its way
+        except asyncio.CancelledError:
+            if lost:
+                raise
+            lost.append(True)
+        return await renew(lock)
+
+    monkeypatch.setattr(Lock, "reacquire", reacquire_losing_one_cancellation)
+
+    async def hold() -> None:
+        async with state.lock("micro-ent:成都"):
+            await asyncio.sleep(0.03)  # the renewer is inside its first renewal now
+
+    await asyncio.wait_for(hold(), 5)
+    assert lost
+    async with state.lock("micro-ent:成都"):  # released
+        pass

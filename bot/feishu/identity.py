@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
 
+from bot.cancelling import cancel_and_wait
 from bot.feishu.client import CredentialsRefused, FeishuClient, FeishuError, FeishuUnreachable
 
 log = logging.getLogger("hrbot.identity")
@@ -51,9 +51,7 @@ class BotIdentity:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _retry(self) -> None:
         await asyncio.sleep(FIRST_RETRY_SECONDS)

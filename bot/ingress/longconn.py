@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 import aiohttp
 import orjson
 
+from bot.cancelling import cancel_and_wait
 from bot.config import Settings
 from bot.ingress.events import EventPipeline, MalformedEvent
 from bot.ingress.lark_frames import frame_class
@@ -157,8 +158,7 @@ class LongConnection:
             except TimeoutError:
                 log.warning("long connection: the server did not acknowledge the close")
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
         self._set("stopped")
 
     def state(self) -> ConnectionState:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.cancelling import cancel_and_wait
 from bot.clock import Clock
 from bot.config import ConfigError, Settings, SettingsModel, load_settings
 from bot.feishu.client import FeishuClient
@@ -434,14 +435,11 @@ class BotApp:
             return
         log.info("stopping: waiting up to %.0f s for %d scheduled job(s)", JOB_GRACE_SECONDS, len(running))
         _done, late = await asyncio.wait(running, timeout=JOB_GRACE_SECONDS)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await cancel_and_wait(*late)
 
     async def stop(self) -> None:
         if self._golive is not None:
-            self._golive.cancel()
-            await asyncio.gather(self._golive, return_exceptions=True)
+            await cancel_and_wait(self._golive)
         if self.inbox is not None:
             await self.inbox.stop_taking()
         if self.longconn is not None:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Select, String, Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cancelling import cancel_and_wait
 from bot.state.store import Store, metadata, processed_events
 from bot.trust.sealing import Sealing
 
@@ -172,8 +173,7 @@ class Inbox:
 
     async def stop_taking(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def hand_back(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.cancelling import cancel_and_wait
 from bot.state.store import Store, metadata
 
 log = logging.getLogger("hrbot.leader")
@@ -166,8 +167,7 @@ class Lease:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
         try:
             await self.release()
         except Exception:

@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockNotOwnedError, RedisError
 
+from bot.cancelling import cancel_and_wait
+
 log = logging.getLogger("hrbot.redis")
 
 # A held lock is renewed every LOCK_RENEW_SECONDS while its holder lives; one a killed replica left lapses within
@@ -87,12 +89,14 @@ class RedisState:
         while held."""
         lock: Lock = self.redis.lock(f"{PREFIX}lock:{name}", timeout=LOCK_SECONDS, sleep=0.02)
         await lock.acquire()
-        renewing = asyncio.create_task(_renew(lock, name))
+        released = asyncio.Event()
+        renewing = asyncio.create_task(_renew(lock, name, released))
         try:
             yield
         finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
+            # The flag too: a cancellation can be lost inside redis-py's send (bot/cancelling.py).
+            released.set()
+            await cancel_and_wait(renewing)
             try:
                 await lock.release()
             except LockNotOwnedError:
@@ -108,9 +112,11 @@ class RedisState:
         await self.redis.aclose()
 
 
-async def _renew(lock: Lock, name: str) -> None:
+async def _renew(lock: Lock, name: str, released: asyncio.Event) -> None:
     while True:
         await asyncio.sleep(LOCK_RENEW_SECONDS)
+        if released.is_set():
+            return
         try:
             await lock.reacquire()
         except LockNotOwnedError:
