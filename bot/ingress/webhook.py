@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bot.ingress.answer import json_answer
 from bot.ingress.crypto import DecryptError, decrypt, signature_valid, tokens_match
 from bot.ingress.events import EventPipeline, MalformedEvent
 from bot.observability import metrics
@@ -34,7 +35,7 @@ class Webhook:
         self.verification_token = verification_token
         self.max_age_seconds = max_age_seconds
 
-    async def handle(self, request: web.BaseRequest) -> web.Response:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if not self.pipeline.accepting:
             return _reject(503, "shutting down")
         started = time.perf_counter()
@@ -77,7 +78,7 @@ class Webhook:
             return _reject(400, "malformed event")
         metrics.ack("webhook", started)
         # orjson, as the body was read: the stdlib's encoder showed in the ignored path's profile (~2 %).
-        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        return json_answer(request, orjson.dumps(answer))
 
     def _fresh(self, request: web.BaseRequest) -> bool:
         """The signed timestamp against the wall clock (never the sandbox's adjustable one)."""
