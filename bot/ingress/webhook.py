@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from bot.ingress.answer import json_answer
-from bot.ingress.crypto import DecryptError, decrypt, signature_valid, tokens_match
+from bot.ingress.crypto import DecryptError, decrypt_bytes, signature_valid, tokens_match
 from bot.ingress.events import EventPipeline, MalformedEvent
 from bot.observability import metrics
 
@@ -47,7 +47,8 @@ class Webhook:
             if not self.encrypt_key or not isinstance(body["encrypt"], str):
                 return _reject(400, "malformed body")
             try:
-                body = _json_object(decrypt(body["encrypt"], self.encrypt_key).encode())
+                # Bytes straight to the parser, which refuses text that is not UTF-8 as malformed JSON.
+                body = _json_object(decrypt_bytes(body["encrypt"], self.encrypt_key))
             except DecryptError:
                 body = None
             if body is None:
