@@ -11,7 +11,7 @@ import pytest
 from Crypto.Cipher import AES
 from Crypto.Util.Padding import pad
 
-from bot.ingress.crypto import DecryptError, decrypt, encrypt
+from bot.ingress.crypto import DecryptError, decrypt, decrypt_bytes, encrypt
 
 KEY = "test-encrypt-key"
 
@@ -50,3 +50,16 @@ def test_threads_decrypt_alike() -> None:
     for thread in threads:
         thread.join()
     assert not failures
+
+
+def test_only_strict_base64_is_read() -> None:
+    sealed = encrypt("{}", KEY)
+    assert decrypt_bytes(sealed, KEY) == b"{}"
+    for broken in (
+        sealed[:8] + "=" + sealed[8:],
+        sealed + "=",
+        sealed[:8] + "\n" + sealed[8:],
+        "中" + sealed,
+    ):
+        with pytest.raises(DecryptError):
+            decrypt_bytes(broken, KEY)

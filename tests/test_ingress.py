@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 
 import pytest
+from Crypto.Cipher import AES
+from Crypto.Util.Padding import pad
 
 from bot.lifecycle.app import BotApp
 from bot.providers.base import ProviderError
@@ -68,6 +72,10 @@ async def test_malformed_bodies_get_400_without_internals(bot: RunningBot) -> No
         response = await bot.post_raw(body)
         assert response.status_code == 400, body
         assert "Traceback" not in response.text and "Error" not in response.text
+    # Decrypted, but not UTF-8 text: malformed too (the parser checks the bytes it is given).
+    cipher = AES.new(hashlib.sha256(wire.ENCRYPT_KEY.encode()).digest(), AES.MODE_CBC, bytes(16))
+    not_text = base64.b64encode(bytes(16) + cipher.encrypt(pad(b'{"a": "\xff"}', 16))).decode()
+    assert (await bot.post_raw(json.dumps({"encrypt": not_text}).encode())).status_code == 400
     no_header = wire.encrypt_body({"schema": "2.0", "event": {}})
     assert (await bot.post_raw(no_header, wire.sign(no_header))).status_code == 400
     # A verified event whose parts cannot be read is claimed and answered (no redelivery loop), never run.

@@ -34,7 +34,17 @@ def _block_decryptor(encrypt_key: str, _thread: int) -> Any:
 
 def decrypt(ciphertext_b64: str, encrypt_key: str) -> str:
     try:
-        raw = base64.b64decode(ciphertext_b64, validate=True)
+        return decrypt_bytes(ciphertext_b64, encrypt_key).decode()
+    except UnicodeDecodeError as exc:
+        raise DecryptError("bad text") from exc
+
+
+def decrypt_bytes(ciphertext_b64: str, encrypt_key: str) -> bytes:
+    """The plaintext's bytes, for a reader that checks UTF-8 itself (orjson does, as it parses)."""
+    try:
+        # Strict: only the alphabet, padding only at the end. base64.b64decode(validate=True) checked the alphabet
+        # with a regular expression first, half of this function's time.
+        raw = binascii.a2b_base64(ciphertext_b64, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise DecryptError("not base64") from exc
     if len(raw) < 32 or len(raw) % AES.block_size:
@@ -49,10 +59,7 @@ def decrypt(ciphertext_b64: str, encrypt_key: str) -> str:
     padding = plain[-1]
     if not 1 <= padding <= AES.block_size or plain[-padding:] != bytes((padding,)) * padding:
         raise DecryptError("bad padding")
-    try:
-        return plain[:-padding].decode()
-    except UnicodeDecodeError as exc:
-        raise DecryptError("bad text") from exc
+    return plain[:-padding]
 
 
 def encrypt(plaintext: str, encrypt_key: str) -> str:
@@ -63,7 +70,9 @@ def encrypt(plaintext: str, encrypt_key: str) -> str:
 
 
 def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
-    return hashlib.sha256(timestamp.encode() + nonce.encode() + encrypt_key.encode() + body).hexdigest()
+    digest = hashlib.sha256((timestamp + nonce + encrypt_key).encode())
+    digest.update(body)  # not copied into one string with the rest first
+    return digest.hexdigest()
 
 
 def signature_valid(timestamp: str, nonce: str, encrypt_key: str, body: bytes, given: str) -> bool:

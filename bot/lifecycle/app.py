@@ -28,6 +28,7 @@ from bot.ingress.limits import RESERVED_FDS, Connections, GuardedSite, harden, r
 from bot.ingress.longconn import LongConnection
 from bot.ingress.webhook import Webhook
 from bot.lifecycle import maintenance
+from bot.lifecycle.collector import young_collection_threshold
 from bot.lifecycle.features import Feature, build_catalogue, build_dispatcher, discover, migration_locations
 from bot.lifecycle.health import CachedReadiness, RememberedFailure
 from bot.lifecycle.health import answer as health_answer
@@ -133,6 +134,7 @@ class BotApp:
         await self.start_background()
         # What start-up built lives as long as the process: keep the collector from re-scanning it every pass.
         gc.freeze()
+        young_collection_threshold()
 
     # 1. Services -------------------------------------------------------------------------------------------------
     async def build_services(self) -> None:

@@ -166,6 +166,10 @@ FINISH_POSTGRES = (
 )
 
 
+# The longest a finish waits for claims to be written with (Store.finish).
+FINISH_GATHER_SECONDS = 0.025
+
+
 @dataclass
 class Written:
     """What one write did: the claims' new keys and the events marked done, or the error each kind met (on
@@ -345,6 +349,9 @@ class Store:
         # Locks vanish once nobody holds or waits for them, so one per company name does not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._finishes: list[tuple[str, int, asyncio.Future[bool]]] = []
+        # Finishes wait for the next claims' write, or FINISH_GATHER_SECONDS at most (then they are "due").
+        self._finishes_due = False
+        self._finish_timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
         self._claims_db = _claims_writer(self.engine, url)
 
@@ -355,6 +362,15 @@ class Store:
         await self._claims_db.open()
 
     async def dispose(self) -> None:
+        # Finishes still gathering are written before the connection goes.
+        if self._finish_timer is not None:
+            self._finish_timer.cancel()
+            self._finish_timer = None
+        if self._finishes:
+            self._finishes_due = True
+            self._wake_writer()
+        if self._writer is not None:
+            await self._writer
         await self._claims_db.aclose()
         await self.engine.dispose()
         if self.redis is not None:
@@ -393,9 +409,10 @@ class Store:
     async def _write(self) -> None:
         """Claims and finishes that arrived while a write was in flight go in the next one, together: one
         transaction (on SQLite, one commit) for both."""
-        while self._claims or self._finishes:
+        while self._claims or (self._finishes and self._finishes_due):
             claims, self._claims = self._claims, []
             finishes, self._finishes = self._finishes, []
+            self._finishes_due = False
             first: dict[str, ClaimRow] = {}
             for rows, _ in claims:
                 for row in rows:
@@ -429,12 +446,25 @@ class Store:
                     future.set_result(key in written.finished)
 
     async def finish(self, key: str, generation: int) -> bool:
-        """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written in groups,
-        with the claims."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        """Mark an accepted event done (bot/state/inbox.py) unless another run took it over since; written with the
+        next claims, or on its own after FINISH_GATHER_SECONDS.
+
+        Nothing waits on a finish but the event's own task, so it need not have a commit of its own: written alone
+        as they came, finishes were most of the commits of a busy bot (bench/ingress.py), and a commit is most of a
+        claim's cost on SQLite. A process killed before the finish is written leaves the event accepted, as one
+        killed a moment earlier would: a take-over runs it again, and its keyed calls change nothing."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._finishes.append((key, generation, future))
-        self._wake_writer()
+        if self._finish_timer is None:
+            self._finish_timer = loop.call_later(FINISH_GATHER_SECONDS, self._finishes_now)
         return await future
+
+    def _finishes_now(self) -> None:
+        self._finish_timer = None
+        if self._finishes:
+            self._finishes_due = True
+            self._wake_writer()
 
     async def claimed(self, key: str) -> bool:
         """Whether `key` was claimed (and not yet purged)."""

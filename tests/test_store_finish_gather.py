@@ -1,0 +1,78 @@
+"""Finishes are written with the next claims, or on their own once FINISH_GATHER_SECONDS have passed; a store that
+is closed writes the ones still waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.state.store import FINISH_GATHER_SECONDS, Store, Written, processed_events
+from tests.conftest import open_store
+
+
+class CountedWrites:
+    def __init__(self, store: Store) -> None:
+        self.real = store._claims_db
+        self.calls: list[tuple[list[str], list[str]]] = []
+        store._claims_db = self  # type: ignore[assignment]
+
+    async def write(self, claims: list, created_at: object, finishes: list) -> Written:
+        self.calls.append(([row[0] for row in claims], [key for key, _ in finishes]))
+        return await self.real.write(claims, created_at, finishes)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def _state(store: Store, key: str) -> str | None:
+    async with store.engine.connect() as conn:
+        return (
+            await conn.execute(select(processed_events.c.state).where(processed_events.c.key == key))
+        ).scalar_one()
+
+
+async def test_a_finish_alone_is_written_after_the_gathering_window(database_url: str) -> None:
+    store = await open_store(database_url)
+    try:
+        assert await store.claim(["event:alone"], owner="me", payload=b"x")
+        writes = CountedWrites(store)
+        started = asyncio.get_running_loop().time()
+        assert await store.finish("event:alone", 0)
+        assert asyncio.get_running_loop().time() - started >= FINISH_GATHER_SECONDS * 0.9
+        assert writes.calls == [([], ["event:alone"])]
+        assert await _state(store, "event:alone") == "done"
+    finally:
+        await store.dispose()
+
+
+async def test_finishes_ride_with_the_next_claims_in_one_write(database_url: str) -> None:
+    store = await open_store(database_url)
+    try:
+        for key in ("event:one", "event:two"):
+            assert await store.claim([key], owner="me", payload=b"x")
+        writes = CountedWrites(store)
+        finishing = [asyncio.create_task(store.finish(key, 0)) for key in ("event:one", "event:two")]
+        await asyncio.sleep(0)  # both waiting for claims
+        assert await store.claim(["event:three", "message:three"], owner="me", payload=b"x")
+        assert all(await asyncio.gather(*finishing))
+        assert writes.calls == [(["event:three", "message:three"], ["event:one", "event:two"])]
+        assert await _state(store, "event:one") == "done"
+        assert await _state(store, "event:three") == "accepted"
+    finally:
+        await store.dispose()
+
+
+async def test_closing_the_store_writes_the_finishes_still_gathering(database_url: str) -> None:
+    store = await open_store(database_url)
+    assert await store.claim(["event:last"], owner="me", payload=b"x")
+    finishing = asyncio.create_task(store.finish("event:last", 0))
+    await asyncio.sleep(0)
+    await store.dispose()
+    assert await asyncio.wait_for(finishing, 5)  # written, not dropped with the connection
+    reopened = Store(database_url, Clock())
+    try:
+        assert await _state(reopened, "event:last") == "done"
+    finally:
+        await reopened.dispose()
