@@ -3,7 +3,11 @@
 `import lark_oapi.ws.pb.pbbp2_pb2` first runs `lark_oapi/__init__.py`, which imports every API the SDK has: 3–4 s of
 CPU, so a long-connection replica on a busy machine took half a minute to connect. The frame module needs only its
 sibling modules (the protobuf runtime lark-oapi vendors under ws/pb): those are loaded under bare package entries for
-`lark_oapi` and `lark_oapi.ws`, which are removed again, so a later `import lark_oapi` gets the whole SDK.
+`lark_oapi` and `lark_oapi.ws`, which are removed again, so a later `import lark_oapi` gets the whole SDK (and reuses
+the frame modules). The modules loaded stay: the vendored protobuf imports more of itself lazily (descriptor_pb2, at
+the first frame serialised), and without its package in `sys.modules` that import ran the SDK's `__init__` on the
+event loop: seconds with no pong, a watchdog reconnect (tests/test_lark_frames.py). A frame is serialised and parsed
+once while loading, so those lazy imports happen here too.
 """
 
 from __future__ import annotations
@@ -51,9 +55,17 @@ def _load() -> Any:
             package.__path__ = [str(path)]
             sys.modules[name] = package
         try:
-            return importlib.import_module(FRAME_MODULE).Frame
+            frame = importlib.import_module(FRAME_MODULE).Frame
+            _warm_up(frame)
+            return frame
         finally:
-            for name in [n for n in sys.modules if n == "lark_oapi" or n.startswith("lark_oapi.")]:
-                del sys.modules[name]
+            # Only the stand-ins for the SDK's own packages go; the vendored `google` namespace stays bare.
+            del sys.modules["lark_oapi"], sys.modules["lark_oapi.ws"]
     finally:
         _imp.release_lock()
+
+
+def _warm_up(frame_type: Any) -> None:
+    frame = frame_type(SeqID=1, LogID=1, service=1, method=0, payload=b"{}")
+    frame.headers.add(key="type", value="ping")
+    frame_type.FromString(frame.SerializeToString())
