@@ -10,7 +10,10 @@ its holder, a user's message, never finished (tests/test_cancelling.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+log = logging.getLogger("hrbot")
 
 # A task still running this long after a cancellation is cancelled again.
 RECANCEL_SECONDS = 1.0
@@ -19,10 +22,18 @@ RECANCEL_SECONDS = 1.0
 async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
     """Cancel the tasks and return once each has ended, cancelling again any that lost its cancellation."""
     pending = {task for task in tasks if not task.done()}
+    for task in pending:
+        task.cancel()
     while pending:
-        for task in pending:
-            task.cancel()
         _ended, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        for task in pending:
+            log.warning(
+                "task %s still running %.0f s after it was cancelled: cancelling again",
+                task.get_name(),
+                RECANCEL_SECONDS,
+            )
+            task.cancel()
     for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved: ending it was the point, not its outcome
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            log.warning("task %s had failed before it was stopped: %r", task.get_name(), failure)

@@ -128,14 +128,14 @@ BOT_LOG_LINES = 60
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failed test that ran bot processes (tests/processes.py) shows each one's last log lines: what the bot did
-    while the test waited, also when the failure happened on a CI machine."""
+    """A failed test that ran bot processes (tests/processes.py) shows each one's last log lines (every `*.log` beside
+    the test's files): what the bot did while the test waited, also when the failure happened on a CI machine."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
     if report.when != "call" or not report.failed or tmp_path is None:
         return
-    for log in sorted(Path(tmp_path).glob("bot-*.log")):
+    for log in sorted(Path(tmp_path).glob("*.log")):
         lines = [line[:300] for line in log.read_text(errors="replace").splitlines()[-BOT_LOG_LINES:]]
         report.sections.append((f"{log.name}, last {len(lines)} lines", "\n".join(lines)))
 

@@ -56,10 +56,18 @@ async def start_bot(
 ) -> asyncio.subprocess.Process:
     # Kept beside the test's files: a failing test's report shows each bot's last lines (tests/conftest.py).
     log_file = log_file or _next_log(cwd)
-    stderr = log_file.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.lifecycle.cli", "serve", "--mode", mode, env=env, cwd=cwd, stderr=stderr
-    )
+    with log_file.open("wb") as stderr:  # the child keeps its own copy
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.lifecycle.cli",
+            "serve",
+            "--mode",
+            mode,
+            env=env,
+            cwd=cwd,
+            stderr=stderr,
+        )
     url = f"http://127.0.0.1:{env['HRBOT_PORT']}/healthz"
     async with httpx.AsyncClient() as client:
         for _ in range(300):

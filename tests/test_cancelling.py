@@ -24,7 +24,9 @@ async def test_python_3_11_wait_for_loses_a_cancellation_that_lands_as_its_call_
     assert await waiting == "sent"  # not CancelledError
 
 
-async def test_a_task_that_lost_its_cancellation_is_cancelled_again(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_task_that_lost_its_cancellation_is_cancelled_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr("bot.cancelling.RECANCEL_SECONDS", 0.05)
     rounds = 0
 
@@ -39,10 +41,12 @@ async def test_a_task_that_lost_its_cancellation_is_cancelled_again(monkeypatch:
                     continue
                 raise
 
-    task = asyncio.create_task(renewer())
+    task = asyncio.create_task(renewer(), name="renewer")
     await asyncio.sleep(0)
-    await asyncio.wait_for(cancel_and_wait(task), 5)
+    with caplog.at_level(logging.WARNING, logger="hrbot"):
+        await asyncio.wait_for(cancel_and_wait(task), 5)
     assert task.cancelled() and rounds == 1
+    assert "task renewer still running" in caplog.text
 
 
 async def test_a_task_that_failed_is_waited_for_without_asyncio_complaining(
@@ -51,12 +55,13 @@ async def test_a_task_that_failed_is_waited_for_without_asyncio_complaining(
     async def fails() -> None:
         raise RuntimeError("boom")
 
-    failed = asyncio.create_task(fails())
+    failed = asyncio.create_task(fails(), name="poller")
     ended = asyncio.create_task(asyncio.sleep(0))
     await asyncio.sleep(0.01)
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
+    with caplog.at_level(logging.WARNING):
         await cancel_and_wait(failed, ended)
         assert failed.done() and ended.done()
         del failed, ended
         gc.collect()
     assert "never retrieved" not in caplog.text
+    assert "task poller had failed before it was stopped: RuntimeError('boom')" in caplog.text

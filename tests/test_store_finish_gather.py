@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from bot.clock import Clock
@@ -76,3 +77,39 @@ async def test_closing_the_store_writes_the_finishes_still_gathering(database_ur
         assert await _state(reopened, "event:last") == "done"
     finally:
         await reopened.dispose()
+
+
+async def test_a_finish_after_closing_is_refused_and_writes_nothing(database_url: str) -> None:
+    """A task whose cancellation was lost can finish after the store closed: its event stays accepted (a take-over
+    runs it again) and no connection is opened after the shutdown."""
+    store = await open_store(database_url)
+    assert await store.claim(["event:late"], owner="me", payload=b"x")
+    writes = CountedWrites(store)
+    await store.dispose()
+    assert await store.finish("event:late", 0) is False
+    await asyncio.sleep(FINISH_GATHER_SECONDS * 3)
+    assert writes.calls == []
+    reopened = Store(database_url, Clock())
+    try:
+        assert await _state(reopened, "event:late") == "accepted"
+    finally:
+        await reopened.dispose()
+
+
+async def test_closing_waits_a_bounded_time_for_a_write_that_hangs(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.state.store.DISPOSE_WRITE_SECONDS", 0.2)
+    store = await open_store(database_url)
+    hang = asyncio.Event()
+
+    async def hanging_write(claims: list, created_at: object, finishes: list) -> Written:
+        await hang.wait()
+        raise AssertionError("not reached")
+
+    real = store._claims_db
+    monkeypatch.setattr(real, "write", hanging_write)
+    claiming = asyncio.create_task(store.claim(["event:stuck"]))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(store.dispose(), 5)  # the database stopped answering: the shutdown goes on
+    claiming.cancel()

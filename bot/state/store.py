@@ -168,6 +168,8 @@ FINISH_POSTGRES = (
 
 # The longest a finish waits for claims to be written with (Store.finish).
 FINISH_GATHER_SECONDS = 0.025
+# The longest closing the store waits for the last write.
+DISPOSE_WRITE_SECONDS = 5.0
 
 
 @dataclass
@@ -352,6 +354,7 @@ class Store:
         # Finishes wait for the next claims' write, or FINISH_GATHER_SECONDS at most (then they are "due").
         self._finishes_due = False
         self._finish_timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._claims_db = _claims_writer(self.engine, url)
 
@@ -362,15 +365,18 @@ class Store:
         await self._claims_db.open()
 
     async def dispose(self) -> None:
-        # Finishes still gathering are written before the connection goes.
+        # Finishes still gathering are written before the connection goes; later ones are refused (a task whose
+        # cancellation was lost can still come): their events stay accepted, and a take-over runs them again.
+        self._closed = True
         if self._finish_timer is not None:
             self._finish_timer.cancel()
             self._finish_timer = None
         if self._finishes:
             self._finishes_due = True
             self._wake_writer()
-        if self._writer is not None:
-            await self._writer
+        if self._writer is not None and not self._writer.done():
+            # Bounded: a database that stopped answering must not hold the shutdown.
+            await asyncio.wait({self._writer}, timeout=DISPOSE_WRITE_SECONDS)
         await self._claims_db.aclose()
         await self.engine.dispose()
         if self.redis is not None:
@@ -453,6 +459,8 @@ class Store:
         as they came, finishes were most of the commits of a busy bot (bench/ingress.py), and a commit is most of a
         claim's cost on SQLite. A process killed before the finish is written leaves the event accepted, as one
         killed a moment earlier would: a take-over runs it again, and its keyed calls change nothing."""
+        if self._closed:
+            return False
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._finishes.append((key, generation, future))
