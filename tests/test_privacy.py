@@ -26,7 +26,8 @@ from handlers.four_factors.state import Verifications, four_factors_requests
 from handlers.micro_ent.router import purge_delivered
 from handlers.micro_ent.state import MicroJobs, micro_ent_jobs, micro_ent_watchers
 from handlers.personal_social.router import NOTICE as TCREDIT_NOTICE
-from handlers.personal_social.state import Flows
+from handlers.personal_social.router import poll_flows
+from handlers.personal_social.state import CANCELLED, Flows
 from tests import feishu_wire as wire
 from tests.conftest import RunningBot, card_buttons, eventually, make_settings, running_bot, wait_for
 from tests.test_four_factors import (
@@ -86,6 +87,29 @@ async def test_personal_social_asks_first_sends_nothing_until_agreed_and_stops_w
         assert "个人信息使用告知" in card_text(again.content)
         await bot.idle()
         assert tcredit.requests == before and tcredit.created_tasks == 1
+
+
+async def test_a_task_running_when_consent_is_withdrawn_is_not_polled_again(settings, clock) -> None:
+    """The poll round would ask Tcredit for the task's state every few seconds until the flow ended: after 撤回同意
+    it ends the flow instead, and the card says why."""
+    async with running_bot(settings, clock, consented=False) as bot:
+        notice = await card_of(bot, "个人社保")
+        await click(bot, notice, "同意")
+        await eventually(
+            lambda: _recorded(bot, notice), what="the dialog follows the card that was the notice"
+        )
+        await choose(bot, notice, "110000")
+        await submit(bot, notice, {"account": "zhangsan", "password": PASSWORD})
+        await bot.idle()
+        await bot.reply_text(await bot.say("撤回同意"))
+        tcredit = bot.sandbox.tcredit
+        before = tcredit.requests
+        await poll_flows(bot.app.services)  # a round due just after the withdrawal
+        await bot.idle()
+        assert tcredit.requests == before
+        flow = await Flows(bot.app.services.store).get(EMPLOYEE)
+        assert flow is not None and flow.state == CANCELLED
+        assert "这次查询已取消：你已撤回同意" in card_text(notice.content)
 
 
 async def _recorded(bot: RunningBot, card: SandboxMessage) -> bool:

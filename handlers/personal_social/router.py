@@ -468,6 +468,12 @@ def _alive(now: datetime) -> dict[str, Any]:
 
 
 async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
+    # Consent withdrawn (撤回同意) while the task runs: the dialog ends here, before anything more goes to Tcredit.
+    if not await Consents(services.store).agreed(flow.user, NOTICE):
+        now = services.clock.now()
+        if await flows.advance(flow.user, flow.version, now, state=CANCELLED):
+            await _close_card(services, flow, cancelled_card("你已撤回同意"))
+        return
     try:
         state = await client(services).task_state(flow.tid or "")
     except ProviderError as exc:
