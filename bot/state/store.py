@@ -370,10 +370,7 @@ class Store:
         self._closed = True
         if self._finish_timer is not None:
             self._finish_timer.cancel()
-            self._finish_timer = None
-        if self._finishes:
-            self._finishes_due = True
-            self._wake_writer()
+        self._finishes_now()
         if self._writer is not None and not self._writer.done():
             # Bounded: a database that stopped answering must not hold the shutdown.
             await asyncio.wait({self._writer}, timeout=DISPOSE_WRITE_SECONDS)
