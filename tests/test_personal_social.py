@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -186,6 +187,41 @@ async def test_a_site_that_asks_again_takes_codes_until_its_last_try_then_fails_
     assert "验证码不正确" in text and text.count("不收费") == 1 and "[重新开始]" in text
 
 
+async def polled_while_the_answer_travels(bot: RunningBot, click: Awaitable[dict], polls: int) -> dict:
+    """`click`, with the bot's scheduled poll landing `polls` times after the bot answered it and before Feishu
+    applied the answer (the poll runs every 2 s on its own, so on a busy machine it does; that one's update may
+    still be on its way when the click returns)."""
+
+    async def poll() -> None:
+        for _ in range(polls):
+            await poll_flows(bot.app.services)
+
+    bot.feishu.while_answer_travels = poll
+    try:
+        return await click
+    finally:
+        bot.feishu.while_answer_travels = None
+
+
+async def test_a_code_refused_before_the_clicks_answer_lands_still_shows_the_failure(bot: RunningBot) -> None:
+    card = await start(bot, "个人社保 北京")
+    await submit(bot, card, {"account": "sms", "password": PASSWORD})
+    await poll_until(bot, card, "短信验证码")
+    await polled_while_the_answer_travels(bot, enter_code(bot, card, "000000"), polls=1)
+    # Polling more cannot mend a card the answer overwrote: the flow has ended.
+    assert "验证码不正确" in await poll_until(bot, card, "查询失败")
+
+
+async def test_a_login_refused_before_the_clicks_answer_lands_still_shows_the_failure(
+    bot: RunningBot,
+) -> None:
+    card = await start(bot, "个人社保 北京")
+    await polled_while_the_answer_travels(
+        bot, submit(bot, card, {"account": "wrongpass", "password": PASSWORD}), polls=2
+    )
+    assert "用户名或密码错误" in await poll_until(bot, card, "查询失败")
+
+
 async def test_wrong_password_and_partial_data(bot: RunningBot) -> None:
     card = await start(bot, "个人社保 北京")
     await submit(bot, card, {"account": "wrongpass", "password": PASSWORD})
@@ -237,7 +273,9 @@ async def test_double_submit_creates_one_task(bot: RunningBot) -> None:
     second = await bot.click(
         card, user=EMPLOYEE, value=value, form_value={"account": "x", "password": PASSWORD}
     )
-    assert "登录中" in card_text(first["card"]["data"])
+    assert "card" not in first and "登录中" in card_text(
+        card.content
+    )  # shown by an update, as the poll's steps
     assert second["toast"]["content"] == "这一步已经处理过了"
     assert bot.sandbox.tcredit.created_tasks == 1
 

@@ -355,8 +355,9 @@ async def submit_login(ctx: ActionContext) -> ActionResponse:
             return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
         finally:
             values.clear()
-        await flows.advance(flow.user, running.version, services.clock.now(), tid=tid)
-        return ActionResponse.replace(progress_card(flow.area_name or "", "登录中"))
+        if with_task := await flows.advance(flow.user, running.version, services.clock.now(), tid=tid):
+            await _patch(services, with_task, progress_card(flow.area_name or "", "登录中"))
+        return ActionResponse()
     finally:
         ctx.form.clear()
 
@@ -391,7 +392,8 @@ async def submit_code(ctx: ActionContext) -> ActionResponse:
             return ActionResponse.replace(failed_card(flow.area_name or "", exc.user_message))
         finally:
             code = ""
-        return ActionResponse.replace(progress_card(flow.area_name or "", "验证码已提交，继续登录中"))
+        await _patch(services, running, progress_card(flow.area_name or "", "验证码已提交，继续登录中"))
+        return ActionResponse()
     finally:
         ctx.form.clear()
 
@@ -553,7 +555,9 @@ def _locked(services: Services, verdict: Verdict) -> str:
 
 async def _patch(services: Services, flow: Flow, card: dict[str, Any]) -> None:
     """Show `flow`'s step on its card, unless the flow has moved on: one update at a time per card, so an update
-    Feishu paces (230020, waited out) cannot land after a newer step's and show a stale one."""
+    Feishu paces (230020, waited out) cannot land after a newer step's and show a stale one. A step after which the
+    poll moves the task on is shown here too, not in the click's answer: Feishu applies an answer when it arrives,
+    after a poll's update that was quicker, and the answer would hide the newer step."""
     if not flow.message_id:
         return
     async with _card_updates.setdefault(flow.message_id, asyncio.Lock()):

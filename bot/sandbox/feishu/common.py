@@ -134,6 +134,9 @@ class EmulatorState:
     # What Feishu showed users instead of applying a callback answer: late answers and unbuildable cards.
     callback_errors: list[dict[str, Any]] = field(default_factory=list)
     callback_deadline: float = CALLBACK_DEADLINE
+    # What lands while a callback's answer travels back to Feishu (a test runs the bot's scheduled poll here): the
+    # answer's card is applied after it, as Feishu applies an answer after any update that reached it first.
+    while_answer_travels: Callable[[], Awaitable[None]] | None = None
     _update_windows: dict[str, RateWindow] = field(default_factory=dict)
     # Behind the token check, e.g. a half-configured tenant's answers (bot/sandbox/tenant.py).
     middlewares: list[Any] = field(default_factory=list)

@@ -199,6 +199,8 @@ class EventsApi(EmulatorState):
             return self._callback_error(
                 message_id, CALLBACK_TIMEOUT, "the callback was not answered within 3 s"
             )
+        if self.while_answer_travels is not None:
+            await self.while_answer_travels()
         card = (answer.get("card") or {}).get("data") if isinstance(answer, dict) else None
         if status == 200 and isinstance(card, dict):
             try:
