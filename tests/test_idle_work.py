@@ -67,6 +67,29 @@ async def test_a_plain_renewal_is_one_statement_and_a_take_over_still_fences(dat
         await store.dispose()
 
 
+async def test_a_follower_takes_a_dead_holders_lease_just_after_it_lapses(database_url: str) -> None:
+    """Not at its next regular try: with tries 30 s apart, the lease still moves about a second after the kill."""
+    store = await open_store(database_url)
+    dead = Lease(store, on_gain=lambda: None, on_loss=lambda: None, lease_seconds=1.0)
+    follower = Lease(store, on_gain=lambda: None, on_loss=lambda: None, lease_seconds=1.0, renew_seconds=30)
+    try:
+        await dead._step()  # gains the lease, then never renews it: killed
+        await follower.start()
+        assert not follower.leading
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+
+        async def leads() -> bool:
+            return follower.leading
+
+        await eventually(leads, within=10, what="the follower leads")
+        assert loop.time() - killed_at < 5, "it waited for its next regular try"
+        assert follower.generation == dead.generation + 1
+    finally:
+        await follower.stop()
+        await store.dispose()
+
+
 async def test_the_heartbeat_and_the_look_for_orphans_are_one_transaction(database_url: str) -> None:
     store = await open_store(database_url)
     sealer = Sealer("s", "k")

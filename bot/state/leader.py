@@ -1,7 +1,7 @@
 """One replica runs the scheduled work: a lease row in the shared database, renewed while alive.
 
-A replica that dies stops renewing; once the lease has expired another takes it, so scheduled work moves within
-LEASE_SECONDS + RENEW_SECONDS (4 s). Each take-over bumps the lease's generation, and a job starts only while its
+A replica that dies stops renewing; once the lease has expired another takes it: a follower tries again just after
+the lease it saw lapses, so scheduled work moves within LEASE_SECONDS (3 s) and a step's own time. Each take-over bumps the lease's generation, and a job starts only while its
 replica still holds the generation it gained (fencing): a leader that stalled past its lease and wakes up runs
 nothing its successor runs. The jobs themselves are idempotent too (digest slots, keyed pushes).
 """
@@ -14,19 +14,23 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.cancelling import cancel_and_wait
-from bot.state.store import Store, metadata
+from bot.state.store import Store, aware, metadata
 
 log = logging.getLogger("hrbot.leader")
 
 LEASE_SECONDS = 3.0
 RENEW_SECONDS = 1.0
+# A follower's try comes this long after the lapse it waits for (clocks of replicas differ a little), never sooner
+# than FOLLOWER_MIN_PAUSE after its last try.
+LAPSE_MARGIN_SECONDS = 0.05
+FOLLOWER_MIN_PAUSE = 0.05
 
 leases = Table(
     "leases",
@@ -65,6 +69,8 @@ class Lease:
         self.renew_seconds = renew_seconds
         self.leading = False
         self.generation: int | None = None
+        # When the lease another replica holds lapses, as last seen: a follower tries again just after it.
+        self.lapses_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def try_acquire(self) -> bool:
@@ -84,9 +90,10 @@ class Lease:
                     .values(holder=self.holder, expires_at=expires, generation=leases.c.generation + 1)
                 )
                 if not taken.rowcount:
-                    exists = await conn.execute(select(leases.c.name).where(leases.c.name == self.name))
-                    if exists.first() is not None:
+                    held = await conn.execute(select(leases.c.expires_at).where(leases.c.name == self.name))
+                    if (lapses_at := held.scalar()) is not None:
                         self.generation = None
+                        self.lapses_at = aware(lapses_at)
                         return False
             if renewed.rowcount and self.generation is not None:
                 # A renewal keeps the generation this replica gained: only a take-over (a new holder) bumps it.
@@ -157,9 +164,20 @@ class Lease:
             log.exception("scheduler lease callback failed")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            began = loop.time()
             await self._step()
-            await asyncio.sleep(self.renew_seconds)
+            await asyncio.sleep(self._pause(loop.time() - began))
+
+    def _pause(self, step_took: float) -> float:
+        """Steps begin every renew_seconds, however long one took (a slow step does not delay the next renewal); a
+        follower also tries just after the lease it saw lapses, not up to renew_seconds later."""
+        pause = max(0.0, self.renew_seconds - step_took)
+        if self.leading or self.lapses_at is None:
+            return pause
+        until_lapse = (self.lapses_at - self.store.clock.now()).total_seconds() + LAPSE_MARGIN_SECONDS
+        return min(pause, max(FOLLOWER_MIN_PAUSE, until_lapse))
 
     async def start(self) -> None:
         await self._step()
