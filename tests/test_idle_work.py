@@ -6,6 +6,7 @@ find them, a renewal wakes the scheduler only for a job another replica added (w
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,38 @@ async def test_a_follower_takes_a_dead_holders_lease_just_after_it_lapses(databa
     finally:
         await follower.stop()
         await store.dispose()
+
+
+async def test_heartbeats_begin_every_second_however_long_one_takes(database_url: str) -> None:
+    """A beat that takes 0.9 s (a busy database) does not push the next one to 1.9 s: at 3 s without a beat the
+    replica would be taken for dead."""
+    store = await open_store(database_url)
+    inbox = Inbox(store, Sealer("s", "k"), home="a")
+    loop = asyncio.get_running_loop()
+    began: list[float] = []
+
+    async def slow_beat(**_: Any) -> int:
+        began.append(loop.time())
+        await asyncio.sleep(0.9)
+        return 0
+
+    inbox.take_over = slow_beat  # type: ignore[method-assign]
+    try:
+        await inbox.start(_ignore)
+
+        async def four_beats() -> bool:
+            return len(began) >= 4
+
+        await eventually(four_beats, within=20, what="four beats")
+        gaps = [later - earlier for earlier, later in itertools.pairwise(began)]
+        assert max(gaps) < 1.6, gaps
+    finally:
+        await inbox.stop_taking()
+        await store.dispose()
+
+
+async def _ignore(_accepted: Accepted) -> None:
+    return None
 
 
 async def test_the_heartbeat_and_the_look_for_orphans_are_one_transaction(database_url: str) -> None:

@@ -82,10 +82,11 @@ class Inbox:
         """Beat, take over what is orphaned now (and what a predecessor in the same place left), keep doing both;
         how many events were resumed at start."""
         self._resume = resume
+        first_beat = asyncio.get_running_loop().time()
         await self.beat()
         resumed = await self.take_over(at_start=True)
         log.info("resumed %d event(s) at start", resumed)
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(first_beat))
         return resumed
 
     async def beat(self) -> None:
@@ -100,9 +101,13 @@ class Inbox:
         if not renewed.rowcount:
             await conn.execute(insert(replicas).values(name=self.holder, expires_at=expires))
 
-    async def _run(self) -> None:
+    async def _run(self, last_beat: float) -> None:
+        # Beats begin every HEARTBEAT_SECONDS however long one took: a slow database (or a long take-over at start)
+        # does not stretch the beat towards REPLICA_TTL_SECONDS, nor the look for a dead replica's events.
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(max(0.0, last_beat + HEARTBEAT_SECONDS - loop.time()))
+            last_beat = loop.time()
             try:
                 await self.take_over(beat=True)
             except Exception:
