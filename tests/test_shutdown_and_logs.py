@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -16,6 +17,7 @@ from bot.lifecycle import app as app_module
 from bot.lifecycle.features import Feature, discover
 from bot.lifecycle.services import Services
 from bot.observability.logs import JsonFormatter
+from bot.routing.context import MessageContext
 from bot.routing.router import Router
 from bot.sandbox.directory import EMPLOYEE, Directory
 from bot.sandbox.server import Sandbox
@@ -94,6 +96,36 @@ def _slow_job_feature(started: asyncio.Event, finish: asyncio.Event, finished: l
         finished.append("done")
 
     return Feature(router=router)
+
+
+def _stubborn_command_feature(started: asyncio.Event, ended: list[str]) -> Feature:
+    router = Router("stubborn")
+
+    @router.command("慢命令", summary="a handler whose first cancellation is lost", takes_args=False)
+    async def stubborn(ctx: MessageContext) -> None:
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()  # cancelled here, the cancellation lost (as Python 3.11's wait_for can)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append("ended")
+
+    return Feature(router=router)
+
+
+async def test_a_handler_cut_short_by_the_shutdown_has_ended_before_the_bot_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled again if its first cancellation was lost: nothing cut short runs on while the inbox hands it back
+    and the store closes."""
+    monkeypatch.setattr(app_module, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    started, ended = asyncio.Event(), []
+    features = [*discover(), _stubborn_command_feature(started, ended)]
+    async with running_bot(make_settings(tmp_path), Clock(), features=features) as bot:
+        await bot.say("慢命令")
+        await asyncio.wait_for(started.wait(), 10)
+    assert ended == ["ended"]
 
 
 async def _run_now(bot: RunningBot) -> None:

@@ -6,6 +6,7 @@ Both ingress modes (webhook and long connection) hand their envelopes to the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bot.cancelling import cancel_and_wait
 from bot.feishu.tenant_errors import user_error
 from bot.lifecycle.services import Services
 from bot.observability import metrics
@@ -33,6 +35,8 @@ GENERIC_FAILURE = "处理时出错了，请稍后再试；如果一直失败，�
 # A command's arguments at most this long, checked before any handler (and so any provider call) runs;
 # features cap their own fields tighter (company names: 100).
 MAX_ARGUMENT_CHARS = 200
+# Work cut short at shutdown gets this long to end once cancelled.
+CANCELLED_WORK_SECONDS = 3.0
 
 
 class MalformedEvent(ValueError):
@@ -289,8 +293,12 @@ class EventPipeline:
         self._accepting = False
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
-            for task in pending:
-                task.cancel()
+            if pending:
+                # Waited for, so nothing cut short runs on while the inbox hands it back (a cancellation Python 3.11
+                # loses is repeated); bounded, so a task that will not end cannot hold the shutdown.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CANCELLED_WORK_SECONDS):
+                        await cancel_and_wait(*pending)
 
     # Messages --------------------------------------------------------------------------------------------------
     async def _run_message(
