@@ -105,7 +105,9 @@ def _stubborn_command_feature(started: asyncio.Event, ended: list[str]) -> Featu
     async def stubborn(ctx: MessageContext) -> None:
         started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()  # cancelled here, the cancellation lost (as Python 3.11's wait_for can)
+            await (
+                asyncio.Event().wait()
+            )  # cancelled here, the cancellation lost (as Python 3.11's wait_for can)
         try:
             await asyncio.Event().wait()
         finally:
