@@ -103,13 +103,14 @@ async def test_starting_again_before_the_answer_does_not_hide_a_guess(bot: Runni
     answers = []
     for n in range(ACCOUNT_TRIES + 2):
         card = await _card(bot, "北京", EMPLOYEE)
-        answer = await bot.feishu.user_clicks(
+        await bot.feishu.user_clicks(
             card.message_id,
             user=EMPLOYEE,
             value=value_of(card.content, "button", "登录查询"),
             form_value={"account": "wrongpass", "password": f"quick-{n}"},
         )
-        answers.append(card_text(answer["card"]["data"]))
-    assert all("登录中" in a for a in answers[:ACCOUNT_TRIES])
-    assert all("登录失败次数过多" in a for a in answers[ACCOUNT_TRIES:])
+        answers.append(card_text(card.content))
+    # Each of the first went to Tcredit (the scheduled poll may already show its answer); the rest did not.
+    assert all("登录中" in a or "用户名或密码错误" in a for a in answers[:ACCOUNT_TRIES]), answers
+    assert all("登录失败次数过多" in a for a in answers[ACCOUNT_TRIES:]), answers
     assert bot.sandbox.tcredit.created_tasks == ACCOUNT_TRIES
