@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.lifecycle.cli import main
+from bot.lifecycle.run_state import BotAddress
+from bot.sandbox import say as say_module
 from tests.processes import free_port
 
 Hrbot = Callable[..., tuple[int, str, str]]
@@ -253,3 +255,25 @@ def test_say_defaults_are_the_settings_defaults() -> None:
         fields["hrbot_host"].default,
         fields["hrbot_port"].default,
     )
+
+
+def test_say_typed_while_the_bot_is_still_starting_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hrbot serve` answers /healthz a moment before its sandbox can deliver to it: `say` right after waits."""
+    tries: list[str] = []
+
+    def sandbox(method: str, url: str, body: object = None, timeout: float = 10.0) -> tuple[int, bytes]:
+        if url.endswith("/healthz"):
+            return 200, json.dumps({"sandbox_url": "http://sandbox", "in_flight": 0}).encode()
+        if url.endswith("/sandbox/api/say"):
+            tries.append(url)
+            if len(tries) < 3:
+                return 503, json.dumps({"error": "the bot is still starting; try again in a moment"}).encode()
+            return 200, json.dumps({"message_id": "om_1"}).encode()
+        reply = {"msg_type": "text", "content": {"text": "你好"}}
+        return 200, json.dumps([reply], ensure_ascii=False).encode()
+
+    monkeypatch.setattr(say_module, "_request", sandbox)
+    code = say_module.say(BotAddress("http://bot", "HRBOT_PORT"), ["帮助"], "employee", "p2p", 5.0)
+    assert (code, capsys.readouterr().out.strip(), len(tries)) == (0, "你好", 3)

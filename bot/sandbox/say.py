@@ -31,6 +31,9 @@ POLL_SECONDS = 0.02
 # at most this long after it came.
 IN_THE_MAKING = "正在生成"
 MAKING_SECONDS = 60.0
+# A bot just started answers /healthz a moment before the sandbox can deliver to it (503 then): `say` typed right
+# after `hrbot serve` waits that long for it rather than refusing.
+STARTING_SECONDS = 30.0
 
 
 class SayError(Exception):
@@ -92,9 +95,7 @@ def say(address: BotAddress, words: list[str], user: str, chat: str, wait: float
         print("hrbot: `say` talks to a sandbox bot; this one is connected to Feishu", file=sys.stderr)
         return 1
     chat_id = CHATS[chat] or Directory.p2p_chat_of(open_id)
-    status, body = _request(
-        "POST", f"{sandbox}/sandbox/api/say", {"text": text, "user": open_id, "chat_id": chat_id}
-    )
+    status, body = _say_once_ready(sandbox, {"text": text, "user": open_id, "chat_id": chat_id})
     if status != 200:
         print(f"hrbot: the sandbox refused the message: {_error(body)}", file=sys.stderr)
         return 2 if status == 400 else 1
@@ -113,6 +114,15 @@ def say(address: BotAddress, words: list[str], user: str, chat: str, wait: float
         print(_visible(reply))
         print()
     return 0
+
+
+def _say_once_ready(sandbox: str, message: dict[str, str]) -> tuple[int, bytes]:
+    deadline = time.monotonic() + STARTING_SECONDS
+    while True:
+        status, body = _request("POST", f"{sandbox}/sandbox/api/say", message)
+        if status != 503 or time.monotonic() >= deadline:
+            return status, body
+        time.sleep(POLL_SECONDS * 5)
 
 
 def _visible(reply: dict[str, Any]) -> str:
