@@ -120,7 +120,30 @@ async def test_a_job_past_24_hours_expires_and_can_be_resubmitted(bot: RunningBo
     assert refused["toast"]["type"] == "error" and billed(bot) == 1
     answer = await bot.click(card, user=EMPLOYEE, value=retry_value)
     assert answer["toast"]["content"] == "已重新提交查询" and billed(bot) == 2
-    assert "查询中" in card_text(answer["card"]["data"])
+    assert "查询中" in card_text(card.content)
+
+
+async def test_a_retried_query_answered_before_the_clicks_answer_lands_shows_its_result(
+    bot: RunningBot, clock
+) -> None:
+    card = await submit(bot)
+    clock.advance(timedelta(hours=24, minutes=1))
+    await poll_round(bot.app.services)
+    retry_value = {"action": "micro_ent.retry", "keyword": COMPANY, "requester": EMPLOYEE}
+
+    async def answered_meanwhile() -> (
+        None
+    ):  # Juhe answers, and the scheduled round runs, before Feishu applies it
+        bot.sandbox.juhe.complete_all()
+        await poll_after(bot, clock)
+
+    bot.feishu.while_answer_travels = answered_meanwhile
+    try:
+        answer = await bot.feishu.user_clicks(card.message_id, user=EMPLOYEE, value=retry_value)
+    finally:
+        bot.feishu.while_answer_travels = None
+    assert answer["toast"]["content"] == "已重新提交查询" and billed(bot) == 2
+    assert "已完成" in card_text(card.content), "the click's answer hid the result"
 
 
 async def test_retrying_an_expired_query_answered_since_reads_the_cache(bot: RunningBot, clock) -> None:

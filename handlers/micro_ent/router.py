@@ -291,9 +291,19 @@ async def retry(ctx: ActionContext) -> ActionResponse:
     job, _joined = await join_or_submit(
         services, jobs, old.keyword, user=ctx.user, chat=ctx.action.open_chat_id
     )
-    await jobs.move_watcher(watcher.id, job.jobid)
+    # The card shows 查询中 before the watcher moves, so the result patches it after, however soon it comes; an
+    # answer carrying 查询中 is applied when it reaches Feishu and could land after the result and hide it.
     card = pending_card(old.keyword, services.local(job.submitted_at), job.jobid)
-    return ActionResponse.toast("已重新提交查询", "success", card=card)
+    try:
+        await services.feishu.patch_card(ctx.action.open_message_id, card)
+    except (FeishuError, FeishuUnreachable) as exc:
+        log.warning(
+            "could not show 查询中 on the card of watcher %s (its result still updates it): %s",
+            watcher.id,
+            exc,
+        )
+    await jobs.move_watcher(watcher.id, job.jobid)
+    return ActionResponse.toast("已重新提交查询", "success")
 
 
 # Retention and personal data (handlers/privacy) --------------------------------------------------------------------
