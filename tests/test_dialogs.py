@@ -87,6 +87,26 @@ async def test_two_clicks_at_once_take_one_step(store: Store) -> None:
     assert await dialogs.get("ou_a") == winners[0] and winners[0].version == 2
 
 
+async def test_advance_returns_the_step_it_took_though_another_follows_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its caller shows that step (a card) only while the dialog is still at it: handed the next step's version, it
+    would show its older card over the newer one."""
+    dialogs = Dialogs(store, "personal_social")
+    started = await dialogs.start("ou_a", "oc_a", "running", T0, T0 + LIFETIME)
+    read = dialogs.get
+    followed: list[Dialog | None] = []
+
+    async def read_after_the_next_step(user: str) -> Dialog | None:
+        if not followed:  # the next step lands between this advance's commit and any read of it
+            followed.append(await dialogs.advance(user, started.version + 1, at(2), step="image"))
+        return await read(user)
+
+    monkeypatch.setattr(dialogs, "get", read_after_the_next_step)
+    took = await dialogs.advance("ou_a", started.version, at(1), last_code="10001")
+    assert took is not None and (took.version, took.step) == (2, "running")
+
+
 async def test_advance_merges_data_and_keeps_what_it_is_not_given(store: Store) -> None:
     dialogs = Dialogs(store, "personal_social")
     d = await dialogs.start("ou_a", "oc_a", "city", T0, T0 + LIFETIME)

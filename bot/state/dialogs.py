@@ -129,7 +129,11 @@ class Dialogs:
                 .where(self._mine(user), dialogs.c.version == expected_version)
                 .values(**values)
             )
-        return await self.get(user) if changed.rowcount else None
+            if not changed.rowcount:
+                return None
+            # Read in the same transaction: the step taken here, not one another caller took right after it.
+            row = (await conn.execute(select(dialogs).where(self._mine(user)))).one()
+        return Dialog.from_row(row)
 
     async def touch(self, user: str, now: datetime) -> None:
         """Looked at without news: to the back of the queue, so every dialog gets its turn (`in_steps`)."""
