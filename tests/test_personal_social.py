@@ -15,7 +15,7 @@ from httpx import Response
 from sqlalchemy import create_engine, select, text
 
 from bot.providers.base import ProviderError
-from bot.providers.tcredit import TcreditClient, token_key
+from bot.providers.tcredit import TaskState, TcreditClient, client, token_key
 from bot.sandbox.directory import BOT_OPEN_ID, EMPLOYEE, HR_GROUP
 from bot.sandbox.feishu import SandboxMessage
 from bot.sandbox.tcredit import IMAGE_CODE, WRONG_CODE_MSG
@@ -154,6 +154,31 @@ async def test_image_captcha_is_uploaded_and_shown(bot: RunningBot) -> None:
     await enter_code(bot, card, IMAGE_CODE)
     await poll_until(bot, card, "查询完成")
     assert bot.sandbox.tcredit.created_tasks == 1
+
+
+async def test_a_code_entered_while_a_poll_waits_for_tcredit_is_not_lost_on_a_site_that_asks_again(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduled poll read the flow (waiting for the code), then the person entered a wrong code, then Tcredit
+    answered the poll with the code being checked (10001): the poll reads that against the flow as it now is."""
+    bot.sandbox.tcredit.code_tries = 2
+    card = await start(bot, "个人社保 北京")
+    await submit(bot, card, {"account": "captcha", "password": PASSWORD})
+    await poll_until(bot, card, "图片中的验证码")
+    tcredit = client(bot.app.services)
+    ask_tcredit = tcredit.task_state
+    entered: list[dict] = []
+
+    async def code_entered_meanwhile(tid: str) -> TaskState:
+        if not entered:
+            entered.append(await enter_code(bot, card, "0000"))
+        return await ask_tcredit(tid)
+
+    monkeypatch.setattr(tcredit, "task_state", code_entered_meanwhile)
+    await poll_flows(bot.app.services)
+    monkeypatch.setattr(tcredit, "task_state", ask_tcredit)
+    text = await poll_until(bot, card, WRONG_CODE_MSG)
+    assert "图片中的验证码" in text and "[提交验证码]" in text
 
 
 async def test_a_wrong_code_ends_the_login_as_tcredit_documents_and_restart_opens_the_same_citys_form(

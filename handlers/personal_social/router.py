@@ -51,6 +51,7 @@ from handlers.personal_social.state import (
     FEATURE,
     FORM,
     IMAGE,
+    POLLED,
     RUNNING,
     SMS,
     Flow,
@@ -481,6 +482,12 @@ async def poll_one(services: Services, flows: Flows, flow: Flow) -> None:
     except ProviderError as exc:
         log.warning("task state unavailable for a flow: %s", exc.code)
         return
+    # Tcredit's answer is read against the flow as it is now: a code entered while the poll waited for Tcredit is
+    # what the answer may follow from (a site checking the code answers 10001 once, and that must not be missed).
+    current = await flows.get(flow.user)
+    if current is None or current.tid != flow.tid or current.state not in POLLED:
+        return
+    flow = current
     now = services.clock.now()
     area = flow.area_name or ""
     code = str(state.code)
