@@ -275,11 +275,12 @@ async def the_old_login_form_still_submits(bot: RunningBot) -> None:
     )
     assert "card" not in answer and "登录中" in card_text(card.content), answer  # shown by the card's update
     assert bot.sandbox.tcredit.created_tasks == 1
-    for _ in range(12):
+
+    async def done() -> bool:
         await poll_flows(bot.app.services)
-        if "查询完成" in card_text(card.content):
-            break
-    assert "查询完成" in card_text(card.content)
+        return "查询完成" in card_text(card.content)
+
+    await eventually(done, within=15, what="查询完成 on the old card")
 
 
 async def the_old_request_card_still_rejects(bot: RunningBot) -> None:
